@@ -1,0 +1,363 @@
+"""Bit-exact fixed-point arithmetic with the semantics of Xilinx ``ap_fixed`` / ``ap_ufixed``.
+
+Values travel as integer mantissas (``numpy.int64``) scaled by ``2**-frac`` where
+``frac = width - integer``. No float ever touches the datapath: float inputs are decomposed
+exactly (``numpy.frexp``) into an integer mantissa and a binary exponent before rounding.
+
+``FixedType(width, integer, signed, rounding, overflow)`` mirrors
+``ap_fixed<W, I, Q, O>`` (signed) and ``ap_ufixed<W, I, Q, O>`` (unsigned), including
+``I < 0`` and ``I > W``. A cast is: exact value -> round to the target LSB with ``rounding``
+-> handle out-of-range with ``overflow``. This order is what the ``ap_fixed`` headers do (their
+carry logic is equivalent); a g++ test against the real headers proves it for every mode.
+
+Widths are limited to :data:`MAX_WIDTH` bits so that every intermediate (products, aligned sums,
+rounding carries) is exact in int64; wider types raise :class:`FixedPointRangeError`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "MAX_WIDTH",
+    "FixedPointRangeError",
+    "FixedType",
+    "Overflow",
+    "Rounding",
+    "add_type",
+    "cast",
+    "fixed_add",
+    "fixed_mul",
+    "from_float",
+    "min_exact_type",
+    "mul_type",
+    "parse_fixed_type",
+    "to_float",
+]
+
+#: Widest mantissa (in bits) this module handles exactly on int64.
+MAX_WIDTH = 60
+
+
+class FixedPointRangeError(ValueError):
+    """A width or an intermediate would not be exact in int64."""
+
+
+class Rounding(enum.Enum):
+    """``ap_q_mode``: what happens to bits below the target LSB."""
+
+    TRN = "AP_TRN"  # toward minus infinity (floor); ap_fixed default
+    TRN_ZERO = "AP_TRN_ZERO"  # toward zero
+    RND = "AP_RND"  # nearest, ties toward plus infinity
+    RND_ZERO = "AP_RND_ZERO"  # nearest, ties toward zero
+    RND_MIN_INF = "AP_RND_MIN_INF"  # nearest, ties toward minus infinity
+    RND_INF = "AP_RND_INF"  # nearest, ties away from zero
+    RND_CONV = "AP_RND_CONV"  # nearest, ties to even (convergent)
+
+
+class Overflow(enum.Enum):
+    """``ap_o_mode``: what happens to values outside the target range."""
+
+    WRAP = "AP_WRAP"  # keep the low W bits (two's complement wrap); ap_fixed default
+    SAT = "AP_SAT"  # clamp to [min, max]
+    SAT_ZERO = "AP_SAT_ZERO"  # out of range -> 0
+    SAT_SYM = "AP_SAT_SYM"  # signed: clamp to [-max, max], the most negative code is never produced
+
+
+@dataclass(frozen=True)
+class FixedType:
+    """A fixed-point format: ``width`` bits, ``integer`` of them above the binary point.
+
+    ``integer`` counts the sign bit for signed types, exactly as ``ap_fixed<W, I>`` does.
+    ``integer`` may be negative or larger than ``width``.
+    """
+
+    width: int
+    integer: int
+    signed: bool = True
+    rounding: Rounding = Rounding.TRN
+    overflow: Overflow = Overflow.WRAP
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.width, int) or self.width < 1:
+            raise ValueError(f"fixed-point width must be a positive integer, got {self.width!r}")
+        if self.width > MAX_WIDTH:
+            raise FixedPointRangeError(
+                f"fixed-point width {self.width} exceeds the {MAX_WIDTH} bits handled exactly on int64; "
+                "narrow the type (e.g. add a Quant node) or lower the precision"
+            )
+        if not isinstance(self.integer, int):
+            raise ValueError(f"integer bits must be an integer, got {self.integer!r}")
+        if self.signed and self.width < 2 and self.overflow is Overflow.SAT_SYM:
+            # ap_fixed<1,..,SAT_SYM> is legal but degenerate; keep it but nothing special needed.
+            pass
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def frac(self) -> int:
+        """Fractional bits ``F = W - I`` (negative when ``I > W``)."""
+        return self.width - self.integer
+
+    @property
+    def min_mantissa(self) -> int:
+        """Smallest representable mantissa."""
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max_mantissa(self) -> int:
+        """Largest representable mantissa."""
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def max_abs_mantissa(self) -> int:
+        """Largest magnitude any representable mantissa can have."""
+        return max(-self.min_mantissa, self.max_mantissa)
+
+    def with_modes(self, rounding: Rounding | None = None, overflow: Overflow | None = None) -> FixedType:
+        """Same format with other rounding/overflow modes."""
+        return FixedType(
+            self.width,
+            self.integer,
+            self.signed,
+            rounding if rounding is not None else self.rounding,
+            overflow if overflow is not None else self.overflow,
+        )
+
+    def cpp(self) -> str:
+        """The ``ap_fixed``/``ap_ufixed`` spelling (used by the C++ backend and in reports)."""
+        base = "ap_fixed" if self.signed else "ap_ufixed"
+        if self.rounding is Rounding.TRN and self.overflow is Overflow.WRAP:
+            return f"{base}<{self.width},{self.integer}>"
+        return f"{base}<{self.width},{self.integer},{self.rounding.value},{self.overflow.value}>"
+
+    def __str__(self) -> str:
+        return self.cpp()
+
+    def representable(self, m: np.ndarray, mantissa_frac: int) -> np.ndarray:
+        """True where the exact value ``m * 2**-mantissa_frac`` is representable in this type."""
+        exact = self.with_modes(Rounding.TRN, Overflow.SAT)
+        back = cast(cast(m, mantissa_frac, exact), self.frac, FixedType(MAX_WIDTH, MAX_WIDTH - mantissa_frac))
+        return back == _as_i64(m)
+
+
+_TYPE_RE = re.compile(
+    r"^\s*(?:ap_)?(u?)fixed\s*<\s*(-?\d+)\s*,\s*(-?\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?(?:,\s*(\d+)\s*)?>\s*$"
+)
+
+
+def parse_fixed_type(text: str) -> FixedType:
+    """Parse ``ap_fixed<W,I[,Q[,O[,N]]]>`` or ``ap_ufixed<...>`` (``AP_`` prefixes optional)."""
+    m = _TYPE_RE.match(text)
+    if not m:
+        raise ValueError(
+            f"cannot parse fixed-point type {text!r}; expected e.g. 'ap_fixed<16,6>' or "
+            "'ap_ufixed<8,0,AP_RND_CONV,AP_SAT>'"
+        )
+    unsigned, w, i, q, o, n = m.groups()
+    rounding = Rounding.TRN
+    overflow = Overflow.WRAP
+    if q is not None:
+        key = q.upper() if q.upper().startswith("AP_") else "AP_" + q.upper()
+        try:
+            rounding = Rounding(key)
+        except ValueError:
+            raise ValueError(
+                f"unknown rounding mode {q!r} in {text!r}; known: {', '.join(r.value for r in Rounding)}"
+            ) from None
+    if o is not None:
+        key = o.upper() if o.upper().startswith("AP_") else "AP_" + o.upper()
+        try:
+            overflow = Overflow(key)
+        except ValueError:
+            raise ValueError(
+                f"unknown overflow mode {o!r} in {text!r}; known: {', '.join(v.value for v in Overflow)}"
+            ) from None
+    if n is not None and int(n) != 0:
+        raise ValueError(f"saturation bits N={n} in {text!r} are not supported (only N=0)")
+    return FixedType(int(w), int(i), signed=not unsigned, rounding=rounding, overflow=overflow)
+
+
+# ------------------------------------------------------------------------- core
+def _as_i64(m: np.ndarray | int) -> np.ndarray:
+    a = np.asarray(m)
+    if a.dtype != np.int64:
+        if a.dtype.kind not in "iub":
+            raise TypeError(f"mantissas must be integers, got dtype {a.dtype}")
+        a = a.astype(np.int64)
+    return a
+
+
+def _round_shift(m: np.ndarray, s: np.ndarray, rounding: Rounding) -> np.ndarray:
+    """``round(m / 2**s)`` for ``s >= 0`` (elementwise), with the given rounding mode."""
+    s = np.broadcast_to(s, m.shape).astype(np.int64)
+    # |m| < 2**62, so for s >= 63 the quotient is strictly inside (-0.5, 0.5): only its sign
+    # matters, and m -> sign(m), s -> 2 keeps every mode's answer (x = +-0.25).
+    big = s >= 63
+    if np.any(big):
+        m = np.where(big, np.sign(m), m)
+        s = np.where(big, 2, s)
+    fl = m >> s
+    r = m - (fl << s)  # remainder in [0, 2**s)
+    half = np.where(s > 0, np.left_shift(1, np.maximum(s - 1, 0)), 1)
+    nonzero = r != 0
+    if rounding is Rounding.TRN:
+        return fl
+    if rounding is Rounding.TRN_ZERO:
+        inc = nonzero & (m < 0)
+    elif rounding is Rounding.RND:
+        inc = nonzero & (r >= half)
+    elif rounding is Rounding.RND_ZERO:
+        inc = nonzero & ((r > half) | ((r == half) & (m < 0)))
+    elif rounding is Rounding.RND_MIN_INF:
+        inc = nonzero & (r > half)
+    elif rounding is Rounding.RND_INF:
+        inc = nonzero & ((r > half) | ((r == half) & (m > 0)))
+    elif rounding is Rounding.RND_CONV:
+        inc = nonzero & ((r > half) | ((r == half) & ((fl & 1) == 1)))
+    else:  # pragma: no cover - enum is closed
+        raise AssertionError(rounding)
+    return fl + inc.astype(np.int64)
+
+
+def _overflow(q: np.ndarray, k: np.ndarray, t: FixedType, src_signed: bool) -> np.ndarray:
+    """Map the exact value ``q * 2**k`` (in target LSBs, ``k >= 0``) into ``t``'s range."""
+    k = np.broadcast_to(k, q.shape).astype(np.int64)
+    lo, hi = t.min_mantissa, t.max_mantissa
+    kc = np.minimum(k, 62)
+    # q << k > hi  <=>  q > floor(hi / 2**k);  q << k < lo  <=>  q < ceil(lo / 2**k)
+    hi_b = np.right_shift(np.int64(hi), kc)
+    lo_b = -np.right_shift(np.int64(-lo), kc)
+    ovf_hi = q > hi_b
+    ovf_lo = q < lo_b
+    inside = ~(ovf_hi | ovf_lo)
+    exact = np.left_shift(np.where(inside, q, 0), np.where(inside, kc, 0))
+    o = t.overflow
+    if o is Overflow.WRAP:
+        wk = np.clip(t.width - k, 0, 62)
+        low = q & (np.left_shift(1, wk) - 1)
+        u = np.left_shift(low, np.where(wk > 0, kc, 0))
+        if t.signed:
+            u = np.where(u >= (1 << (t.width - 1)), u - (1 << t.width), u)
+        return u
+    if o is Overflow.SAT:
+        return np.where(ovf_hi, hi, np.where(ovf_lo, lo, exact))
+    if o is Overflow.SAT_ZERO:
+        return np.where(inside, exact, 0)
+    if o is Overflow.SAT_SYM:
+        if t.signed:
+            res = np.where(ovf_hi, hi, np.where(ovf_lo, -hi, exact))
+            if src_signed:
+                # ap_fixed: a signed source landing exactly on the most negative code -> -max
+                res = np.where(res == lo, -hi, res)
+            return res
+        return np.where(ovf_hi, hi, np.where(ovf_lo, lo, exact))
+    raise AssertionError(o)  # pragma: no cover
+
+
+def cast(m: np.ndarray | int, src_frac: int, t: FixedType, src_signed: bool = True) -> np.ndarray:
+    """Cast mantissas ``m`` (value ``m * 2**-src_frac``) to ``t`` with ``t``'s rounding and overflow.
+
+    ``src_signed`` tells whether the source type is signed (only ``SAT_SYM`` cares: ap_fixed
+    applies its symmetric rule only to signed sources).
+    """
+    m = _as_i64(m)
+    s = int(src_frac) - t.frac
+    if s > 0:
+        q = _round_shift(m, np.int64(s), t.rounding)
+        k = np.int64(0)
+    else:
+        q = m
+        k = np.int64(-s)
+    return _overflow(q, k, t, src_signed)
+
+
+def from_float(x: np.ndarray | float, t: FixedType) -> np.ndarray:
+    """Exact ``double -> ap_fixed`` conversion: mantissas of ``t`` (int64) for float array ``x``.
+
+    The float is decomposed exactly as ``M * 2**E`` (``|M| < 2**53``) and then rounded and
+    overflow-handled as ``ap_fixed``'s double constructor does. NaN and infinities raise.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("cannot convert NaN or infinity to fixed point")
+    fr, ex = np.frexp(x)
+    mant = np.ldexp(fr, 53).astype(np.int64)  # exact: |fr| < 1 has 53 significant bits
+    exp = ex.astype(np.int64) - 53
+    # value = mant * 2**exp; in target LSBs: mant * 2**(exp + frac)
+    shift = -(exp + t.frac)  # right shift amount (negative: left shift)
+    right = shift > 0
+    q = _round_shift(mant, np.where(right, shift, 0), t.rounding)
+    k = np.where(right, 0, -shift)
+    return _overflow(q, k, t, src_signed=True)
+
+
+def to_float(m: np.ndarray | int, t_or_frac: FixedType | int) -> np.ndarray:
+    """Mantissas to float64 (exact whenever the width is at most 53 bits)."""
+    frac = t_or_frac.frac if isinstance(t_or_frac, FixedType) else int(t_or_frac)
+    return np.ldexp(_as_i64(m).astype(np.float64), -frac)
+
+
+# ------------------------------------------------------------------ arithmetic
+def mul_type(a: FixedType, b: FixedType) -> FixedType:
+    """Result type of ``a * b`` in ap_fixed: ``W1+W2`` bits, ``I1+I2`` integer bits, exact."""
+    return FixedType(a.width + b.width, a.integer + b.integer, a.signed or b.signed)
+
+
+def add_type(a: FixedType, b: FixedType) -> FixedType:
+    """Result type of ``a + b`` in ap_fixed (one growth bit, sign-extension for mixed signedness)."""
+    ia = a.integer + (1 if (b.signed and not a.signed) else 0)
+    ib = b.integer + (1 if (a.signed and not b.signed) else 0)
+    i = max(ia, ib) + 1
+    f = max(a.frac, b.frac)
+    return FixedType(i + f, i, a.signed or b.signed)
+
+
+def fixed_mul(ma: np.ndarray, a: FixedType, mb: np.ndarray, b: FixedType) -> tuple[np.ndarray, FixedType]:
+    """Exact product; returns ``(mantissas, result type)``."""
+    rt = mul_type(a, b)
+    return _as_i64(ma) * _as_i64(mb), rt
+
+
+def fixed_add(ma: np.ndarray, a: FixedType, mb: np.ndarray, b: FixedType) -> tuple[np.ndarray, FixedType]:
+    """Exact sum; returns ``(mantissas, result type)``."""
+    rt = add_type(a, b)
+    f = rt.frac
+    return (_as_i64(ma) << (f - a.frac)) + (_as_i64(mb) << (f - b.frac)), rt
+
+
+def min_exact_type(values: np.ndarray, max_width: int = 32) -> FixedType | None:
+    """Narrowest signed ``FixedType`` that holds every float in ``values`` exactly, or None.
+
+    Returns None when no type of at most ``max_width`` bits does (e.g. arbitrary float32 data).
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(v)):
+        return None
+    nz = v[v != 0]
+    if nz.size == 0:
+        return FixedType(2, 1, True, Rounding.RND_CONV, Overflow.SAT)
+    fr, ex = np.frexp(nz)
+    mant = np.ldexp(fr, 53).astype(np.int64)
+    tz = _trailing_zeros(mant)
+    lsb_exp = int(np.min(ex.astype(np.int64) - 53 + tz))  # value = odd * 2**lsb_exp
+    frac = -lsb_exp
+    mag = np.abs(np.ldexp(nz, frac))  # exact integers (fits: checked below)
+    if float(np.max(mag)) >= 2.0**61:
+        return None
+    mm = mag.astype(np.int64)
+    need_pos = int(np.max(np.where(nz > 0, mm, 0)))
+    need_neg = int(np.max(np.where(nz < 0, mm, 0)))
+    width = max(need_pos.bit_length() + 1, (need_neg - 1).bit_length() + 1 if need_neg else 1, 2)
+    if width > max_width:
+        return None
+    return FixedType(width, width - frac, True, Rounding.RND_CONV, Overflow.SAT)
+
+
+def _trailing_zeros(m: np.ndarray) -> np.ndarray:
+    a = np.abs(m)
+    low = a & (-a)  # lowest set bit
+    return np.log2(low.astype(np.float64)).astype(np.int64)
