@@ -1,0 +1,34 @@
+# Thin aliases. Everything installs into .venv; system packages via scripts/setup_system.sh.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.setup-stamp
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py scripts/setup_system.sh
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	@# torch is pinned exactly: any other version or range pulls a multi-GB CUDA build here
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[compress,dev]'
+	bash scripts/setup_system.sh
+	@if [ -f scripts/setup_verilator.sh ]; then bash scripts/setup_verilator.sh; fi
+	@touch $(STAMP)
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup lint
+	$(PY) -m pytest -q tests hw_tests
+
+lint: setup
+	$(VENV)/bin/ruff check fpga_flow tests hw_tests bench
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info demo_out .pytest_cache

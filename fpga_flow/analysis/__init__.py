@@ -1,0 +1,1 @@
+"""Read-only estimates (storage bits, resources, latency): they never change the graph."""

@@ -1,0 +1,76 @@
+"""Bit-cost model of a dense layer's weight storage (dense vs CSR vs codebook-CSR).
+
+* dense:        ``n_out * n_in * W`` (zeros stored, what hls4ml does)
+* CSR:          ``nnz * (W + C) + (n_out + 1) * P``
+* codebook-CSR: ``nnz * (K + C) + (n_out + 1) * P + entries * W``
+
+``W`` weight bits, ``C = ceil(log2 n_in)`` column-index bits, ``P = bitlen(nnz)`` row-pointer bits,
+``K = ceil(log2 entries)`` code bits. These are the widths the backends store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from fpga_flow.ir import DenseLayer
+
+__all__ = ["StorageCost", "bits_for", "storage_cost"]
+
+
+def bits_for(n: int) -> int:
+    """Bits of an unsigned index that takes ``n`` distinct values (at least 1)."""
+    return max(1, int(n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class StorageCost:
+    """Weight bits of one layer in each format, and the format that is smallest."""
+
+    dense: int
+    csr: int
+    codebook: int | None  # None: the layer has more distinct nonzero values than a codebook holds
+    codebook_entries: int | None
+    col_bits: int
+    ptr_bits: int
+    code_bits: int | None
+
+    @property
+    def best(self) -> str:
+        options = [("dense", self.dense), ("csr", self.csr)]
+        if self.codebook is not None:
+            options.append(("codebook_csr", self.codebook))
+        return min(options, key=lambda kv: kv[1])[0]
+
+    def bits(self, kind: str) -> int:
+        return {"dense": self.dense, "csr": self.csr, "codebook_csr": self.codebook}[kind]  # type: ignore[return-value]
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "best": self.best}
+
+
+#: Largest codebook the storage pass builds from the distinct nonzero weights by itself.
+MAX_AUTO_CODEBOOK = 256
+
+
+def storage_cost(layer: DenseLayer) -> StorageCost:
+    """Bits of every storage format for ``layer``'s current weights."""
+    w = layer.weights
+    nnz = w.nnz
+    wb = layer.weight_type.width
+    col = bits_for(layer.n_in)
+    ptr = max(1, int(nnz).bit_length())
+    dense = layer.n_out * layer.n_in * wb
+    csr = nnz * (wb + col) + (layer.n_out + 1) * ptr
+    if hasattr(w, "codebook"):
+        entries: int | None = int(w.codebook.size)
+    else:
+        vals = w.values if w.kind != "dense" else w.values[w.values != 0]
+        n_distinct = int(np.unique(vals).size)
+        entries = n_distinct if 0 < n_distinct <= MAX_AUTO_CODEBOOK else None
+    if entries is None:
+        return StorageCost(dense, csr, None, None, col, ptr, None)
+    kb = bits_for(entries)
+    cb = nnz * (kb + col) + (layer.n_out + 1) * ptr + entries * wb
+    return StorageCost(dense, csr, cb, entries, col, ptr, kb)

@@ -1,0 +1,7 @@
+"""Graph passes: each takes a Graph and returns a new Graph, one concern each."""
+
+from fpga_flow.passes.accumulators import infer_accumulators
+from fpga_flow.passes.fuse import fuse_activations
+from fpga_flow.passes.storage import choose_storage
+
+__all__ = ["choose_storage", "fuse_activations", "infer_accumulators"]
