@@ -7,40 +7,35 @@ the top-level folders. No environment variable is consulted.
 
 from __future__ import annotations
 
-import importlib.resources
 from functools import cache
 from pathlib import Path
 
 __all__ = ["ap_types_include_dir", "boards_dir", "templates_dir"]
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_REPO_ROOT = _PACKAGE_DIR.parent
 
 
-def _data_dir(package: str, folder: str) -> Path:
-    try:
-        p = Path(str(importlib.resources.files(package)))
-        if p.is_dir() and any(p.iterdir()):
-            return p
-    except (ModuleNotFoundError, TypeError):
-        pass
-    p = _REPO_ROOT / folder
-    if p.is_dir():
-        return p
-    raise FileNotFoundError(
-        f"fpga-flow data folder '{folder}' not found (package {package}); reinstall fpga-flow"
-    )
+def _data_dir(package_dir: str, folder: str) -> Path:
+    installed = _PACKAGE_DIR / package_dir  # wheel install: fpga_flow/_templates, fpga_flow/_boards
+    if installed.is_dir():
+        return installed
+    checkout = _REPO_ROOT / folder  # source checkout or editable install
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(f"fpga-flow data folder '{folder}' not found (looked in {installed}); reinstall fpga-flow")
 
 
 @cache
 def templates_dir() -> Path:
     """Folder with the Jinja2 templates and the hand-written HLS/Verilog libraries."""
-    return _data_dir("fpga_flow._templates", "templates")
+    return _data_dir("_templates", "templates")
 
 
 @cache
 def boards_dir() -> Path:
     """Folder with one JSON file per board."""
-    return _data_dir("fpga_flow._boards", "boards")
+    return _data_dir("_boards", "boards")
 
 
 @cache

@@ -59,7 +59,8 @@ def naive_accumulator_type(layer: DenseLayer, in_type: FixedType) -> FixedType:
     wmax = layer.weight_type.max_abs_mantissa
     xmax = in_type.max_abs_mantissa
     fp = layer.weight_type.frac + in_type.frac
-    bound = ((wmax * xmax * layer.n_in) << (fa - fp)) + (layer.bias_type.max_abs_mantissa << (fa - layer.bias_type.frac))
+    bias_max = layer.bias_type.max_abs_mantissa << (fa - layer.bias_type.frac)
+    bound = ((wmax * xmax * layer.n_in) << (fa - fp)) + bias_max
     width = max(bound.bit_length() + 1, 2)
     if width > MAX_WIDTH:
         return overflow_free_accumulator_type(layer, in_type)

@@ -42,7 +42,11 @@ def _assert_exact(model: onnx.ModelProto, x: np.ndarray, **kw) -> np.ndarray:
 def test_qonnx_mlp_with_codebook_and_90pct_zeros_is_bit_exact():
     model = sparse_mlp(
         64,
-        [LayerSpec(40, sparsity=0.9, codebook_bits=3), LayerSpec(24, sparsity=0.9), LayerSpec(10, relu=False, act=None)],
+        [
+            LayerSpec(40, sparsity=0.9, codebook_bits=3),
+            LayerSpec(24, sparsity=0.9),
+            LayerSpec(10, relu=False, act=None),
+        ],
         seed=3,
     )
     g = read_onnx(model)
