@@ -1,0 +1,43 @@
+"""``fpga-flow build MODEL.onnx --board pynq-z2 -o OUT``: the complete project tree (contract 5)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fpga_flow.commands._common import add_model_arguments
+from fpga_flow.pipeline import BuildOptions, build
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_arguments(p)
+    p.add_argument("--board", default="pynq-z2", help="target board (see `fpga-flow boards`; default pynq-z2)")
+    p.add_argument("-o", "--out", required=True, type=Path, help="project folder to write (replaced atomically)")
+    p.add_argument("--parallelism", "-P", type=int, default=1, help="MAC lanes per layer (default 1)")
+    p.add_argument("--stimulus", type=Path, default=None,
+                   help="float .npy (N x features) for the testbenches (default: 32 seeded random samples)")
+    p.add_argument("--samples", type=int, default=32, help="number of random stimulus samples (default 32)")
+    p.add_argument("--strict", action="store_true", help="exit non-zero when the design does not fit the board")
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = BuildOptions(
+        board=args.board, parallelism=args.parallelism, precision=args.precision, storage=args.storage,
+        n_stimulus=args.samples, stimulus=args.stimulus, strict=args.strict,
+    )
+    res = build(args.model, args.out, opts)
+    r = res.report
+    t = r["totals"]
+    print(f"built {args.out}/ for {r['board']['name']} ({r['board']['part']}, {r['board']['clock_mhz']:g} MHz)")
+    for row in r["layers"]:
+        if row["op"] == "dense":
+            print(f"  {row['name']:<20} {row['n_in']:>5}->{row['n_out']:<5} {row['storage']:<13} "
+                  f"nnz {row['nonzeros']:>7} ({100 * row['density']:5.1f}%)  {row['bits_stored']:>9} bits")
+    ratio = t["compression_vs_dense"]
+    print(f"  weights: {t['bits_stored']} bits stored vs {t['bits_dense']} dense"
+          + (f" ({ratio:.1f}x smaller)" if ratio else ""))
+    hls = r["hls_estimate"].get("totals", {})
+    if hls:
+        print("  estimate: " + ", ".join(f"{k} {v}" for k, v in hls.items() if not isinstance(v, dict | list)))
+    print(f"  report: {args.out}/report.md   next: fpga-flow csim {args.out}")
+    return 0
