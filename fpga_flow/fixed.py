@@ -2,7 +2,8 @@
 
 Values travel as integer mantissas (``numpy.int64``) scaled by ``2**-frac`` where
 ``frac = width - integer``. No float ever touches the datapath: float inputs are decomposed
-exactly (``numpy.frexp``) into an integer mantissa and a binary exponent before rounding.
+exactly (from their IEEE-754 bit fields) into an integer mantissa and a binary exponent before
+rounding.
 
 ``FixedType(width, integer, signed, rounding, overflow)`` mirrors
 ``ap_fixed<W, I, Q, O>`` (signed) and ``ap_ufixed<W, I, Q, O>`` (unsigned), including
@@ -65,7 +66,7 @@ class Overflow(enum.Enum):
     WRAP = "AP_WRAP"  # keep the low W bits (two's complement wrap); ap_fixed default
     SAT = "AP_SAT"  # clamp to [min, max]
     SAT_ZERO = "AP_SAT_ZERO"  # out of range -> 0
-    SAT_SYM = "AP_SAT_SYM"  # signed: clamp to [-max, max], the most negative code is never produced
+    SAT_SYM = "AP_SAT_SYM"  # signed: clamp to [-max, max] (the most negative code only for W == 1)
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,6 @@ class FixedType:
             )
         if not isinstance(self.integer, int):
             raise ValueError(f"integer bits must be an integer, got {self.integer!r}")
-        if self.signed and self.width < 2 and self.overflow is Overflow.SAT_SYM:
-            # ap_fixed<1,..,SAT_SYM> is legal but degenerate; keep it but nothing special needed.
-            pass
 
     # ---------------------------------------------------------------- properties
     @property
@@ -249,10 +247,13 @@ def _overflow(q: np.ndarray, k: np.ndarray, t: FixedType, src_signed: bool) -> n
         return np.where(inside, exact, 0)
     if o is Overflow.SAT_SYM:
         if t.signed:
-            res = np.where(ovf_hi, hi, np.where(ovf_lo, -hi, exact))
+            # ap_fixed writes the code 100..01 on underflow: -max, except for W == 1 where that
+            # code is the most negative one itself (ap_fixed<1, I, Q, AP_SAT_SYM> acts as AP_SAT).
+            sym_lo = -hi if t.width > 1 else lo
+            res = np.where(ovf_hi, hi, np.where(ovf_lo, sym_lo, exact))
             if src_signed:
-                # ap_fixed: a signed source landing exactly on the most negative code -> -max
-                res = np.where(res == lo, -hi, res)
+                # ap_fixed: a signed source landing exactly on the most negative code -> sym_lo
+                res = np.where(res == lo, sym_lo, res)
             return res
         return np.where(ovf_hi, hi, np.where(ovf_lo, lo, exact))
     raise AssertionError(o)  # pragma: no cover
@@ -262,7 +263,12 @@ def cast(m: np.ndarray | int, src_frac: int, t: FixedType, src_signed: bool = Tr
     """Cast mantissas ``m`` (value ``m * 2**-src_frac``) to ``t`` with ``t``'s rounding and overflow.
 
     ``src_signed`` tells whether the source type is signed (only ``SAT_SYM`` cares: ap_fixed
-    applies its symmetric rule only to signed sources).
+    applies its symmetric rule only to signed sources). Mantissas must satisfy ``|m| < 2**62``.
+
+    When the source has no bit at or above the target's rounding position
+    (``src_frac - t.frac > source width``), ap_fixed's own cast stops on an internal assertion
+    ("Attempting to read bit beyond MSB") in the rounding modes other than ``TRN``; this function
+    returns the correctly rounded value.
     """
     m = _as_i64(m)
     s = int(src_frac) - t.frac
@@ -275,18 +281,35 @@ def cast(m: np.ndarray | int, src_frac: int, t: FixedType, src_signed: bool = Tr
     return _overflow(q, k, t, src_signed)
 
 
+def _decode_double(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split doubles into ``(mant, exp)`` with ``value = mant * 2**exp`` as ``ap_fixed`` reads them.
+
+    Like the header's double constructor this works on the IEEE-754 bit fields and always sets
+    the hidden bit: a subnormal ``d`` (biased exponent 0) is read as ``(2**52 + fraction) * 2**-1075``
+    rather than its true value ``fraction * 2**-1074``. That only shows in types whose LSB is
+    below about ``2**-1022``. Zeros (either sign) give ``mant = 0``.
+    """
+    bits = np.asarray(x, dtype=np.float64).view(np.uint64)  # same item size: fine for any strides, 0-d
+    biased = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64)
+    fraction = (bits & np.uint64((1 << 52) - 1)).astype(np.int64)
+    negative = (bits >> np.uint64(63)).astype(bool)
+    mag = np.where((bits << np.uint64(1)) == 0, 0, fraction | (1 << 52))
+    mant = np.where(negative, -mag, mag)
+    exp = biased - (1023 + 52)
+    return mant, exp
+
+
 def from_float(x: np.ndarray | float, t: FixedType) -> np.ndarray:
     """Exact ``double -> ap_fixed`` conversion: mantissas of ``t`` (int64) for float array ``x``.
 
-    The float is decomposed exactly as ``M * 2**E`` (``|M| < 2**53``) and then rounded and
-    overflow-handled as ``ap_fixed``'s double constructor does. NaN and infinities raise.
+    The float is decomposed exactly as ``M * 2**E`` (``|M| < 2**53``, from its bit fields, see
+    :func:`_decode_double`) and then rounded and overflow-handled as ``ap_fixed``'s double
+    constructor does. NaN and infinities raise.
     """
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise ValueError("cannot convert NaN or infinity to fixed point")
-    fr, ex = np.frexp(x)
-    mant = np.ldexp(fr, 53).astype(np.int64)  # exact: |fr| < 1 has 53 significant bits
-    exp = ex.astype(np.int64) - 53
+    mant, exp = _decode_double(x)
     # value = mant * 2**exp; in target LSBs: mant * 2**(exp + frac)
     shift = -(exp + t.frac)  # right shift amount (negative: left shift)
     right = shift > 0

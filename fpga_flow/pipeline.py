@@ -17,7 +17,10 @@ from fpga_flow.ir import Graph
 from fpga_flow.onnx_io import read_onnx
 from fpga_flow.passes import choose_storage, fuse_activations, infer_accumulators
 
-__all__ = ["BuildOptions", "BuildResult", "LowerOptions", "build", "load_and_lower", "lower", "make_stimulus"]
+__all__ = [
+    "BuildOptions", "BuildResult", "LowerOptions", "build", "load_and_lower", "lower", "make_stimulus",
+    "write_project_readme",
+]
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
     The tree is written into a temporary sibling folder and renamed into place only when
     everything succeeded, so a failed build leaves nothing half-written. Same input, same bytes.
     """
+    from fpga_flow.analysis.fit import fit_report
+    from fpga_flow.analysis.resources import estimate_resources
+    from fpga_flow.backends.board import emit_board
     from fpga_flow.backends.hls import emit_hls
     from fpga_flow.backends.rtl import emit_rtl
     from fpga_flow.boards import load_board
@@ -104,6 +110,10 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         x = load_input(Path(options.stimulus), graph.inputs[0].size)
     else:
         x = make_stimulus(graph, options.n_stimulus)
+    resources = estimate_resources(graph, options.parallelism, board)
+    fit = fit_report(resources, board)
+    if options.strict and not fit["fits"]:
+        raise FlowError(fit["message"])
     vals = graph.execute(x)
     tb = TbData(vals[graph.inputs[0].name], vals[graph.outputs[0]], graph.inputs[0].out_type,
                 graph.output_layers[0].out_type)
@@ -117,13 +127,29 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         emit_hls(graph, board, tmp, options.parallelism)
         progress("writing rtl/ (Verilog top, library and ROM files)")
         emit_rtl(graph, tmp / "rtl", options.parallelism)
+        progress(f"writing board files for {board.name} (Makefile, vivado/, driver/, DEPLOY.md)")
+        emit_board(graph, board, tmp, options.parallelism)
         report = build_report(graph, board, options, Path(model).name)
+        report["resource_estimate"] = resources
+        report["fit"] = fit
         write_report(tmp, report)
+        write_project_readme(tmp, report)
         _replace_tree(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return BuildResult(out, graph, report)
+
+
+def write_project_readme(out: Path, report: dict) -> None:
+    """``OUT/README.md``: the map of the tree and the commands to run, for a hardware engineer."""
+    from fpga_flow.backends.board import PS_KINDS
+    from fpga_flow.boards import load_board
+    from fpga_flow.render import render
+
+    board = load_board(report["board"]["name"])
+    text = render("project/README.md.j2", {"r": report, "has_ps": board.ps in PS_KINDS})
+    (out / "README.md").write_text(text)
 
 
 def progress(msg: str) -> None:

@@ -39,5 +39,14 @@ def run(args: argparse.Namespace) -> int:
     hls = r["hls_estimate"].get("totals", {})
     if hls:
         print("  estimate: " + ", ".join(f"{k} {v}" for k, v in hls.items() if not isinstance(v, dict | list)))
+    fit = r["fit"]
+    used = ", ".join(f"{x['resource']} {x['utilization_percent']}%" for x in fit["resources"]
+                     if x["utilization_percent"] is not None and x["available"])
+    if fit["fits"]:
+        print(f"  fits {r['board']['name']} ({fit['basis']}): {used}")
+    else:
+        print(f"  WARNING: {fit['message']}")
+    for w in fit["warnings"]:
+        print(f"  warning: {w}")
     print(f"  report: {args.out}/report.md   next: fpga-flow csim {args.out}")
     return 0

@@ -1,0 +1,101 @@
+"""HLS C++ backend: a lowered IR graph -> a Vivado HLS / Vitis HLS project under ``dest/hls/``.
+
+The generated tree (all paths relative, byte-identical for the same input)::
+
+    hls/
+      README.md                     what to run (csim, synthesis, cosim, export)
+      build_prj.tcl                 csim/synth/cosim/export switches, the board's part and clock
+      firmware/fpga_flow_top.cpp    the top function: axis unpack -> one kernel per layer -> axis pack
+      firmware/fpga_flow_top.h      stream formats, AXI4-Stream word types, the top's declaration
+      firmware/parameters.h         per-layer types and kernel configurations (codebooks)
+      firmware/weights.h            extern declarations of the constant arrays
+      firmware/weights/<layer>.cpp  the arrays, as exact literals (one file per layer)
+      firmware/lib/*.h              the hand-written library (copied from templates/hls/lib)
+      tb/fpga_flow_tb.cpp           C testbench; reads ../tb_data/ (fpga_flow.tbdata files)
+
+``tb_data/`` itself is written next to ``hls/`` by the pipeline (:func:`fpga_flow.tbdata.write_tb_data`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fpga_flow.boards import Board
+from fpga_flow.ir import Graph
+from fpga_flow.render import render
+from fpga_flow.resources import templates_dir
+
+from .context import build_context, readme_context, top_context, weights_context
+from .estimate import estimate_plan
+from .kernels import KERNELS, KernelChoice, choose_kernel
+from .plan import GraphPlan, MacPlan, plan_graph
+
+__all__ = ["KERNELS", "KernelChoice", "choose_kernel", "emit_hls", "estimate_hls", "plan_graph"]
+
+#: Files of the hand-written library copied into every project.
+LIB_FILES = (
+    "fpga_flow.h",
+    "fpga_flow_axis.h",
+    "fpga_flow_codebook.h",
+    "fpga_flow_common.h",
+    "fpga_flow_csr.h",
+    "fpga_flow_dense.h",
+    "fpga_flow_elementwise.h",
+)
+
+
+def _render(template: str, context: dict) -> str:
+    return render(f"hls/{template}", context)
+
+
+def render_hls(plan: GraphPlan, board: Board) -> dict[str, str]:
+    """Every generated text file of the project, by path relative to ``hls/`` (library excluded)."""
+    top = top_context(plan)
+    files = {
+        "firmware/fpga_flow_top.h": _render("fpga_flow_top.h.j2", top),
+        "firmware/fpga_flow_top.cpp": _render("fpga_flow_top.cpp.j2", top),
+        "firmware/parameters.h": _render("parameters.h.j2", top),
+        "firmware/weights.h": _render("weights.h.j2", top),
+        "tb/fpga_flow_tb.cpp": _render("fpga_flow_tb.cpp.j2", {}),
+        "build_prj.tcl": _render("build_prj.tcl.j2", build_context(plan, board)),
+        "README.md": _render("README.md.j2", readme_context(plan, board, estimate_plan(plan))),
+    }
+    for p in plan.layers:
+        if isinstance(p, MacPlan):
+            files[f"firmware/weights/{p.name}.cpp"] = _render("weights_layer.cpp.j2", weights_context(p))
+    return files
+
+
+def emit_hls(graph: Graph, board: Board, dest: Path, parallelism: int = 1) -> list[Path]:
+    """Write the HLS project of ``graph`` for ``board`` into ``dest/hls/``; return the files written.
+
+    ``graph`` must be a lowered chain (one input, dense/relu/quantize layers, one output) whose
+    layer names are sanitized identifiers (:class:`fpga_flow.names.NameTable`). ``parallelism``
+    is the number of MAC lanes per layer. The same input always gives byte-identical files.
+    """
+    plan = plan_graph(graph, parallelism)
+    files = render_hls(plan, board)
+    lib = templates_dir() / "hls" / "lib"
+    for name in LIB_FILES:
+        files[f"firmware/lib/{name}"] = (lib / name).read_text()
+    root = Path(dest) / "hls"
+    stale = root / "firmware" / "weights"
+    if stale.is_dir():  # generated-only folder: drop sources of layers an earlier build had
+        for old in stale.glob("*.cpp"):
+            if f"firmware/weights/{old.name}" not in files:
+                old.unlink()
+    written: list[Path] = []
+    for rel in sorted(files):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(files[rel], newline="\n")
+        written.append(path)
+    return written
+
+
+def estimate_hls(graph: Graph, parallelism: int = 1) -> dict:
+    """Per-layer kernel, weight bits stored, cycles per sample, DSP and BRAM36 estimates, and totals.
+
+    Figures come from the arrays :func:`emit_hls` writes (see :mod:`fpga_flow.backends.hls.estimate`).
+    """
+    return estimate_plan(plan_graph(graph, parallelism))

@@ -1,0 +1,282 @@
+"""Render contexts of the HLS templates: plain functions from a plan to plain data.
+
+Identifiers: every per-layer C++ name is ``<layer.name><suffix>`` with a suffix from
+:data:`SUFFIXES`, all inside ``namespace fpga_flow_model`` (stream variables, suffix ``_s``, are
+locals of the top function). Layer names are distinct legal identifiers and no suffix ends with
+another suffix, so the generated names are distinct too; no suffix ends like a C++ keyword
+(``_t``, ``_cast``, ``_eq`` ...), so ``wchar`` or ``int`` stay harmless; :func:`check_name`
+rejects names with ``__`` or a trailing ``_``. ``layer.origin`` (the model's own
+node name) never reaches a generated file.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from fpga_flow.boards import Board
+
+from .plan import ElementwisePlan, GraphPlan, MacPlan, Rom, fixed_literal
+
+__all__ = [
+    "SUFFIXES",
+    "build_context",
+    "check_name",
+    "ident",
+    "layer_files",
+    "readme_context",
+    "top_context",
+    "weights_context",
+]
+
+#: role -> identifier suffix. No suffix is a suffix of another (so names never collide).
+SUFFIXES: dict[str, str] = {
+    "type": "_type",
+    "cfg": "_cfg",
+    "stream": "_s",
+    "w": "_w",
+    "code": "_code",
+    "col": "_col",
+    "last": "_last",
+    "lane": "_lane",
+    "slot": "_slot",
+    "b": "_b",
+}
+
+#: Kernel name -> library function, and the ROM roles it takes after the two streams.
+KERNEL_CALLS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "dense": ("dense_layer", ("w", "b")),
+    "csr": ("csr_layer", ("w", "col", "last", "lane", "slot", "b")),
+    "codebook": ("codebook_layer", ("code", "col", "last", "lane", "slot", "b")),
+    "codebook_factored": ("codebook_factored_layer", ("code", "col", "last", "lane", "slot", "b")),
+    "relu": ("relu_layer", ()),
+    "quantize": ("quantize_layer", ()),
+}
+
+#: C++ element type of each ROM role, relative to the layer's config struct (None: fixed spelling).
+_ROM_TYPES: dict[str, str | None] = {
+    "w": "weight_t",
+    "code": "code_t",
+    "col": "col_t",
+    "last": None,
+    "lane": "lane_t",
+    "slot": "slot_t",
+    "b": "bias_t",
+}
+
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+#: Literals per line in weight arrays.
+PER_LINE = 16
+
+
+def check_name(name: str) -> str:
+    """``name`` if C++ identifiers can be built from it by appending a suffix, else ``ValueError``.
+
+    Every generated name carries a suffix, so keywords (``int`` -> ``int_type``) are harmless;
+    what must not happen is an illegal character, a double underscore or a trailing underscore.
+    """
+    if not _IDENT.match(name) or "__" in name or name.endswith("_"):
+        raise ValueError(
+            f"layer name {name!r} is not a safe C++ identifier; sanitize model names with fpga_flow.names.NameTable"
+        )
+    return name
+
+
+def ident(name: str, role: str) -> str:
+    """The C++ identifier of ``role`` (a key of :data:`SUFFIXES`) for layer ``name``."""
+    return check_name(name) + SUFFIXES[role]
+
+
+def _cpp_uint(bits: int) -> str:
+    return f"ap_uint<{bits}>"
+
+
+def _rom_ctype(p: MacPlan, rom: Rom) -> str:
+    t = _ROM_TYPES[rom.role]
+    return _cpp_uint(1) if t is None else f"{ident(p.name, 'cfg')}::{t}"
+
+
+def _literals(rom: Rom) -> list[str]:
+    flat = np.asarray(rom.values, np.int64).ravel()
+    if rom.frac is None:
+        return [str(int(v)) for v in flat]
+    return [fixed_literal(int(v), rom.frac) for v in flat]
+
+
+def _lines(items: list[str]) -> list[str]:
+    return [", ".join(items[i : i + PER_LINE]) + "," for i in range(0, len(items), PER_LINE)]
+
+
+def _rom_decl(p: MacPlan, rom: Rom) -> dict:
+    dims = "".join(f"[{d}]" for d in rom.shape)
+    return {"ctype": _rom_ctype(p, rom), "ident": ident(p.name, rom.role), "dims": dims}
+
+
+def weights_context(p: MacPlan) -> dict:
+    """Context of ``firmware/weights/<layer>.cpp``: the layer's constant arrays as exact literals."""
+    arrays = []
+    for rom in p.roms:
+        lits = _literals(rom)
+        if rom.values.ndim == 2:
+            n = rom.shape[1]
+            blocks = [_lines(lits[i * n : (i + 1) * n]) for i in range(rom.shape[0])]
+        else:
+            blocks = [_lines(lits)]
+        arrays.append({**_rom_decl(p, rom), "two_d": rom.values.ndim == 2, "blocks": blocks, "role": rom.role})
+    return {"name": p.name, "arrays": arrays}
+
+
+def _mac_config(p: MacPlan) -> dict:
+    lay = p.layer
+    consts = [
+        ("n_in", lay.n_in),
+        ("n_out", lay.n_out),
+        ("lanes", p.lanes),
+        ("lane_len", p.lane_len),
+        ("slots", p.slots),
+    ]
+    types = [
+        ("weight_t", lay.weight_type.cpp()),
+        ("bias_t", lay.bias_type.cpp()),
+        ("acc_t", lay.acc_type.cpp()),
+        ("lane_t", _cpp_uint(p.lane_bits)),
+        ("slot_t", _cpp_uint(p.slot_bits)),
+    ]
+    if p.kernel != "dense":
+        types.append(("col_t", _cpp_uint(p.col_bits)))
+    codebook: list[str] = []
+    if p.codebook is not None:
+        consts.append(("n_codes", int(p.codebook.size)))
+        types.append(("code_t", _cpp_uint(p.code_bits)))
+        codebook = [fixed_literal(int(v), lay.weight_type.frac) for v in p.codebook]
+    if p.sum_type is not None:
+        types.append(("sum_t", p.sum_type.cpp()))
+    return {
+        "name": p.name,
+        "cfg": ident(p.name, "cfg"),
+        "summary": f"{p.kernel} kernel, {lay.n_in} -> {lay.n_out}, {lay.nnz} nonzeros, {p.lanes} lane(s)",
+        "consts": consts,
+        "relu": "true" if lay.activation.value == "relu" else "false",
+        "types": types,
+        "codebook": codebook,
+    }
+
+
+def _elementwise_config(p: ElementwisePlan) -> dict:
+    return {
+        "name": p.name,
+        "cfg": ident(p.name, "cfg"),
+        "summary": f"{p.kernel}, {p.layer.size} elements",
+        "consts": [("n", p.layer.size)],
+        "relu": None,
+        "types": [],
+        "codebook": [],
+    }
+
+
+def _io(fmt, t) -> dict:  # noqa: ANN001 - StreamFormat, FixedType
+    return {
+        "n": fmt.n_elems,
+        "width": fmt.width,
+        "per_beat": fmt.per_beat,
+        "beats": fmt.beats,
+        "tdata": fmt.tdata_bits,
+        "signed": "true" if fmt.signed else "false",
+        "type": t.cpp(),
+    }
+
+
+def top_context(plan: GraphPlan) -> dict:
+    """Context of the top function, its header, the parameters and weights headers."""
+    inp = plan.input
+    types = [{"ident": ident(inp.name, "type"), "cpp": inp.out_type.cpp(), "name": inp.name}]
+    streams = [{"ident": ident(inp.name, "stream"), "type": ident(inp.name, "type")}]
+    calls = []
+    configs = []
+    decls = []
+    prev = inp.name
+    for p in plan.layers:
+        name = p.name
+        types.append({"ident": ident(name, "type"), "cpp": p.layer.out_type.cpp(), "name": name})
+        streams.append({"ident": ident(name, "stream"), "type": ident(name, "type")})
+        func, roles = KERNEL_CALLS[p.kernel]
+        calls.append(
+            {
+                "name": name,
+                "func": func,
+                "x_t": ident(prev, "type"),
+                "y_t": ident(name, "type"),
+                "cfg": ident(name, "cfg"),
+                "src": ident(prev, "stream"),
+                "dst": ident(name, "stream"),
+                "args": [ident(name, r) for r in roles],
+            }
+        )
+        if isinstance(p, MacPlan):
+            configs.append(_mac_config(p))
+            decls += [_rom_decl(p, rom) for rom in p.roms]
+        else:
+            configs.append(_elementwise_config(p))
+        prev = name
+    return {
+        "types": types,
+        "streams": streams,
+        "calls": calls,
+        "configs": configs,
+        "decls": decls,
+        "in_t": ident(inp.name, "type"),
+        "out_t": ident(prev, "type"),
+        "first_stream": ident(inp.name, "stream"),
+        "last_stream": ident(prev, "stream"),
+        "io_in": _io(plan.in_stream, inp.out_type),
+        "io_out": _io(plan.out_stream, plan.output_type),
+        "weight_files": layer_files(plan),
+    }
+
+
+def layer_files(plan: GraphPlan) -> list[str]:
+    """Relative paths (from ``hls/``) of the per-layer weight sources."""
+    return [f"firmware/weights/{p.name}.cpp" for p in plan.layers if isinstance(p, MacPlan)]
+
+
+def build_context(plan: GraphPlan, board: Board) -> dict:
+    """Context of ``build_prj.tcl``."""
+    if not _PART.match(board.part):
+        raise ValueError(f"board {board.name}: part {board.part!r} is not a plain part name")
+    return {
+        "board": board.name if _PART.match(board.name) else "board",
+        "part": board.part,
+        "clock_mhz": f"{board.clock_mhz:g}",
+        "period": f"{board.clock_period_ns:g}",
+        "weight_files": layer_files(plan),
+    }
+
+
+def readme_context(plan: GraphPlan, board: Board, estimate: dict) -> dict:
+    """Context of ``hls/README.md``."""
+    rows = []
+    for e in estimate["layers"]:
+        rows.append(
+            {
+                "name": e["name"],
+                "kernel": e["kernel"],
+                "shape": f"{e['n_in']} -> {e['n_out']}",
+                "nnz": e["nnz"] if e["op"] == "dense" else "-",
+                "lanes": e["lanes"],
+                "weight_bits": e["weight_bits"],
+                "cycles": e["cycles"],
+                "dsp": e["dsp"],
+                "bram36": f"{e['bram36']:g}",
+            }
+        )
+    return {
+        **build_context(plan, board),
+        "io_in": _io(plan.in_stream, plan.input.out_type),
+        "io_out": _io(plan.out_stream, plan.output_type),
+        "parallelism": plan.parallelism,
+        "rows": rows,
+        "totals": {**estimate["totals"], "bram36": f"{estimate['totals']['bram36']:g}"},
+    }

@@ -1,0 +1,96 @@
+"""``fpga-flow compress --example lenet300 --dataset fashion-mnist -o model.onnx [--quick]``.
+
+Trains the dense baseline, prunes, quantizes to fixed point, shares weights, fine-tunes, exports
+QONNX and writes the compression report (see :mod:`fpga_flow.compress`). torch is imported only
+when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from fpga_flow.errors import FlowError
+
+EXAMPLES = ("lenet300",)
+DATASETS = ("fashion-mnist", "digits")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--example", default="lenet300", choices=EXAMPLES,
+                   help="model to train and compress (LeNet-300-100: n_in-300-100-10)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS,
+                   help="fashion-mnist (Debian package dataset-fashion-mnist, 784 inputs) or digits "
+                        "(scikit-learn's 8x8 digits, 64 inputs; seconds)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="the QONNX model to write (.onnx)")
+    p.add_argument("--report-dir", type=Path, default=None,
+                   help="where to write compression_report.json/.md, plots and a stimulus "
+                        "(default: <output stem>_report/ beside the model)")
+    p.add_argument("--quick", action="store_true", help="short training on a data subset (demo, smoke tests)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--codebook-bits", type=int, default=None, metavar="B",
+                   help="share 2^B values per layer (default: the preset's, 5 for fashion-mnist)")
+    p.add_argument("--density", type=float, nargs="+", default=None, metavar="D",
+                   help="fraction of weights kept per layer, one value per layer (default: the preset's)")
+    p.add_argument("--weight-bits", type=int, default=None, metavar="W",
+                   help="weight (and codebook value) width in bits (default 8; types from the observed ranges)")
+    p.add_argument("--bias-bits", type=int, default=None, metavar="W", help="bias width in bits (default 16)")
+    p.add_argument("--act-bits", type=int, default=None, metavar="W",
+                   help="hidden activation width in bits (default 8)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from fpga_flow.compress import CompressConfig, compress, load_dataset
+
+    if args.output.suffix.lower() != ".onnx":
+        raise FlowError(f"{args.output}: the output must be an .onnx file")
+    if args.threads < 1:
+        raise FlowError("--threads must be at least 1")
+    data = load_dataset(args.dataset)
+    cfg = CompressConfig.preset(args.dataset, quick=args.quick)
+    cfg = replace(cfg, seed=args.seed, threads=args.threads)
+    if args.codebook_bits is not None:
+        if not 1 <= args.codebook_bits <= 8:
+            raise FlowError("--codebook-bits must be between 1 and 8")
+        cfg = replace(cfg, codebook_bits=args.codebook_bits)
+    if args.density is not None:
+        n_layers = len(cfg.hidden) + 1
+        if len(args.density) != n_layers or not all(0 < d <= 1 for d in args.density):
+            raise FlowError(f"--density takes {n_layers} values in (0, 1], one per layer")
+        cfg = replace(cfg, final_density=tuple(args.density))
+    widths = {"weight_width": args.weight_bits, "bias_width": args.bias_bits, "act_width": args.act_bits}
+    for key, w in widths.items():
+        if w is not None:
+            if not 2 <= w <= 24:
+                raise FlowError(f"--{key.split('_')[0]}-bits must be between 2 and 24")
+            cfg = replace(cfg, types=replace(cfg.types, **{key: w}))
+    report_dir = args.report_dir or args.output.with_name(args.output.stem + "_report")
+    t0 = time.perf_counter()
+    print(f"compressing {args.example} on {args.dataset}{' (quick)' if args.quick else ''}", flush=True)
+    result = compress(
+        data,
+        cfg,
+        out=args.output,
+        report_dir=report_dir,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        log=lambda m: print("  " + m, flush=True),
+    )
+    r = result.report
+    a, q = r["accuracy"], r["ratios"]
+    print(
+        f"accuracy: dense {100 * a['dense']:.2f}%, pruned {100 * a['pruned']:.2f}%, "
+        f"quantized {100 * a['quantized']:.2f}%, final {100 * a['final']:.2f}% "
+        f"({-r['accuracy_drop_pp']:+.2f} pp)"
+    )
+    print(
+        f"storage: dense float32 {r['bits']['dense_float32']} bits, hardware {r['bits']['hardware']} bits "
+        f"({q['hardware']:.1f}x), Huffman {r['bits']['huffman']} bits ({q['huffman']:.1f}x)"
+    )
+    print(f"wrote {args.output} and {report_dir}/compression_report.md ({time.perf_counter() - t0:.0f} s)")
+    return 0

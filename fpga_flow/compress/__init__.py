@@ -1,0 +1,68 @@
+"""Deep Compression in PyTorch: pruning, fixed-point QAT, codebook weight sharing, Huffman, QONNX export.
+
+The only package of fpga-flow that imports torch (hardware commands never import it). Public API:
+
+* :func:`compress` with :class:`CompressConfig` -- the whole flow on a :class:`Dataset`
+  (:func:`load_dataset`, :func:`load_fashion_mnist`, :func:`load_digits`);
+* the model: :class:`CompressibleMLP`, :class:`CompressibleLinear`, :func:`lenet300`;
+* pruning: :class:`Pruner`, :class:`PruneStep`, :func:`magnitude_mask`, :func:`density_schedule`,
+  :func:`quality_schedule`;
+* fixed point: :func:`fake_quant`, :func:`choose_type`, :class:`TypePolicy`, :func:`quantize_model`;
+* weight sharing: :func:`kmeans_1d`, :func:`project_codebook`, :func:`share_weights`;
+* Huffman: :func:`huffman_code`, :func:`encode`, :func:`decode`, :func:`relative_columns`,
+  :func:`absolute_columns`;
+* export: :func:`export_onnx`, :func:`verify_export`; training: :class:`TrainSpec`, :func:`train`,
+  :func:`evaluate`.
+
+Names are imported lazily, so ``fpga_flow.compress.huffman`` and ``fpga_flow.compress.data`` work
+without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "compress": "flow",
+    "CompressConfig": "flow",
+    "CompressResult": "flow",
+    "ExportMismatch": "flow",
+    "verify_export": "flow",
+    "Dataset": "data",
+    "load_dataset": "data",
+    "load_digits": "data",
+    "load_fashion_mnist": "data",
+    "CompressibleLinear": "model",
+    "CompressibleMLP": "model",
+    "lenet300": "model",
+    "Pruner": "prune",
+    "PruneStep": "prune",
+    "magnitude_mask": "prune",
+    "density_schedule": "prune",
+    "quality_schedule": "prune",
+    "fake_quant": "quant",
+    "choose_type": "quant",
+    "TypePolicy": "qat",
+    "quantize_model": "qat",
+    "kmeans_1d": "kmeans",
+    "project_codebook": "kmeans",
+    "share_weights": "kmeans",
+    "huffman_code": "huffman",
+    "encode": "huffman",
+    "decode": "huffman",
+    "relative_columns": "huffman",
+    "absolute_columns": "huffman",
+    "export_onnx": "export",
+    "TrainSpec": "training",
+    "train": "training",
+    "evaluate": "training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"fpga_flow.compress.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'fpga_flow.compress' has no attribute {name!r}")

@@ -1,0 +1,326 @@
+"""Compression report: storage in three accountings, accuracies, plots (``compression_report.*``).
+
+Storage of the weights and biases, in bits:
+
+* **dense float32**: every weight and bias in 32 bits (the paper's baseline).
+* **hardware format**: what the backends store for each shared layer, from the exported model read
+  back by :func:`fpga_flow.onnx_io.read_onnx` and costed by
+  :func:`fpga_flow.analysis.storage.storage_cost` (codebook-CSR): per nonzero a column index of
+  ``ceil(log2 n_in)`` bits and a code of ``ceil(log2 K)`` bits, ``n_out + 1`` row pointers of
+  ``bitlen(nnz)`` bits, the ``K`` codebook values in the weight type; plus each bias in its type.
+* **Huffman**: the same content with the code indices and the relative column indices (zeros
+  skipped since the previous nonzero of the row) each Huffman-coded per layer
+  (:mod:`fpga_flow.compress.huffman`; the streams are really encoded and decoded back, and the
+  canonical code tables are counted), row pointers, codebook and biases as in the hardware format.
+
+Ratios are dense float32 bits over each of the other two, and hardware over Huffman.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fpga_flow.compress.huffman import absolute_columns, decode, encode, huffman_code, relative_columns
+
+__all__ = ["build_report", "huffman_layer", "markdown", "write_report"]
+
+#: The paper's row for LeNet-300-100 on MNIST (Han, Mao, Dally 2015, Table 1).
+PAPER_LENET300 = {
+    "dataset": "MNIST",
+    "compression_ratio": 40,
+    "top1_error_dense": 0.0164,
+    "top1_error_compressed": 0.0158,
+    "weights_kept": 0.08,
+    "size_dense_kb": 1070,
+    "size_compressed_kb": 27,
+}
+
+
+def huffman_layer(row_ptr: np.ndarray, col_idx: np.ndarray, codes: np.ndarray, code_bits: int,
+                  col_bits: int) -> dict:
+    """Huffman-code one CSR layer's code indices and relative column indices; verify the decode.
+
+    Returns the payload and table bits of each stream and the mean bits per nonzero.
+    """
+    out: dict = {}
+    streams = {"codes": (np.asarray(codes, dtype=np.int64), code_bits),
+               "relative_columns": (relative_columns(row_ptr, col_idx), col_bits)}
+    for name, (s, sym_bits) in streams.items():
+        code = huffman_code(s)
+        data, nbits = encode(s, code)
+        back = decode(data, nbits, code, count=s.size)
+        if not np.array_equal(back, s):  # pragma: no cover - would be a bug in huffman.py
+            raise AssertionError(f"Huffman round trip failed for {name}")
+        if name == "relative_columns" and not np.array_equal(absolute_columns(row_ptr, back), col_idx):
+            raise AssertionError("relative column indices do not restore the columns")  # pragma: no cover
+        table = code.table_bits(sym_bits)
+        out[name] = {
+            "symbols": int(s.size),
+            "distinct": len(code.lengths),
+            "payload_bits": int(nbits),
+            "table_bits": int(table),
+            "fixed_width_bits": int(s.size * sym_bits),
+            "bits_per_symbol": float(nbits / s.size) if s.size else 0.0,
+        }
+    return out
+
+
+def build_report(*, model, onnx_path: Path, data, config, accuracies: dict, types: dict, timings: dict,  # noqa: ANN001
+                 bit_exact_samples: int) -> dict:
+    """The report as a JSON-ready dict (see the module doc for the accounting)."""
+    from fpga_flow.analysis.storage import storage_cost
+    from fpga_flow.ir import CodebookCsrWeights
+    from fpga_flow.onnx_io import read_onnx
+
+    graph = read_onnx(onnx_path)
+    dense_layers = graph.dense_layers()
+    layers = []
+    tot = {"dense_float32": 0, "hardware": 0, "huffman": 0, "pruned_csr_float32": 0}
+    for lay_t, lay in zip(model.layers, dense_layers, strict=True):
+        w = lay.weights
+        if not isinstance(w, CodebookCsrWeights):  # pragma: no cover - export always shares
+            raise AssertionError(f"layer {lay.name}: expected codebook storage after export")
+        cost = storage_cost(lay)
+        assert cost.codebook is not None and cost.code_bits is not None
+        n_w = lay.n_in * lay.n_out
+        bias_bits = lay.n_out * lay.bias_type.width
+        dense_bits = (n_w + lay.n_out) * 32
+        hw_bits = cost.codebook + bias_bits
+        huff = huffman_layer(w.row_ptr, w.col_idx, w.codes, cost.code_bits, cost.col_bits)
+        ptr_bits = (lay.n_out + 1) * cost.ptr_bits
+        book_bits = int(w.codebook.size) * lay.weight_type.width
+        huff_bits = (
+            huff["codes"]["payload_bits"] + huff["codes"]["table_bits"]
+            + huff["relative_columns"]["payload_bits"] + huff["relative_columns"]["table_bits"]
+            + ptr_bits + book_bits + bias_bits
+        )
+        pruned_csr = lay.nnz * (32 + cost.col_bits) + ptr_bits + lay.n_out * 32
+        tot["dense_float32"] += dense_bits
+        tot["hardware"] += hw_bits
+        tot["huffman"] += huff_bits
+        tot["pruned_csr_float32"] += pruned_csr
+        layers.append({
+            "name": lay_t.name,
+            "n_in": lay.n_in,
+            "n_out": lay.n_out,
+            "weights": n_w,
+            "nonzero": lay.nnz,
+            "density": lay.nnz / n_w,
+            "codebook_size": int(w.codebook.size),
+            "distinct_nonzero_values": int(np.unique(w.values).size),
+            "weight_type": lay.weight_type.cpp(),
+            "bias_type": lay.bias_type.cpp(),
+            "activation_type": types.get(f"{lay_t.name}.act").cpp() if types.get(f"{lay_t.name}.act") else None,
+            "code_bits": cost.code_bits,
+            "col_bits": cost.col_bits,
+            "row_ptr_bits": cost.ptr_bits,
+            "bits": {
+                "dense_float32": dense_bits,
+                "hardware": hw_bits,
+                "huffman": huff_bits,
+                "pruned_csr_float32": pruned_csr,
+                "bias": bias_bits,
+                "row_ptr": ptr_bits,
+                "codebook": book_bits,
+                "storage_cost": cost.as_dict(),
+            },
+            "huffman": huff,
+        })
+    ratios = {
+        "hardware": tot["dense_float32"] / tot["hardware"],
+        "huffman": tot["dense_float32"] / tot["huffman"],
+        "huffman_vs_hardware": tot["hardware"] / tot["huffman"],
+        "pruned_only": tot["dense_float32"] / tot["pruned_csr_float32"],
+    }
+    n_w = sum(x["weights"] for x in layers)
+    nnz = sum(x["nonzero"] for x in layers)
+    return {
+        "model": {"name": model.name, "sizes": list(model.sizes), "dataset": data.name,
+                  "train_samples": int(data.x_train.shape[0]), "test_samples": int(data.x_test.shape[0])},
+        "accuracy": {k: float(v) for k, v in accuracies.items()},
+        "accuracy_drop_pp": 100.0 * (accuracies["dense"] - accuracies["final"]),
+        "bit_exact": {"test_samples": bit_exact_samples, "equal": True,
+                      "what": "fpga-flow reference (read_onnx + lower + run_float) == torch float64 forward"},
+        "bits": tot,
+        "ratios": ratios,
+        "density": nnz / n_w,
+        "types": {k: v.cpp() for k, v in types.items()},
+        "layers": layers,
+        "timings_s": {k: round(float(v), 2) for k, v in timings.items()},
+        "config": _config_dict(config),
+        "paper": PAPER_LENET300,
+    }
+
+
+def _config_dict(config) -> dict:  # noqa: ANN001
+    from dataclasses import asdict, is_dataclass
+
+    def conv(v):  # noqa: ANN001, ANN202
+        if is_dataclass(v):
+            return {k: conv(x) for k, x in asdict(v).items()}
+        if isinstance(v, dict):
+            return {str(k): conv(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [conv(x) for x in v]
+        if hasattr(v, "cpp"):
+            return v.cpp()
+        if hasattr(v, "value"):
+            return v.value
+        return v
+
+    return conv(config)
+
+
+def markdown(report: dict) -> str:
+    """Human-readable Markdown of :func:`build_report`'s dict."""
+    a, b, r = report["accuracy"], report["bits"], report["ratios"]
+    m = report["model"]
+    lines = [
+        f"# Compression report: {m['name']} ({'-'.join(map(str, m['sizes']))}) on {m['dataset']}",
+        "",
+        "## Accuracy (test set, top-1)",
+        "",
+        "| stage | accuracy |",
+        "| --- | ---: |",
+    ]
+    labels = [("dense", "dense float32"), ("pruned", "pruned (float)"),
+              ("quantized_before_finetune", "fixed point, before QAT"), ("quantized", "fixed point after QAT"),
+              ("shared_before_finetune", "weight-shared, before centroid fine-tuning"),
+              ("final", "final (shared, fine-tuned)"), ("exported_reference", "exported, fpga-flow reference")]
+    for key, label in labels:
+        if key in a:
+            lines.append(f"| {label} | {100 * a[key]:.2f}% |")
+    lines += [
+        "",
+        f"Final vs dense: {-report['accuracy_drop_pp']:+.2f} percentage points. The exported model, read back and run "
+        f"by the fpga-flow reference, equals the torch forward bit for bit on {report['bit_exact']['test_samples']} "
+        "test samples.",
+        "",
+        "## Storage (weights and biases)",
+        "",
+        "| accounting | bits | KiB | ratio vs dense |",
+        "| --- | ---: | ---: | ---: |",
+        f"| dense float32 | {b['dense_float32']} | {b['dense_float32'] / 8192:.1f} | 1.0x |",
+        f"| pruned only, CSR with float32 values | {b['pruned_csr_float32']} | {b['pruned_csr_float32'] / 8192:.1f} "
+        f"| {r['pruned_only']:.1f}x |",
+        f"| hardware format (codebook CSR) | {b['hardware']} | {b['hardware'] / 8192:.1f} | {r['hardware']:.1f}x |",
+        f"| Huffman-coded | {b['huffman']} | {b['huffman'] / 8192:.1f} | {r['huffman']:.1f}x |",
+        "",
+        f"Huffman over hardware format: {r['huffman_vs_hardware']:.2f}x. "
+        f"Overall density {100 * report['density']:.2f}%.",
+        "",
+        "## Layers",
+        "",
+        "| layer | shape | density | K | weight type | bias type | activation type | code / col bits "
+        "| Huffman bits per code / col | hardware bits | Huffman bits |",
+        "| --- | --- | ---: | ---: | --- | --- | --- | --- | --- | ---: | ---: |",
+    ]
+    for lay in report["layers"]:
+        h = lay["huffman"]
+        lines.append(
+            f"| {lay['name']} | {lay['n_in']}x{lay['n_out']} | {100 * lay['density']:.2f}% | {lay['codebook_size']} "
+            f"| `{lay['weight_type']}` | `{lay['bias_type']}` | `{lay['activation_type'] or '(accumulator)'}` "
+            f"| {lay['code_bits']} / {lay['col_bits']} "
+            f"| {h['codes']['bits_per_symbol']:.2f} / {h['relative_columns']['bits_per_symbol']:.2f} "
+            f"| {lay['bits']['hardware']} | {lay['bits']['huffman']} |"
+        )
+    p = report["paper"]
+    lines += [
+        "",
+        "## Reference: Deep Compression (Han, Mao, Dally 2015), LeNet-300-100",
+        "",
+        "| | data set | top-1 error dense -> compressed | weights kept | compression |",
+        "| --- | --- | --- | ---: | ---: |",
+        f"| paper | {p['dataset']} | {100 * p['top1_error_dense']:.2f}% -> {100 * p['top1_error_compressed']:.2f}% "
+        f"| {100 * p['weights_kept']:.0f}% | {p['compression_ratio']}x |",
+        f"| this run | {m['dataset']} | {100 * (1 - a['dense']):.2f}% -> {100 * (1 - a['final']):.2f}% "
+        f"| {100 * report['density']:.1f}% | {r['huffman']:.1f}x (Huffman), {r['hardware']:.1f}x (hardware) |",
+        "",
+        "## Time",
+        "",
+        " | ".join(f"{k} {v:.1f} s" for k, v in report["timings_s"].items()),
+        "",
+    ]
+    if report.get("plots"):
+        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in report["plots"]] + [""]
+    return "\n".join(lines)
+
+
+def _plots(report: dict, out: Path, snapshots: dict, codebooks: dict) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for lay in report["layers"]:
+        name = lay["name"]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+        dense = snapshots["dense"][name].ravel()
+        axes[0].hist(dense, bins=120, color="#4c72b0")
+        axes[0].set_title(f"{name}: dense weights ({dense.size})")
+        axes[0].set_xlabel("weight")
+        axes[0].set_ylabel("count")
+        pruned = snapshots["pruned"][name].ravel()
+        kept = pruned[pruned != 0]
+        axes[1].hist(kept, bins=120, color="#55a868", label=f"after pruning ({kept.size} kept)")
+        for i, c in enumerate(np.asarray(codebooks[name]).ravel()):
+            axes[1].axvline(c, color="#c44e52", lw=0.8, alpha=0.8, label="codebook centroids" if i == 0 else None)
+        axes[1].set_title(f"{name}: pruned weights and K={lay['codebook_size']} shared values")
+        axes[1].set_xlabel("weight")
+        axes[1].legend(loc="upper right", fontsize=8)
+        fig.tight_layout()
+        p = out / f"weights_{name}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    names = [lay["name"] for lay in report["layers"]]
+    dens = [100 * lay["density"] for lay in report["layers"]]
+    bars = ax.bar(names, dens, color="#4c72b0")
+    for bar, d in zip(bars, dens, strict=True):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{d:.1f}%", ha="center", va="bottom")
+    ax.set_ylabel("weights kept (%)")
+    ax.set_title("per-layer density after pruning")
+    ax.set_ylim(0, max(dens) * 1.2)
+    fig.tight_layout()
+    p = out / "density.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(p)
+    return paths
+
+
+def write_report(report: dict, out_dir: Path, *, snapshots: dict, codebooks: dict,
+                 stimulus: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Path]:
+    """Write ``compression_report.json`` and ``.md``, the PNG plots and (optionally) a stimulus
+    (``stimulus_x.npy`` float32 inputs, ``stimulus_y.npy`` the expected float64 outputs that
+    ``fpga-flow run`` reproduces exactly, ``stimulus_labels.npy``) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    plots = _plots(report, out_dir, snapshots, codebooks)
+    report["plots"] = [str(p) for p in plots]
+    for p in plots:
+        files[p.stem] = p
+    if stimulus is not None:
+        for key, arr in zip(("stimulus_x", "stimulus_y", "stimulus_labels"), stimulus, strict=True):
+            p = out_dir / f"{key}.npy"
+            np.save(p, arr)
+            files[key] = p
+    files["report_json"] = out_dir / "compression_report.json"
+    files["report_md"] = out_dir / "compression_report.md"
+    report["files"] = {k: str(v) for k, v in files.items()}
+    _atomic_write(files["report_json"], json.dumps(report, indent=2) + "\n")
+    _atomic_write(files["report_md"], markdown(report))
+    return files
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

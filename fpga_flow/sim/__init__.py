@@ -1,0 +1,1 @@
+"""Simulators of a built project: C simulation (g++) and RTL simulation (cocotb)."""

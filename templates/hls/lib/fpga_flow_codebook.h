@@ -1,0 +1,141 @@
+// fpga-flow HLS library: codebook CSR layers (weight sharing), plain and factored.
+//
+// Same lane layout as fpga_flow_csr.h, but each nonzero stores a narrow code (code_t, a few bits)
+// into a small codebook of n_codes weight_t entries. CONFIG_T::codebook(cb) writes the constant
+// entries, so the codebook lives in registers (fully partitioned), never in a memory.
+//
+//  * codebook_layer: per nonzero, cb[code] * x[col]; one multiplier per lane.
+//  * codebook_factored_layer: per lane, n_codes running sums S_k of the inputs whose code is k
+//    (adders only); at a row end, sum_k cb[k] * S_k -- n_codes multiplies per row instead of
+//    one per nonzero, each by a constant (shift-add logic). S_k uses sum_t, wide enough for the
+//    largest such sum in any row; every partial sum fits acc_t, so the result is bit-exact.
+//
+// CONFIG_T: n_in, n_out, lanes, lane_len, slots, n_codes, relu; weight_t, bias_t, acc_t,
+//           col_t, code_t, lane_t, slot_t, sum_t (factored only); static void codebook(weight_t[]).
+#ifndef FPGA_FLOW_CODEBOOK_H_
+#define FPGA_FLOW_CODEBOOK_H_
+
+#include "fpga_flow_common.h"
+
+namespace fpga_flow {
+
+template <class x_T, class y_T, class CONFIG_T>
+void codebook_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
+                    const typename CONFIG_T::code_t code[CONFIG_T::lanes][CONFIG_T::lane_len],
+                    const typename CONFIG_T::col_t col[CONFIG_T::lanes][CONFIG_T::lane_len],
+                    const ap_uint<1> last[CONFIG_T::lanes][CONFIG_T::lane_len],
+                    const typename CONFIG_T::lane_t row_lane[CONFIG_T::n_out],
+                    const typename CONFIG_T::slot_t row_slot[CONFIG_T::n_out],
+                    const typename CONFIG_T::bias_t bias[CONFIG_T::n_out]) {
+#pragma HLS INLINE off
+#pragma HLS ARRAY_PARTITION variable=code complete dim=1
+#pragma HLS ARRAY_PARTITION variable=col complete dim=1
+#pragma HLS ARRAY_PARTITION variable=last complete dim=1
+    typedef typename CONFIG_T::acc_t acc_t;
+
+    typename CONFIG_T::weight_t cb[CONFIG_T::n_codes];
+#pragma HLS ARRAY_PARTITION variable=cb complete
+    CONFIG_T::codebook(cb);
+
+    x_T xb[CONFIG_T::lanes][CONFIG_T::n_in];
+#pragma HLS ARRAY_PARTITION variable=xb complete dim=1
+    load_banks<x_T, CONFIG_T::lanes, CONFIG_T::n_in>(in, xb);
+
+    acc_t part[CONFIG_T::lanes][CONFIG_T::slots];
+#pragma HLS ARRAY_PARTITION variable=part complete dim=1
+    acc_t sum[CONFIG_T::lanes];
+#pragma HLS ARRAY_PARTITION variable=sum complete
+    typename CONFIG_T::slot_t slot[CONFIG_T::lanes];
+#pragma HLS ARRAY_PARTITION variable=slot complete
+CodebookInit:
+    for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
+#pragma HLS UNROLL
+        sum[l] = 0;
+        slot[l] = 0;
+    }
+CodebookMac:
+    for (unsigned t = 0; t < CONFIG_T::lane_len; t++) {
+#pragma HLS PIPELINE II=1
+        for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
+#pragma HLS UNROLL
+            acc_t s = sum[l] + cb[code[l][t]] * xb[l][col[l][t]];
+            if (last[l][t]) {
+                part[l][slot[l]] = s;
+                slot[l]++;
+                sum[l] = 0;
+            } else {
+                sum[l] = s;
+            }
+        }
+    }
+    emit_rows<y_T, CONFIG_T>(out, part, row_lane, row_slot, bias);
+}
+
+template <class x_T, class y_T, class CONFIG_T>
+void codebook_factored_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
+                             const typename CONFIG_T::code_t code[CONFIG_T::lanes][CONFIG_T::lane_len],
+                             const typename CONFIG_T::col_t col[CONFIG_T::lanes][CONFIG_T::lane_len],
+                             const ap_uint<1> last[CONFIG_T::lanes][CONFIG_T::lane_len],
+                             const typename CONFIG_T::lane_t row_lane[CONFIG_T::n_out],
+                             const typename CONFIG_T::slot_t row_slot[CONFIG_T::n_out],
+                             const typename CONFIG_T::bias_t bias[CONFIG_T::n_out]) {
+#pragma HLS INLINE off
+#pragma HLS ARRAY_PARTITION variable=code complete dim=1
+#pragma HLS ARRAY_PARTITION variable=col complete dim=1
+#pragma HLS ARRAY_PARTITION variable=last complete dim=1
+    typedef typename CONFIG_T::acc_t acc_t;
+    typedef typename CONFIG_T::sum_t sum_t;
+
+    typename CONFIG_T::weight_t cb[CONFIG_T::n_codes];
+#pragma HLS ARRAY_PARTITION variable=cb complete
+    CONFIG_T::codebook(cb);
+
+    x_T xb[CONFIG_T::lanes][CONFIG_T::n_in];
+#pragma HLS ARRAY_PARTITION variable=xb complete dim=1
+    load_banks<x_T, CONFIG_T::lanes, CONFIG_T::n_in>(in, xb);
+
+    acc_t part[CONFIG_T::lanes][CONFIG_T::slots];
+#pragma HLS ARRAY_PARTITION variable=part complete dim=1
+    sum_t ks[CONFIG_T::lanes][CONFIG_T::n_codes];
+#pragma HLS ARRAY_PARTITION variable=ks complete dim=0
+    typename CONFIG_T::slot_t slot[CONFIG_T::lanes];
+#pragma HLS ARRAY_PARTITION variable=slot complete
+FactoredInit:
+    for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
+#pragma HLS UNROLL
+        slot[l] = 0;
+        for (unsigned k = 0; k < CONFIG_T::n_codes; k++) {
+#pragma HLS UNROLL
+            ks[l][k] = 0;
+        }
+    }
+FactoredMac:
+    for (unsigned t = 0; t < CONFIG_T::lane_len; t++) {
+#pragma HLS PIPELINE II=1
+        for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
+#pragma HLS UNROLL
+            typename CONFIG_T::code_t c = code[l][t];
+            sum_t xv = xb[l][col[l][t]];
+            bool end = last[l][t];
+            acc_t row = 0;
+            for (unsigned k = 0; k < CONFIG_T::n_codes; k++) {
+#pragma HLS UNROLL
+                sum_t s = ks[l][k];
+                if (c == k) {
+                    s = s + xv;
+                }
+                row += cb[k] * s;
+                ks[l][k] = end ? sum_t(0) : s;
+            }
+            if (end) {
+                part[l][slot[l]] = row;
+                slot[l]++;
+            }
+        }
+    }
+    emit_rows<y_T, CONFIG_T>(out, part, row_lane, row_slot, bias);
+}
+
+}  // namespace fpga_flow
+
+#endif

@@ -1,0 +1,84 @@
+// fpga-flow Verilog library: ff_act_mem
+//
+// Double-buffered (ping-pong) activation memory between two pipeline stages, with the
+// sample-level valid/ready handshake:
+//   write side: the producer writes slot `wslot` while wr_ready (that slot is free), then
+//               pulses wr_commit (the slot becomes full, the producer moves to the other slot);
+//   read side:  the consumer reads slot `rslot` while rd_valid (that slot is full), then
+//               pulses rd_release (the slot becomes free, the consumer moves to the other slot).
+// So the producer works on sample n+1 while the consumer works on sample n.
+//
+// Storage is BANKS banks of 2^AW words per slot; each bank has one write port (producer lane b, or
+// element b of an AXI beat). Every read port reads any (bank, addr) with one cycle of latency:
+// each port has its own copy of every bank (1 write + 1 read port each: LUTRAM/BRAM friendly).
+module ff_act_mem #(
+    parameter integer W        = 8,
+    parameter integer BANKS    = 1,
+    parameter integer RD_PORTS = 1,
+    parameter integer AW       = 1,   // address bits: a bank holds 2^AW words per slot
+    parameter integer BW       = 1    // >= max(1, clog2(BANKS))
+) (
+    input  wire                   clk,
+    input  wire                   rst_n,
+    // write side
+    output wire                   wr_ready,
+    input  wire                   wr_commit,
+    input  wire [BANKS-1:0]       we,
+    input  wire [BANKS*AW-1:0]    waddr,
+    input  wire [BANKS*W-1:0]     wdata,
+    // read side
+    output wire                   rd_valid,
+    input  wire                   rd_release,
+    input  wire [RD_PORTS*BW-1:0] rbank,
+    input  wire [RD_PORTS*AW-1:0] raddr,
+    output wire [RD_PORTS*W-1:0]  rdata
+);
+    localparam integer NB = 1 << BW;
+    localparam integer MD = 2 << AW;  // two slots of 2^AW words
+
+    reg [1:0] full;
+    reg       wslot;
+    reg       rslot;
+    assign wr_ready = ~full[wslot];
+    assign rd_valid = full[rslot];
+
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            full  <= 2'b00;
+            wslot <= 1'b0;
+            rslot <= 1'b0;
+        end else begin
+            if (wr_commit) begin
+                full[wslot] <= 1'b1;
+                wslot <= ~wslot;
+            end
+            if (rd_release) begin
+                full[rslot] <= 1'b0;
+                rslot <= ~rslot;
+            end
+        end
+    end
+
+    genvar p, b;
+    generate
+        for (p = 0; p < RD_PORTS; p = p + 1) begin : g_port
+            wire [W-1:0] q_bank [0:NB-1];
+            reg  [BW-1:0] sel_q;
+            always @(posedge clk) sel_q <= rbank[p*BW +: BW];
+            for (b = 0; b < NB; b = b + 1) begin : g_bank
+                if (b < BANKS) begin : g_mem
+                    reg [W-1:0] mem [0:MD-1];
+                    reg [W-1:0] q;
+                    always @(posedge clk) begin
+                        if (we[b]) mem[{wslot, waddr[b*AW +: AW]}] <= wdata[b*W +: W];
+                        q <= mem[{rslot, raddr[p*AW +: AW]}];
+                    end
+                    assign q_bank[b] = q;
+                end else begin : g_pad
+                    assign q_bank[b] = {W{1'b0}};
+                end
+            end
+            assign rdata[p*W +: W] = q_bank[sel_q];
+        end
+    endgenerate
+endmodule

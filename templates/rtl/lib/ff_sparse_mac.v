@@ -1,0 +1,126 @@
+// fpga-flow Verilog library: ff_sparse_mac
+//
+// Sparse (CSR) matrix-vector engine of one fully-connected layer with P lanes, EIE style:
+// rows are dealt to lanes balanced by entry count; all lanes walk one shared ROM in lockstep,
+// ROM word k holding entry k of every lane (lane l in bits [l*ENTRY_W +: ENTRY_W], see
+// ff_mac_lane for the entry format; short lanes are padded with invalid entries). One entry per
+// lane per cycle, so a sample takes ENTRIES cycles plus the pipeline. Empty rows carry one
+// zero-weight entry (the output is then the bias). A dense layer is the same engine with every
+// weight stored.
+//
+// Handshake (per sample, with the ff_act_mem on each side): start when the input buffer holds a
+// sample (in_valid) and the output slot is free (out_ready); when the last write has landed,
+// pulse in_release and out_commit together. Cycles per sample: 1 + ENTRIES + DRAIN.
+module ff_sparse_mac #(
+    parameter integer P          = 1,
+    parameter integer ENTRIES    = 1,
+    parameter integer EAW        = 1,    // >= max(1, clog2(ENTRIES))
+    parameter         ROM_FILE   = "rom.mem",
+    parameter integer W_X        = 8,
+    parameter integer X_SIGNED   = 1,
+    parameter integer WF         = 8,
+    parameter integer W_W        = 8,
+    parameter integer W_SIGNED   = 1,
+    parameter integer CB         = 0,
+    parameter integer CB_BITS    = 1,
+    parameter [(W_W << CB_BITS)-1:0] CODEBOOK = {(W_W << CB_BITS){1'b0}},
+    parameter integer BIAS_W     = 8,
+    parameter integer B_SIGNED   = 1,
+    parameter integer W_ACC      = 24,
+    parameter integer SHIFT_P    = 0,
+    parameter integer SHIFT_B    = 0,
+    parameter integer AW_IN      = 1,
+    parameter integer BW_IN      = 1,
+    parameter integer W_OUT      = 8,
+    parameter integer OUT_SIGNED = 1,
+    parameter integer RQ_SHIFT   = 0,
+    parameter integer RND        = 0,
+    parameter integer OVF        = 0,
+    parameter integer RELU       = 0,
+    parameter integer AW_OUT     = 1
+) (
+    input  wire                  clk,
+    input  wire                  rst_n,
+    // input buffer (read side)
+    input  wire                  in_valid,
+    output wire                  in_release,
+    output wire [P*BW_IN-1:0]    rbank,
+    output wire [P*AW_IN-1:0]    raddr,
+    input  wire [P*W_X-1:0]      rdata,
+    // output buffer (write side)
+    input  wire                  out_ready,
+    output wire                  out_commit,
+    output wire [P-1:0]          we,
+    output wire [P*AW_OUT-1:0]   waddr,
+    output wire [P*W_OUT-1:0]    wdata
+);
+    localparam integer ENTRY_W = WF + AW_IN + BW_IN + BIAS_W + 3;
+    localparam [2:0] DRAIN_LAST = 3'd4;  // 5 drain cycles: ff_mac_lane, last entry -> last write
+    localparam [31:0] LAST32 = ENTRIES - 1;
+    localparam [EAW-1:0] LAST = LAST32[EAW-1:0];
+    localparam [1:0] S_IDLE = 2'd0, S_RUN = 2'd1, S_DRAIN = 2'd2;
+
+    reg [P*ENTRY_W-1:0] rom [0:ENTRIES-1];
+    initial $readmemh(ROM_FILE, rom);
+
+    reg [1:0]     state;
+    reg [EAW-1:0] k;
+    reg [2:0]     dcnt;
+    reg           s1_v;
+    reg [P*ENTRY_W-1:0] rom_q;
+
+    wire start = (state == S_IDLE) && in_valid && out_ready;
+    wire issue = (state == S_RUN);
+    wire done  = (state == S_DRAIN) && (dcnt == DRAIN_LAST);
+    assign in_release = done;
+    assign out_commit = done;
+
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            state <= S_IDLE;
+            k     <= {EAW{1'b0}};
+            dcnt  <= 3'd0;
+            s1_v  <= 1'b0;
+        end else begin
+            s1_v <= issue;
+            case (state)
+                S_IDLE: if (start) begin
+                    state <= S_RUN;
+                    k     <= {EAW{1'b0}};
+                end
+                S_RUN: if (k == LAST) begin
+                    state <= S_DRAIN;
+                    dcnt  <= 3'd0;
+                end else begin
+                    k <= k + 1'b1;
+                end
+                default: if (done) state <= S_IDLE;
+                         else dcnt <= dcnt + 3'd1;
+            endcase
+        end
+    end
+
+    always @(posedge clk) begin
+        if (issue) rom_q <= rom[k];
+    end
+
+    genvar l;
+    generate
+        for (l = 0; l < P; l = l + 1) begin : g_lane
+            ff_mac_lane #(
+                .W_X(W_X), .X_SIGNED(X_SIGNED), .WF(WF), .W_W(W_W), .W_SIGNED(W_SIGNED),
+                .CB(CB), .CB_BITS(CB_BITS), .CODEBOOK(CODEBOOK),
+                .BIAS_W(BIAS_W), .B_SIGNED(B_SIGNED), .W_ACC(W_ACC), .SHIFT_P(SHIFT_P),
+                .SHIFT_B(SHIFT_B), .AW_IN(AW_IN), .BW_IN(BW_IN), .W_OUT(W_OUT),
+                .OUT_SIGNED(OUT_SIGNED), .RQ_SHIFT(RQ_SHIFT), .RND(RND), .OVF(OVF),
+                .RELU(RELU), .AW_OUT(AW_OUT), .ENTRY_W(ENTRY_W)
+            ) u_lane (
+                .clk(clk), .rst_n(rst_n), .start(start), .s1_v(s1_v),
+                .entry(rom_q[l*ENTRY_W +: ENTRY_W]),
+                .rbank(rbank[l*BW_IN +: BW_IN]), .raddr(raddr[l*AW_IN +: AW_IN]),
+                .x(rdata[l*W_X +: W_X]),
+                .we(we[l]), .waddr(waddr[l*AW_OUT +: AW_OUT]), .wdata(wdata[l*W_OUT +: W_OUT])
+            );
+        end
+    endgenerate
+endmodule

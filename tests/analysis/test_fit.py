@@ -1,0 +1,148 @@
+"""The fit report: a model that fits PYNQ-Z2, models that do not, and what the message blames."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fpga_flow.analysis.fit import PLATFORM_COST, TIGHT_PERCENT, fit_error_message, fit_report
+from fpga_flow.analysis.resources import estimate_resources
+from fpga_flow.boards import load_board
+from fpga_flow.examples import LayerSpec, sparse_mlp
+from fpga_flow.ir import Graph, InputLayer
+from fpga_flow.onnx_io import read_onnx
+from fpga_flow.pipeline import lower
+from tests.graphs import IN_T, dense, unfused_mlp
+
+PYNQ = load_board("pynq-z2")
+
+
+def _row(fit: dict, label: str) -> dict:
+    return next(r for r in fit["resources"] if r["resource"] == label)
+
+
+def test_small_mlp_fits_pynq_z2():
+    fit = fit_report(estimate_resources(lower(unfused_mlp()), 4, PYNQ), PYNQ)
+    assert fit["fits"] and fit["overflow"] is None and fit["overflows"] == []
+    assert fit_error_message(fit) == "" == fit["message"]
+    assert fit["basis"] == "estimate" and fit["platform"] == PLATFORM_COST
+    lut = _row(fit, "LUT")
+    assert lut["used"] == lut["estimate"] + PLATFORM_COST["lut"]
+    assert lut["utilization_percent"] == round(100 * lut["used"] / PYNQ.lut, 1)
+    assert [r["resource"] for r in fit["resources"]] == ["LUT", "FF", "DSP", "BRAM36", "URAM"]
+    assert json.loads(json.dumps(fit)) == fit
+
+
+def test_wide_dense_layer_at_high_parallelism_does_not_fit():
+    """784 -> 2048 (dense, unpruned) -> 10 at 256 lanes: block RAM and DSPs overflow, the 2048 layer is to blame."""
+    model = sparse_mlp(784, [LayerSpec(2048, sparsity=0.0), LayerSpec(10, relu=False, act=None)], name="wide")
+    graph = lower(read_onnx(model))
+    big = next(lay for lay in graph.dense_layers() if lay.n_out == 2048)
+    fit = fit_report(estimate_resources(graph, 256, PYNQ), PYNQ)
+    assert not fit["fits"]
+    o = fit["overflow"]
+    assert o["resource"] == "bram36" and o["layer"]["name"] == big.name
+    assert o["utilization_percent"] > 100 and o["layer_share_percent"] > 90
+    assert {x["resource"] for x in fit["overflows"]} >= {"bram36", "dsp"}
+    msg = fit_error_message(fit)
+    assert msg == fit["message"] and "\n" not in msg
+    assert msg.startswith("design does not fit pynq-z2 (xc7z020clg400-1): BRAM36 ")
+    assert f"layer {big.name}" in msg and "also over: DSP" in msg and "first-order estimate" in msg
+
+
+def test_dsp_bound_design_names_the_layer_with_the_most_lanes():
+    rng = np.random.default_rng(7)
+    inp = InputLayer("x", (), (64,), IN_T)
+    wide = dense("wide_fc", inp, 512, rng, sparsity=0.5)
+    narrow = dense("narrow_fc", wide, 8, rng, sparsity=0.5)
+    graph = Graph("dspheavy", (inp, wide, narrow), ("narrow_fc",)).verify()
+    est = estimate_resources(graph, 300, PYNQ)
+    fit = fit_report(est, PYNQ)
+    o = fit["overflow"]
+    assert o["resource"] == "dsp" and o["layer"]["name"] == "wide_fc"
+    assert o["layer"]["amount"] == 300 * est["layers"][1]["detail"]["dsp_per_lane"]
+    assert "DSP" in fit_error_message(fit) and "wide_fc" in fit_error_message(fit)
+    assert "lower --parallelism" in fit_error_message(fit)
+    # the same design fits with few lanes
+    assert fit_report(estimate_resources(graph, 8, PYNQ), PYNQ)["fits"]
+
+
+def test_synthesis_numbers_replace_the_estimate():
+    est = estimate_resources(lower(unfused_mlp()), 4, PYNQ)
+    fit = fit_report(est, PYNQ, synth={"tool": "yosys", "totals": {"LUT": 60000, "FF": 900, "DSP": 3, "BRAM18": 4}})
+    assert fit["basis"] == "synth" and not fit["fits"]
+    lut = _row(fit, "LUT")
+    assert (lut["synth"], lut["estimate"], lut["used"]) == (60000, est["totals"]["lut"], 60000 + PLATFORM_COST["lut"])
+    assert _row(fit, "BRAM36")["synth"] == 2 and _row(fit, "BRAM36")["used"] == 2 + PLATFORM_COST["bram36"]
+    assert _row(fit, "URAM")["synth"] is None and _row(fit, "URAM")["used"] == 0
+    o = fit["overflow"]
+    costliest = max((r for r in est["layers"]), key=lambda r: r["lut"])
+    assert o["resource"] == "lut" and o["layer"]["name"] == costliest["name"]
+    assert "(synthesis)" in fit_error_message(fit)
+
+
+def test_board_without_ps_has_no_platform_cost():
+    arty = load_board("arty-a7-100t")
+    est = {"totals": {"lut": 1000, "ff": 1000, "dsp": 241, "bram36": 1, "uram": 0},
+           "layers": [{"name": "a", "dsp": 200, "origin": "node_a"}, {"name": "b", "dsp": 41}]}
+    fit = fit_report(est, arty)
+    assert fit["platform"] is None and _row(fit, "DSP")["used"] == 241
+    assert fit["overflow"]["layer"] == {"name": "a", "origin": "node_a", "op": "", "amount": 200}
+    assert "layer a (ONNX node 'node_a'): 200 (83 %)" in fit_error_message(fit)
+
+
+def test_uram_on_a_board_without_uram():
+    est = {"totals": {"lut": 10, "ff": 10, "dsp": 0, "bram36": 0, "uram": 4}, "layers": [{"name": "big", "uram": 4}]}
+    fit = fit_report(est, PYNQ)
+    assert not fit["fits"] and fit["overflow"]["resource"] == "uram"
+    assert fit["overflow"]["utilization_percent"] is None
+    assert "URAM 4 of 0 (the board has none)" in fit_error_message(fit)
+
+
+def test_tight_resources_are_flagged():
+    lut = int(PYNQ.lut * (TIGHT_PERCENT + 5) / 100) - PLATFORM_COST["lut"]
+    fit = fit_report({"totals": {"lut": lut, "ff": 0, "dsp": 0, "bram36": 0, "uram": 0}, "layers": []}, PYNQ)
+    assert fit["fits"] and _row(fit, "LUT")["tight"]
+    assert any(w.startswith("LUT at 90.0 %") for w in fit["warnings"])
+
+
+def test_bram_overflow_mentions_uram_when_the_board_has_some():
+    zcu104 = load_board("zcu104")
+    est = {"totals": {"lut": 1, "ff": 1, "dsp": 0, "bram36": 400, "uram": 0}, "layers": [{"name": "fc", "bram36": 400}]}
+    fit = fit_report(est, zcu104)
+    assert fit["overflow"]["resource"] == "bram36"
+    assert any("96 URAM" in w for w in fit["warnings"])
+
+
+def test_the_hls_backend_estimate_is_accepted_too():
+    """An estimate without LUT/FF figures (the HLS backend's) is reported as such, never as zero."""
+    from fpga_flow.backends.hls import estimate_hls
+
+    graph = lower(unfused_mlp())
+    fit = fit_report(estimate_hls(graph, 2), PYNQ)
+    assert _row(fit, "LUT")["estimate"] is None and _row(fit, "LUT")["used"] is None
+    assert _row(fit, "DSP")["estimate"] is not None
+    assert "LUT: no estimate" in fit["warnings"]
+
+
+def test_report_markdown_shows_the_fit(tmp_path):
+    from fpga_flow.pipeline import BuildOptions
+    from fpga_flow.report import build_report, write_report
+
+    graph = lower(unfused_mlp())
+    report = build_report(graph, PYNQ, BuildOptions(parallelism=2), "model.onnx")
+    report["rtl_estimate"] = {}  # only the fit section matters here
+    report["fit"] = fit_report(estimate_resources(graph, 2, PYNQ), PYNQ)
+    write_report(tmp_path, report)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Fit on pynq-z2" in md and "| LUT | 53200 |" in md
+
+
+@pytest.mark.parametrize("fits", [True, False])
+def test_message_is_empty_exactly_when_it_fits(fits):
+    est = {"totals": {"lut": 10, "ff": 10, "dsp": 10 if fits else 1000, "bram36": 0, "uram": 0},
+           "layers": [{"name": "fc", "dsp": 10 if fits else 1000}]}
+    fit = fit_report(est, PYNQ)
+    assert fit["fits"] is fits and (fit_error_message(fit) == "") is fits

@@ -1,0 +1,1 @@
+"""Tests of the board backend: block design, bitstream flow, Makefile, PYNQ driver."""

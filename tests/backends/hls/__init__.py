@@ -1,0 +1,1 @@
+"""Tests of the HLS C++ backend and its C simulation."""

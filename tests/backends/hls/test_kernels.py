@@ -1,0 +1,200 @@
+"""The kernel cost model, the lane layout and the estimates (pure Python, no compiler)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fpga_flow.backends.hls import choose_kernel, estimate_hls, plan_graph
+from fpga_flow.backends.hls.context import SUFFIXES, check_name, ident
+from fpga_flow.backends.hls.estimate import bram36, mult_dsp
+from fpga_flow.backends.hls.kernels import FACTORED_REGISTER_BUDGET, assign_rows, lane_count
+from fpga_flow.errors import UnsupportedError
+from fpga_flow.ir import Graph, InputLayer, ReluLayer
+
+from .models import IN_T, dense, mixed_mlp, single_layer
+
+
+def _layer(kind: str):
+    return single_layer(kind).layers[1]
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr", "codebook", "codebook_factored"])
+def test_each_storage_gets_its_kernel(kind):
+    assert choose_kernel(_layer(kind), 1).kernel == kind
+    assert choose_kernel(_layer(kind), 3).kernel == kind
+
+
+def test_factored_needs_rows_longer_than_the_codebook():
+    rng = np.random.default_rng(3)
+    inp = InputLayer("x_in", (), (24,), IN_T)
+    book = np.array([-77, -20, 9, 64])
+    long_rows = dense("fc", inp, 10, rng, kind="codebook", sparsity=0.3, codebook=book)
+    short_rows = dense("fc", inp, 10, rng, kind="codebook", sparsity=0.9, codebook=book)  # ~2.4 nonzeros/row
+    c = choose_kernel(long_rows, 1)
+    assert c.kernel == "codebook_factored"
+    assert c.multiplies == 4 * 10 < long_rows.nnz
+    p = choose_kernel(short_rows, 1)
+    assert p.kernel == "codebook" and p.multiplies == short_rows.nnz
+    assert "multiplies" in p.reason
+
+
+def test_factored_register_budget_depends_on_parallelism():
+    rng = np.random.default_rng(4)
+    inp = InputLayer("x_in", (), (64,), IN_T)
+    book = np.arange(-80, 80, 10)[:16]
+    book = book[book != 0]
+    layer = dense("fc", inp, 40, rng, kind="codebook", sparsity=0.3, codebook=book)
+    assert choose_kernel(layer, 1).kernel == "codebook_factored"
+    k = int(layer.codebook_size)
+    big = next(p for p in range(1, 41) if p * k * layer.acc_type.width > FACTORED_REGISTER_BUDGET)
+    assert choose_kernel(layer, big - 1).kernel == "codebook_factored"
+    c = choose_kernel(layer, big)
+    assert c.kernel == "codebook" and "register" in c.reason
+
+
+def test_choice_is_a_pure_function():
+    layer = _layer("codebook_factored")
+    assert choose_kernel(layer, 2) == choose_kernel(layer, 2)
+
+
+def test_lane_count_is_clamped_to_rows_with_work():
+    layer = _layer("csr")  # 10 rows, row 3 empty
+    assert lane_count(layer, 1) == 1
+    assert lane_count(layer, 4) == 4
+    assert lane_count(layer, 64) == 9
+    assert lane_count(_layer("dense"), 64) == 10
+    with pytest.raises(ValueError):
+        lane_count(layer, 0)
+
+
+def test_assign_rows_balances_by_nonzeros():
+    counts = [5, 0, 9, 1, 1, 7, 3, 3, 0, 2]
+    lanes = assign_rows(counts, 3)
+    assert sorted(r for lane in lanes for r in lane) == [r for r, c in enumerate(counts) if c]
+    assert all(list(lane) == sorted(lane) for lane in lanes)
+    loads = [sum(counts[r] for r in lane) for lane in lanes]
+    assert max(loads) - min(loads) <= max(counts)
+    assert max(loads) == 11  # LPT: 9+2 | 7+3+1 | 5+3+1+1 ... best possible is ceil(31/3) = 11
+    assert assign_rows(counts, 3) == lanes
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr", "codebook", "codebook_factored"])
+@pytest.mark.parametrize("parallelism", [1, 2, 3, 16])
+def test_lane_arrays_hold_exactly_the_weights(kind, parallelism):
+    g = single_layer(kind)
+    p = plan_graph(g, parallelism).layers[0]
+    layer = p.layer
+    w = np.zeros((layer.n_out, layer.n_in), np.int64)
+    if kind == "dense":
+        vals = p.rom("w").values
+        for r in range(layer.n_out):
+            lane, slot = r % p.lanes, r // p.lanes
+            w[r] = vals[lane, slot * layer.n_in : (slot + 1) * layer.n_in]
+    else:
+        vals = p.rom("code").values if p.codebook is not None else p.rom("w").values
+        if p.codebook is not None:
+            vals = p.codebook[vals]
+        col, last = p.rom("col").values, p.rom("last").values
+        row_lane, row_slot = p.rom("lane").values, p.rom("slot").values
+        for lane in range(p.lanes):
+            slot, t = 0, 0
+            rows = {int(row_slot[r]): r for r in range(layer.n_out) if row_lane[r] == lane and row_slot[r] < p.slots}
+            while t < p.lane_len and slot in rows:
+                w[rows[slot], col[lane, t]] += vals[lane, t]
+                if last[lane, t]:
+                    slot += 1
+                t += 1
+        empty = np.flatnonzero(np.diff(layer.weights.row_ptr) == 0)
+        assert np.all(row_slot[empty] == p.slots)
+        if p.lanes == 1:
+            assert p.lane_len == layer.nnz
+    np.testing.assert_array_equal(w, layer.weights.to_dense())
+
+
+def test_sparse_lanes_are_balanced():
+    g = single_layer("csr")
+    layer = g.layers[1]
+    for parallelism in (1, 2, 4):
+        p = plan_graph(g, parallelism).layers[0]
+        longest_row = int(np.diff(layer.weights.row_ptr).max())
+        assert p.lane_len <= -(-layer.nnz // p.lanes) + longest_row
+        assert p.rom("col").shape == (p.lanes, p.lane_len)
+
+
+def test_index_widths_are_the_narrowest():
+    p = plan_graph(single_layer("codebook_factored"), 2).layers[0]
+    assert p.col_bits == 5  # 24 columns
+    assert p.code_bits == 2  # 4 codebook entries
+    assert p.lane_bits == 1
+    assert p.slots == 5 and p.slot_bits == 3  # 9 rows with nonzeros on 2 lanes; slot 5 marks an empty row
+    assert p.rom("last").bits == 1
+
+
+def test_estimate_counts_the_written_arrays():
+    g = mixed_mlp()
+    for parallelism in (1, 4):
+        est = estimate_hls(g, parallelism)
+        plan = plan_graph(g, parallelism)
+        assert [e["name"] for e in est["layers"]] == [p.name for p in plan.layers]
+        for e, p in zip(est["layers"], plan.layers, strict=True):
+            if e["op"] != "dense":
+                assert e["weight_bits"] == 0 and e["dsp"] == 0
+                continue
+            book = 0 if p.codebook is None else p.codebook.size * p.layer.weight_type.width
+            assert e["weight_bits"] == sum(r.values.size * r.bits for r in p.roms) + book
+            assert e["weight_bits"] == sum(e["rom_bits"].values())
+            sparse_arrays = {"col_idx", "row_end", "row_lane", "row_slot", "bias"}
+            assert sparse_arrays <= set(e["rom_bits"]) or e["kernel"] == "dense"
+            assert e["kernel"] == p.kernel
+            assert e["dsp"] == (0 if p.kernel == "codebook_factored" else p.lanes * mult_dsp(8, p.in_type.width))
+        t = est["totals"]
+        assert t["weight_bits"] == sum(e["weight_bits"] for e in est["layers"])
+        assert t["interval_cycles"] == max([e["cycles"] for e in est["layers"]]
+                                           + [s["n"] + 4 for s in est["streams"].values()])
+    csr1 = estimate_hls(g, 1)["layers"][0]
+    csr4 = estimate_hls(g, 4)["layers"][0]
+    assert csr4["cycles"] < csr1["cycles"] and csr4["dsp"] == 4 * csr1["dsp"]
+
+
+def test_csr_weight_bits_grow_with_nonzeros_not_rows_times_cols():
+    rng = np.random.default_rng(9)
+    inp = InputLayer("x_in", (), (200,), IN_T)
+    sparse = dense("fc", inp, 100, rng, kind="csr", sparsity=0.95)
+    denser = dense("fc", inp, 100, rng, kind="csr", sparsity=0.5)
+    bits = [estimate_hls(Graph("g", (inp, lay), ("fc",)), 1)["layers"][0]["weight_bits"] for lay in (sparse, denser)]
+    assert bits[0] < 0.2 * 100 * 200 * 8 < bits[1]
+
+
+def test_bram_and_dsp_models():
+    assert bram36(16, 8) == 0.0  # small: LUTRAM
+    assert bram36(1024, 36) == 1.0
+    assert bram36(1024, 18) == 0.5
+    assert bram36(2000, 30) == 2.0
+    assert mult_dsp(4, 16) == 0
+    assert mult_dsp(8, 8) == 1
+    assert mult_dsp(27, 18) == 2
+
+
+def test_identifiers():
+    suffixes = list(SUFFIXES.values())
+    assert len(set(suffixes)) == len(suffixes)
+    for a in suffixes:
+        for b in suffixes:
+            assert a == b or not a.endswith(b), (a, b)
+    assert ident("fc1", "type") == "fc1_type"
+    for bad in ("a__b", "fc_", "_x", "1x", "a-b", "a b", ""):
+        with pytest.raises(ValueError):
+            check_name(bad)
+
+
+def test_unsupported_graphs_are_clear_errors():
+    inp = InputLayer("x_in", (), (4,), IN_T)
+    r1 = ReluLayer("r1", ("x_in",), (4,), IN_T)
+    r2 = ReluLayer("r2", ("x_in",), (4,), IN_T)  # a branch
+    with pytest.raises(UnsupportedError, match="chains"):
+        plan_graph(Graph("g", (inp, r1, r2), ("r2",)).verify())
+    with pytest.raises(UnsupportedError, match="one output"):
+        plan_graph(Graph("g", (inp, r1, r2), ("r1", "r2")).verify())
+    with pytest.raises(ValueError, match="parallelism"):
+        plan_graph(Graph("g", (inp, r1), ("r1",)).verify(), 0)
