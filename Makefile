@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py scripts/setup_system.sh
+$(STAMP): pyproject.toml setup.py scripts/setup_system.sh scripts/setup_verilator.sh
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	@# torch is pinned exactly: any other version or range pulls a multi-GB CUDA build here

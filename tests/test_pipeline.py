@@ -72,3 +72,46 @@ def test_cli_build_unknown_board_is_exit_2(model_file, tmp_path, capsys):
     assert main(["build", str(model_file), "--board", "nope", "-o", str(tmp_path / "o")]) == 2
     assert "pynq-z2" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_build_writes_the_whole_tree_with_fit(model_file, tmp_path):
+    out = tmp_path / "o"
+    res = build(model_file, out, BuildOptions(board="pynq-z2", parallelism=2, n_stimulus=4))
+    for rel in ("README.md", "DEPLOY.md", "Makefile", "vivado/build_bd.tcl", "vivado/build_bitstream.tcl",
+                "driver/fpga_flow_driver/overlay.py", "hls/build_prj.tcl", "rtl/fpga_flow_top.v",
+                "tb_data/expected_mantissas.txt", "report.md"):
+        assert (out / rel).is_file(), rel
+    fit = json.loads((out / "report.json").read_text())["fit"]
+    assert fit == res.report["fit"] and fit["fits"] is True and fit["board"] == "pynq-z2"
+    assert {r["resource"] for r in fit["resources"]} == {"LUT", "FF", "DSP", "BRAM36", "URAM"}
+    md = (out / "report.md").read_text()
+    assert "## Fit on pynq-z2" in md and "The design fits pynq-z2" in md
+    assert "fpga-flow cosim OUT" in (out / "README.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def big_model_file(tmp_path_factory) -> Path:
+    """Dense 784-1024-1024-10 at 8-bit weights: ~1.8M weights, far more BRAM than the XC7Z020 has."""
+    p = tmp_path_factory.mktemp("big") / "big.onnx"
+    spec = [LayerSpec(1024, sparsity=0.0), LayerSpec(1024, sparsity=0.0), LayerSpec(10, relu=False, act=None)]
+    onnx.save(sparse_mlp(784, spec, seed=1), p)
+    return p
+
+
+def test_strict_build_that_does_not_fit_fails_and_names_layer(big_model_file, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["build", str(big_model_file), "--board", "pynq-z2", "-o", str(out), "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit pynq-z2" in err and "BRAM36" in err and "fc1_matmul" in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_non_strict_build_that_does_not_fit_warns_and_records(big_model_file, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["build", str(big_model_file), "--board", "pynq-z2", "-o", str(out), "--samples", "2"]) == 0
+    assert "WARNING: design does not fit pynq-z2" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["fit"]["fits"] is False and report["fit"]["overflow"]["resource"] == "bram36"
+    # the same design fits the larger board
+    assert main(["build", str(big_model_file), "--board", "zcu102", "-o", str(tmp_path / "z"), "--strict",
+                 "--samples", "2"]) == 0
