@@ -115,6 +115,9 @@ def _typedefs(*headers: Path) -> dict[str, str]:
 
 
 def _width(ctype: str, typedefs: dict[str, str]) -> int:
+    rom = re.fullmatch(r"fpga_flow::rom<\s*(.+?)\s*>::type", ctype.strip())  # ROM word of element type T
+    if rom:
+        ctype = rom.group(1)
     ctype = typedefs.get(ctype.strip(), ctype)
     m = _TYPE_WIDTH.match(ctype)
     if not m:

@@ -113,9 +113,19 @@ def _headers_digest(hls: Path) -> str:
 
 
 def compile_csim(
-    hls: Path, *, opt: str = "-O2", cxx: str | None = None, jobs: int = 2, log: Callable[[str], None] | None = print
+    hls: Path,
+    *,
+    opt: str = "-O2",
+    cxx: str | None = None,
+    jobs: int = 2,
+    log: Callable[[str], None] | None = print,
+    defines: tuple[str, ...] = (),
 ) -> tuple[Path, bool, float]:
-    """Compile ``hls/`` into ``hls/csim_build/fpga_flow_csim``; returns (binary, compiled anything, seconds)."""
+    """Compile ``hls/`` into ``hls/csim_build/fpga_flow_csim``; returns (binary, compiled anything, seconds).
+
+    ``defines`` are preprocessor macros (``-D``); ``FPGA_FLOW_AP_ROMS`` compiles the ROM words as
+    synthesis sees them (``ap_int``/``ap_uint``, read through ``range()``).
+    """
     compiler = _compiler(cxx)
     include = ap_types_include_dir()
     build = hls / BUILD_DIR
@@ -126,7 +136,8 @@ def compile_csim(
     jobs_list: list[tuple[list[str], Path, Path, str]] = []
     for src in sources + weights:
         is_weights = src in weights
-        flags = [*COMMON_FLAGS, "-O0" if is_weights else opt, f"-I{include}", f"-I{hls / 'firmware'}"]
+        flags = [*COMMON_FLAGS, "-O0" if is_weights else opt, *(f"-D{d}" for d in defines), f"-I{include}",
+                 f"-I{hls / 'firmware'}"]
         obj = build / (("w_" if is_weights else "") + src.stem + ".o")
         cmd = [compiler, *flags, "-c", str(src), "-o", str(obj)]
         key = hashlib.sha256(
@@ -201,6 +212,7 @@ def run_csim(
     cxx: str | None = None,
     jobs: int = 2,
     log: Callable[[str], None] | None = print,
+    defines: tuple[str, ...] = (),
 ) -> CsimResult:
     """Compile and run the C simulation of the project ``out_dir`` (see the module docstring).
 
@@ -220,7 +232,7 @@ def run_csim(
             mant = from_float(x, tb.in_type)
         except ValueError as e:
             raise FlowError(f"input {input_npy}: {e}") from None
-    binary, compiled, compile_s = compile_csim(hls, opt=opt, cxx=cxx, jobs=jobs, log=log)
+    binary, compiled, compile_s = compile_csim(hls, opt=opt, cxx=cxx, jobs=jobs, log=log, defines=defines)
     build = hls / BUILD_DIR
     out_txt = build / "csim_output_mantissas.txt"
     out_txt.unlink(missing_ok=True)

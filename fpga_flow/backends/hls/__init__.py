@@ -9,7 +9,7 @@ The generated tree (all paths relative, byte-identical for the same input)::
       firmware/fpga_flow_top.h      stream formats, AXI4-Stream word types, the top's declaration
       firmware/parameters.h         per-layer types and kernel configurations (codebooks)
       firmware/weights.h            extern declarations of the constant arrays
-      firmware/weights/<layer>.cpp  the arrays, as exact literals (one file per layer)
+      firmware/weights/<layer>.cpp  the arrays as raw words (mantissas, indices; one file per layer)
       firmware/lib/*.h              the hand-written library (copied from templates/hls/lib)
       tb/fpga_flow_tb.cpp           C testbench; reads ../tb_data/ (fpga_flow.tbdata files)
 

@@ -95,15 +95,27 @@ def _cpp_uint(bits: int) -> str:
 
 
 def _rom_ctype(p: MacPlan, rom: Rom) -> str:
+    """The ROM word type: raw bits of the element type (``fpga_flow::rom``, fpga_flow_common.h)."""
     t = _ROM_TYPES[rom.role]
-    return _cpp_uint(1) if t is None else f"{ident(p.name, 'cfg')}::{t}"
+    elem = _cpp_uint(1) + " " if t is None else f"{ident(p.name, 'cfg')}::{t}"
+    return f"fpga_flow::rom<{elem}>::type"
+
+
+def _int_literal(v: int) -> str:
+    """C++ integer literal, portable where ``long`` has 32 bits."""
+    return f"{v}LL" if not -(1 << 31) < v < (1 << 31) else str(v)
 
 
 def _literals(rom: Rom) -> list[str]:
-    flat = np.asarray(rom.values, np.int64).ravel()
+    """The ROM words: two's-complement mantissas of fixed-point elements, unsigned indices as they are."""
+    return [_int_literal(int(v)) for v in np.asarray(rom.values, np.int64).ravel()]
+
+
+def _rom_comment(p: MacPlan, rom: Rom) -> str:
+    t = _ROM_TYPES[rom.role]
     if rom.frac is None:
-        return [str(int(v)) for v in flat]
-    return [fixed_literal(int(v), rom.frac) for v in flat]
+        return f"{_cpp_uint(rom.bits) if t is None else t}: unsigned integers"
+    return f"{t} mantissas: value = word * 2^{-rom.frac}"
 
 
 def _lines(items: list[str]) -> list[str]:
@@ -125,7 +137,8 @@ def weights_context(p: MacPlan) -> dict:
             blocks = [_lines(lits[i * n : (i + 1) * n]) for i in range(rom.shape[0])]
         else:
             blocks = [_lines(lits)]
-        arrays.append({**_rom_decl(p, rom), "two_d": rom.values.ndim == 2, "blocks": blocks, "role": rom.role})
+        arrays.append({**_rom_decl(p, rom), "comment": _rom_comment(p, rom), "two_d": rom.values.ndim == 2,
+                       "blocks": blocks, "role": rom.role})
     return {"name": p.name, "arrays": arrays}
 
 

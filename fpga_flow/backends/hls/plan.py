@@ -47,8 +47,8 @@ MAX_LITERAL_BITS = 53
 class Rom:
     """One constant array of a layer: ``values`` are integer mantissas or indices (1-D or 2-D).
 
-    ``frac`` is the fractional bits of a fixed-point element (its C++ literal is
-    ``value * 2**-frac``); ``None`` for an unsigned index (``ap_uint<bits>``).
+    ``frac`` is the fractional bits of a fixed-point element (value ``mantissa * 2**-frac``; the
+    generated ROM word is the mantissa itself); ``None`` for an unsigned index (``ap_uint<bits>``).
     """
 
     role: str

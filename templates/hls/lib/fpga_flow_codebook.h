@@ -21,12 +21,12 @@ namespace fpga_flow {
 
 template <class x_T, class y_T, class CONFIG_T>
 void codebook_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
-                    const typename CONFIG_T::code_t code[CONFIG_T::lanes][CONFIG_T::lane_len],
-                    const typename CONFIG_T::col_t col[CONFIG_T::lanes][CONFIG_T::lane_len],
-                    const ap_uint<1> last[CONFIG_T::lanes][CONFIG_T::lane_len],
-                    const typename CONFIG_T::lane_t row_lane[CONFIG_T::n_out],
-                    const typename CONFIG_T::slot_t row_slot[CONFIG_T::n_out],
-                    const typename CONFIG_T::bias_t bias[CONFIG_T::n_out]) {
+                    const typename rom<typename CONFIG_T::code_t>::type code[CONFIG_T::lanes][CONFIG_T::lane_len],
+                    const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
+                    const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
+                    const typename rom<typename CONFIG_T::lane_t>::type row_lane[CONFIG_T::n_out],
+                    const typename rom<typename CONFIG_T::slot_t>::type row_slot[CONFIG_T::n_out],
+                    const typename rom<typename CONFIG_T::bias_t>::type bias[CONFIG_T::n_out]) {
 #pragma HLS INLINE off
 #pragma HLS ARRAY_PARTITION variable=code complete dim=1
 #pragma HLS ARRAY_PARTITION variable=col complete dim=1
@@ -58,7 +58,9 @@ CodebookMac:
 #pragma HLS PIPELINE II=1
         for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
 #pragma HLS UNROLL
-            acc_t s = sum[l] + cb[code[l][t]] * xb[l][col[l][t]];
+            typename CONFIG_T::code_t k = from_rom<typename CONFIG_T::code_t>(code[l][t]);
+            typename CONFIG_T::col_t c = from_rom<typename CONFIG_T::col_t>(col[l][t]);
+            acc_t s = sum[l] + cb[k] * xb[l][c];
             if (last[l][t]) {
                 part[l][slot[l]] = s;
                 slot[l]++;
@@ -73,12 +75,12 @@ CodebookMac:
 
 template <class x_T, class y_T, class CONFIG_T>
 void codebook_factored_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
-                             const typename CONFIG_T::code_t code[CONFIG_T::lanes][CONFIG_T::lane_len],
-                             const typename CONFIG_T::col_t col[CONFIG_T::lanes][CONFIG_T::lane_len],
-                             const ap_uint<1> last[CONFIG_T::lanes][CONFIG_T::lane_len],
-                             const typename CONFIG_T::lane_t row_lane[CONFIG_T::n_out],
-                             const typename CONFIG_T::slot_t row_slot[CONFIG_T::n_out],
-                             const typename CONFIG_T::bias_t bias[CONFIG_T::n_out]) {
+                             const typename rom<typename CONFIG_T::code_t>::type code[CONFIG_T::lanes][CONFIG_T::lane_len],
+                             const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
+                             const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
+                             const typename rom<typename CONFIG_T::lane_t>::type row_lane[CONFIG_T::n_out],
+                             const typename rom<typename CONFIG_T::slot_t>::type row_slot[CONFIG_T::n_out],
+                             const typename rom<typename CONFIG_T::bias_t>::type bias[CONFIG_T::n_out]) {
 #pragma HLS INLINE off
 #pragma HLS ARRAY_PARTITION variable=code complete dim=1
 #pragma HLS ARRAY_PARTITION variable=col complete dim=1
@@ -114,8 +116,8 @@ FactoredMac:
 #pragma HLS PIPELINE II=1
         for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
 #pragma HLS UNROLL
-            typename CONFIG_T::code_t c = code[l][t];
-            sum_t xv = xb[l][col[l][t]];
+            typename CONFIG_T::code_t c = from_rom<typename CONFIG_T::code_t>(code[l][t]);
+            sum_t xv = xb[l][from_rom<typename CONFIG_T::col_t>(col[l][t])];
             bool end = last[l][t];
             acc_t row = 0;
             for (unsigned k = 0; k < CONFIG_T::n_codes; k++) {

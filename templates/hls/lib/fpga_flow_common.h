@@ -11,6 +11,83 @@
 
 namespace fpga_flow {
 
+// ROM words. Every constant table (weights, biases, code and column indices, ...) holds the raw
+// bits of its elements: the two's-complement mantissa of a fixed-point value, or the unsigned
+// integer itself; rom<T>::type is the word of element type T and from_rom<T>() reads it back.
+// * Synthesis: ap_int<W> / ap_uint<W>, so each ROM is exactly as wide as its data and
+//   from_rom is only wires.
+// * C simulation: the narrowest plain C integer holding W bits. An array of ap_ objects is
+//   initialized by one constructor call per element, which costs g++ seconds per 10,000
+//   entries; plain integers are static data that g++ compiles in milliseconds.
+// Defining FPGA_FLOW_AP_ROMS compiles the synthesis words and reader in a C simulation too (the
+// test suite runs csim both ways).
+#if defined(__SYNTHESIS__) || defined(FPGA_FLOW_AP_ROMS)
+#define FPGA_FLOW_AP_ROM_WORDS 1
+#endif
+template <bool S, int BYTES> struct native_word;
+template <> struct native_word<true, 1> { typedef signed char type; };
+template <> struct native_word<true, 2> { typedef short type; };
+template <> struct native_word<true, 4> { typedef int type; };
+template <> struct native_word<true, 8> { typedef long long type; };
+template <> struct native_word<false, 1> { typedef unsigned char type; };
+template <> struct native_word<false, 2> { typedef unsigned short type; };
+template <> struct native_word<false, 4> { typedef unsigned int type; };
+template <> struct native_word<false, 8> { typedef unsigned long long type; };
+
+template <int W, bool S> struct rom_word {
+#ifdef FPGA_FLOW_AP_ROM_WORDS
+    typedef ap_int<W> type;
+#else
+    typedef typename native_word<S, (W <= 8 ? 1 : W <= 16 ? 2 : W <= 32 ? 4 : 8)>::type type;
+#endif
+};
+#ifdef FPGA_FLOW_AP_ROM_WORDS
+template <int W> struct rom_word<W, false> { typedef ap_uint<W> type; };
+#endif
+
+template <class T> struct rom;
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct rom<ap_fixed<W, I, Q, O, N> > {
+    typedef typename rom_word<W, true>::type type;
+};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct rom<ap_ufixed<W, I, Q, O, N> > {
+    typedef typename rom_word<W, false>::type type;
+};
+template <int W> struct rom<ap_int<W> > { typedef typename rom_word<W, true>::type type; };
+template <int W> struct rom<ap_uint<W> > { typedef typename rom_word<W, false>::type type; };
+
+// from_rom<T>(word): the element of type T whose raw bits are in the ROM word.
+template <class T>
+struct rom_reader {  // ap_int / ap_uint: the word is the integer itself
+    template <class R>
+    static T get(const R &word) {
+        return T(word);
+    }
+};
+template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N>
+struct fixed_rom_reader {
+    typedef ap_fixed_base<W, I, S, Q, O, N> base_t;
+    template <class R>
+    static base_t get(const R &word) {
+        base_t v;
+#ifdef FPGA_FLOW_AP_ROM_WORDS
+        v.range(W - 1, 0) = word;
+#else
+        v.setBits((ap_ulong)word);  // the word's two's-complement bits (csim: much faster than range())
+#endif
+        return v;
+    }
+};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
+struct rom_reader<ap_fixed<W, I, Q, O, N> > : fixed_rom_reader<W, I, true, Q, O, N> {};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
+struct rom_reader<ap_ufixed<W, I, Q, O, N> > : fixed_rom_reader<W, I, false, Q, O, N> {};
+
+template <class T, class R>
+inline T from_rom(const R &word) {
+#pragma HLS INLINE
+    return T(rom_reader<T>::get(word));
+}
+
 // Activation on the exact accumulator, then ONE cast to the output type y_T, with y_T's
 // rounding (ap_q_mode) and overflow (ap_o_mode) modes -- exactly DenseLayer.reference.
 template <class y_T, bool RELU, class acc_T>
@@ -43,18 +120,18 @@ LoadLoop:
 // (row_slot[r] == slots marks a row without nonzeros); then activation and requantization.
 template <class y_T, class CONFIG_T>
 void emit_rows(hls::stream<y_T> &out, typename CONFIG_T::acc_t part[CONFIG_T::lanes][CONFIG_T::slots],
-               const typename CONFIG_T::lane_t row_lane[CONFIG_T::n_out],
-               const typename CONFIG_T::slot_t row_slot[CONFIG_T::n_out],
-               const typename CONFIG_T::bias_t bias[CONFIG_T::n_out]) {
+               const typename rom<typename CONFIG_T::lane_t>::type row_lane[CONFIG_T::n_out],
+               const typename rom<typename CONFIG_T::slot_t>::type row_slot[CONFIG_T::n_out],
+               const typename rom<typename CONFIG_T::bias_t>::type bias[CONFIG_T::n_out]) {
 #pragma HLS INLINE
     const unsigned empty = CONFIG_T::slots;
 OutLoop:
     for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
 #pragma HLS PIPELINE II=1
-        typename CONFIG_T::acc_t a = bias[j];
-        typename CONFIG_T::slot_t s = row_slot[j];
+        typename CONFIG_T::acc_t a = from_rom<typename CONFIG_T::bias_t>(bias[j]);
+        typename CONFIG_T::slot_t s = from_rom<typename CONFIG_T::slot_t>(row_slot[j]);
         if (s != empty) {
-            a += part[row_lane[j]][s];
+            a += part[from_rom<typename CONFIG_T::lane_t>(row_lane[j])][s];
         }
         out.write(requantize<y_T, CONFIG_T::relu>(a));
     }

@@ -2,7 +2,7 @@
 //
 // Storage and cycles grow with the nonzeros, never with n_out * n_in. The rows with nonzeros are
 // dealt to CONFIG_T::lanes lanes balanced by nonzero count (as EIE does); lane l holds its rows'
-// nonzeros back to back: col[l][t] (column index), w[l][t] (weight mantissa as weight_t) and
+// nonzeros back to back: col[l][t] (column index), w[l][t] (weight: raw bits of weight_t, see rom<>) and
 // last[l][t] (1 on a row's final nonzero), zero-padded to lane_len entries. One flattened loop
 // over the nonzeros, pipelined II=1: each lane multiplies one nonzero by its input per cycle
 // (each lane reads its own copy of the input vector). At a row end the lane's sum goes to slot
@@ -19,12 +19,12 @@ namespace fpga_flow {
 
 template <class x_T, class y_T, class CONFIG_T>
 void csr_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
-               const typename CONFIG_T::weight_t w[CONFIG_T::lanes][CONFIG_T::lane_len],
-               const typename CONFIG_T::col_t col[CONFIG_T::lanes][CONFIG_T::lane_len],
-               const ap_uint<1> last[CONFIG_T::lanes][CONFIG_T::lane_len],
-               const typename CONFIG_T::lane_t row_lane[CONFIG_T::n_out],
-               const typename CONFIG_T::slot_t row_slot[CONFIG_T::n_out],
-               const typename CONFIG_T::bias_t bias[CONFIG_T::n_out]) {
+               const typename rom<typename CONFIG_T::weight_t>::type w[CONFIG_T::lanes][CONFIG_T::lane_len],
+               const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
+               const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
+               const typename rom<typename CONFIG_T::lane_t>::type row_lane[CONFIG_T::n_out],
+               const typename rom<typename CONFIG_T::slot_t>::type row_slot[CONFIG_T::n_out],
+               const typename rom<typename CONFIG_T::bias_t>::type bias[CONFIG_T::n_out]) {
 #pragma HLS INLINE off
 #pragma HLS ARRAY_PARTITION variable=w complete dim=1
 #pragma HLS ARRAY_PARTITION variable=col complete dim=1
@@ -52,7 +52,9 @@ CsrMac:
 #pragma HLS PIPELINE II=1
         for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
 #pragma HLS UNROLL
-            acc_t s = sum[l] + w[l][t] * xb[l][col[l][t]];
+            typename CONFIG_T::weight_t wv = from_rom<typename CONFIG_T::weight_t>(w[l][t]);
+            typename CONFIG_T::col_t c = from_rom<typename CONFIG_T::col_t>(col[l][t]);
+            acc_t s = sum[l] + wv * xb[l][c];
             if (last[l][t]) {
                 part[l][slot[l]] = s;
                 slot[l]++;

@@ -16,8 +16,8 @@ namespace fpga_flow {
 
 template <class x_T, class y_T, class CONFIG_T>
 void dense_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
-                 const typename CONFIG_T::weight_t w[CONFIG_T::lanes][CONFIG_T::lane_len],
-                 const typename CONFIG_T::bias_t bias[CONFIG_T::n_out]) {
+                 const typename rom<typename CONFIG_T::weight_t>::type w[CONFIG_T::lanes][CONFIG_T::lane_len],
+                 const typename rom<typename CONFIG_T::bias_t>::type bias[CONFIG_T::n_out]) {
 #pragma HLS INLINE off
 #pragma HLS ARRAY_PARTITION variable=w complete dim=1
     typedef typename CONFIG_T::acc_t acc_t;
@@ -45,7 +45,7 @@ DenseMac:
             if (col == 0) {
                 prev = 0;
             }
-            acc_t s = prev + w[l][t] * x[col];
+            acc_t s = prev + from_rom<typename CONFIG_T::weight_t>(w[l][t]) * x[col];
             sum[l] = s;
             if (col == last_col) {
                 part[l][slot] = s;
@@ -64,7 +64,7 @@ DenseMac:
 DenseOut:
     for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
 #pragma HLS PIPELINE II=1
-        acc_t a = bias[j];
+        acc_t a = from_rom<typename CONFIG_T::bias_t>(bias[j]);
         a += part[lane][row_slot];
         out.write(requantize<y_T, CONFIG_T::relu>(a));
         if (lane == CONFIG_T::lanes - 1) {

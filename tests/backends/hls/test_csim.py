@@ -58,6 +58,19 @@ def test_mixed_mlp_is_bit_exact(parallelism, tmp_path):
     assert res.out_type == g.output_layers[0].out_type
 
 
+@pytest.mark.parametrize("kind", ["mixed", "codebook"])
+def test_synthesis_rom_words_are_bit_exact(kind, tmp_path):
+    """FPGA_FLOW_AP_ROMS: the ROMs as synthesis sees them (ap_int/ap_uint words read through
+    range()) instead of the plain C integers of a C simulation; the same outputs, bit for bit."""
+    g = mixed_mlp() if kind == "mixed" else single_layer("codebook")
+    x = stimulus(g, n=20)
+    write_project(g, tmp_path, 2, x)
+    res = run_csim(tmp_path, opt=OPT, log=None, defines=("FPGA_FLOW_AP_ROMS",))
+    assert_bit_exact(g, res, x)
+    fc = (tmp_path / "hls" / "firmware" / "weights.h").read_text()
+    assert "fpga_flow::rom<" in fc  # every table is declared through the ROM word type
+
+
 def test_edge_cases_are_bit_exact(tmp_path):
     """Unsigned 5-bit input (12 per beat), an all-zero layer (nnz=0: bias only), more lanes than
     rows, and the accumulator as output (16 bits, 4 per 64-bit beat)."""

@@ -6,18 +6,18 @@
 
 namespace fpga_flow_model {
 
-extern const fc_a_cfg::weight_t fc_a_w[2][7];
-extern const fc_a_cfg::col_t fc_a_col[2][7];
-extern const ap_uint<1> fc_a_last[2][7];
-extern const fc_a_cfg::lane_t fc_a_lane[5];
-extern const fc_a_cfg::slot_t fc_a_slot[5];
-extern const fc_a_cfg::bias_t fc_a_b[5];
-extern const fc_b_cfg::code_t fc_b_code[2][9];
-extern const fc_b_cfg::col_t fc_b_col[2][9];
-extern const ap_uint<1> fc_b_last[2][9];
-extern const fc_b_cfg::lane_t fc_b_lane[3];
-extern const fc_b_cfg::slot_t fc_b_slot[3];
-extern const fc_b_cfg::bias_t fc_b_b[3];
+extern const fpga_flow::rom<fc_a_cfg::weight_t>::type fc_a_w[2][7];
+extern const fpga_flow::rom<fc_a_cfg::col_t>::type fc_a_col[2][7];
+extern const fpga_flow::rom<ap_uint<1> >::type fc_a_last[2][7];
+extern const fpga_flow::rom<fc_a_cfg::lane_t>::type fc_a_lane[5];
+extern const fpga_flow::rom<fc_a_cfg::slot_t>::type fc_a_slot[5];
+extern const fpga_flow::rom<fc_a_cfg::bias_t>::type fc_a_b[5];
+extern const fpga_flow::rom<fc_b_cfg::code_t>::type fc_b_code[2][9];
+extern const fpga_flow::rom<fc_b_cfg::col_t>::type fc_b_col[2][9];
+extern const fpga_flow::rom<ap_uint<1> >::type fc_b_last[2][9];
+extern const fpga_flow::rom<fc_b_cfg::lane_t>::type fc_b_lane[3];
+extern const fpga_flow::rom<fc_b_cfg::slot_t>::type fc_b_slot[3];
+extern const fpga_flow::rom<fc_b_cfg::bias_t>::type fc_b_b[3];
 
 }  // namespace fpga_flow_model
 

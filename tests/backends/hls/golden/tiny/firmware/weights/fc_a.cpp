@@ -1,18 +1,22 @@
-// fpga-flow generated file: constant arrays of layer fc_a (exact values). Do not edit.
+// fpga-flow generated file: constant arrays of layer fc_a. Do not edit.
+// Each word holds the raw bits of one element (fpga_flow::rom in lib/fpga_flow_common.h): the
+// two's-complement mantissa of a fixed-point value, or an unsigned index.
 #include "../weights.h"
 
 namespace fpga_flow_model {
 
-const fc_a_cfg::weight_t fc_a_w[2][7] = {
+// weight_t mantissas: value = word * 2^-7
+const fpga_flow::rom<fc_a_cfg::weight_t>::type fc_a_w[2][7] = {
     {
-        0.546875, -0.125, -0.140625, 0.7109375, 0.390625, -0.6015625, -0.8125,
+        70, -16, -18, 91, 50, -77, -104,
     },
     {
-        0.5625, -0.1953125, 0.640625, -0.1171875, 0.0, 0.0, 0.0,
+        72, -25, 82, -15, 0, 0, 0,
     },
 };
 
-const fc_a_cfg::col_t fc_a_col[2][7] = {
+// col_t: unsigned integers
+const fpga_flow::rom<fc_a_cfg::col_t>::type fc_a_col[2][7] = {
     {
         1, 3, 4, 5, 1, 2, 3,
     },
@@ -21,7 +25,8 @@ const fc_a_cfg::col_t fc_a_col[2][7] = {
     },
 };
 
-const ap_uint<1> fc_a_last[2][7] = {
+// ap_uint<1>: unsigned integers
+const fpga_flow::rom<ap_uint<1> >::type fc_a_last[2][7] = {
     {
         0, 0, 0, 1, 0, 0, 1,
     },
@@ -30,16 +35,19 @@ const ap_uint<1> fc_a_last[2][7] = {
     },
 };
 
-const fc_a_cfg::lane_t fc_a_lane[5] = {
+// lane_t: unsigned integers
+const fpga_flow::rom<fc_a_cfg::lane_t>::type fc_a_lane[5] = {
     0, 0, 0, 0, 1,
 };
 
-const fc_a_cfg::slot_t fc_a_slot[5] = {
+// slot_t: unsigned integers
+const fpga_flow::rom<fc_a_cfg::slot_t>::type fc_a_slot[5] = {
     0, 1, 2, 2, 0,
 };
 
-const fc_a_cfg::bias_t fc_a_b[5] = {
-    -0.51953125, 2.4375, 2.73046875, -0.90234375, 3.18359375,
+// bias_t mantissas: value = word * 2^-8
+const fpga_flow::rom<fc_a_cfg::bias_t>::type fc_a_b[5] = {
+    -133, 624, 699, -231, 815,
 };
 
 }  // namespace fpga_flow_model

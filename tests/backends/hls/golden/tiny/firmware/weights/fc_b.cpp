@@ -1,9 +1,12 @@
-// fpga-flow generated file: constant arrays of layer fc_b (exact values). Do not edit.
+// fpga-flow generated file: constant arrays of layer fc_b. Do not edit.
+// Each word holds the raw bits of one element (fpga_flow::rom in lib/fpga_flow_common.h): the
+// two's-complement mantissa of a fixed-point value, or an unsigned index.
 #include "../weights.h"
 
 namespace fpga_flow_model {
 
-const fc_b_cfg::code_t fc_b_code[2][9] = {
+// code_t: unsigned integers
+const fpga_flow::rom<fc_b_cfg::code_t>::type fc_b_code[2][9] = {
     {
         0, 0, 2, 1, 0, 2, 2, 1, 2,
     },
@@ -12,7 +15,8 @@ const fc_b_cfg::code_t fc_b_code[2][9] = {
     },
 };
 
-const fc_b_cfg::col_t fc_b_col[2][9] = {
+// col_t: unsigned integers
+const fpga_flow::rom<fc_b_cfg::col_t>::type fc_b_col[2][9] = {
     {
         0, 1, 2, 3, 4, 0, 1, 2, 4,
     },
@@ -21,7 +25,8 @@ const fc_b_cfg::col_t fc_b_col[2][9] = {
     },
 };
 
-const ap_uint<1> fc_b_last[2][9] = {
+// ap_uint<1>: unsigned integers
+const fpga_flow::rom<ap_uint<1> >::type fc_b_last[2][9] = {
     {
         0, 0, 0, 0, 1, 0, 0, 0, 1,
     },
@@ -30,16 +35,19 @@ const ap_uint<1> fc_b_last[2][9] = {
     },
 };
 
-const fc_b_cfg::lane_t fc_b_lane[3] = {
+// lane_t: unsigned integers
+const fpga_flow::rom<fc_b_cfg::lane_t>::type fc_b_lane[3] = {
     0, 1, 0,
 };
 
-const fc_b_cfg::slot_t fc_b_slot[3] = {
+// slot_t: unsigned integers
+const fpga_flow::rom<fc_b_cfg::slot_t>::type fc_b_slot[3] = {
     0, 0, 1,
 };
 
-const fc_b_cfg::bias_t fc_b_b[3] = {
-    3.859375, -2.28515625, -1.7890625,
+// bias_t mantissas: value = word * 2^-8
+const fpga_flow::rom<fc_b_cfg::bias_t>::type fc_b_b[3] = {
+    988, -585, -458,
 };
 
 }  // namespace fpga_flow_model
