@@ -191,6 +191,8 @@ def _as_i64(m: np.ndarray | int) -> np.ndarray:
 
 def _round_shift(m: np.ndarray, s: np.ndarray, rounding: Rounding) -> np.ndarray:
     """``round(m / 2**s)`` for ``s >= 0`` (elementwise), with the given rounding mode."""
+    if np.ndim(s) == 0 and 0 <= int(s) < 63:
+        return _round_shift_scalar(m, int(s), rounding)
     s = np.broadcast_to(s, m.shape).astype(np.int64)
     # |m| < 2**62, so for s >= 63 the quotient is strictly inside (-0.5, 0.5): only its sign
     # matters, and m -> sign(m), s -> 2 keeps every mode's answer (x = +-0.25).
@@ -221,8 +223,64 @@ def _round_shift(m: np.ndarray, s: np.ndarray, rounding: Rounding) -> np.ndarray
     return fl + inc.astype(np.int64)
 
 
+def _round_shift_scalar(m: np.ndarray, s: int, rounding: Rounding) -> np.ndarray:
+    """:func:`_round_shift` for one shift ``0 <= s < 63`` (the common case: no per-element arrays)."""
+    if s == 0:
+        return m
+    fl = m >> s
+    if rounding is Rounding.TRN:
+        return fl
+    r = m & ((1 << s) - 1)  # remainder in [0, 2**s)
+    return _apply_rounding(fl, r, 1 << (s - 1), m, rounding)
+
+
+def _apply_rounding(fl: np.ndarray, r: np.ndarray, half: int | float, sign_src: np.ndarray,
+                    rounding: Rounding) -> np.ndarray:
+    """``fl`` (the floor) plus the rounding increment given the remainder ``r`` and ``half``.
+
+    ``sign_src`` carries the sign of the exact value (ties and TRN_ZERO look at it).
+    """
+    if rounding is Rounding.TRN:
+        return fl
+    if rounding is Rounding.TRN_ZERO:
+        inc = (r != 0) & (sign_src < 0)
+    elif rounding is Rounding.RND:
+        inc = r >= half
+    elif rounding is Rounding.RND_ZERO:
+        inc = (r > half) | ((r == half) & (sign_src < 0))
+    elif rounding is Rounding.RND_MIN_INF:
+        inc = r > half
+    elif rounding is Rounding.RND_INF:
+        inc = (r > half) | ((r == half) & (sign_src > 0))
+    elif rounding is Rounding.RND_CONV:
+        inc = (r > half) | ((r == half) & ((fl & 1) == 1))
+    else:  # pragma: no cover - enum is closed
+        raise AssertionError(rounding)
+    return fl + inc
+
+
+def _overflow_unshifted(q: np.ndarray, t: FixedType, src_signed: bool) -> np.ndarray | None:
+    """:func:`_overflow` for ``k == 0`` without per-element temporaries; None where it does not apply."""
+    lo, hi = t.min_mantissa, t.max_mantissa
+    o = t.overflow
+    if o is Overflow.WRAP:
+        if q.size and lo <= int(q.min()) and int(q.max()) <= hi:
+            return q
+        low = q & ((1 << t.width) - 1)
+        if t.signed:
+            low = np.where(low >= (1 << (t.width - 1)), low - (1 << t.width), low)
+        return low
+    if o is Overflow.SAT or (o is Overflow.SAT_SYM and not t.signed):
+        return np.clip(q, lo, hi)
+    return None
+
+
 def _overflow(q: np.ndarray, k: np.ndarray, t: FixedType, src_signed: bool) -> np.ndarray:
     """Map the exact value ``q * 2**k`` (in target LSBs, ``k >= 0``) into ``t``'s range."""
+    if np.ndim(k) == 0 and int(k) == 0:
+        fast = _overflow_unshifted(q, t, src_signed)
+        if fast is not None:
+            return fast
     k = np.broadcast_to(k, q.shape).astype(np.int64)
     lo, hi = t.min_mantissa, t.max_mantissa
     kc = np.minimum(k, 62)
@@ -278,7 +336,8 @@ def cast(m: np.ndarray | int, src_frac: int, t: FixedType, src_signed: bool = Tr
     else:
         q = m
         k = np.int64(-s)
-    return _overflow(q, k, t, src_signed)
+    out = _overflow(q, k, t, src_signed)
+    return out.copy() if out is m else out  # never hand back the caller's array
 
 
 def _decode_double(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -309,6 +368,40 @@ def from_float(x: np.ndarray | float, t: FixedType) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise ValueError("cannot convert NaN or infinity to fixed point")
+    fast = _from_float_scaled(x, t)
+    if fast is not None:
+        return fast
+    return _from_float_exact(x, t)
+
+
+#: Doubles below this magnitude are subnormal (ap_fixed reads them with the hidden bit set).
+_MIN_NORMAL = float(np.finfo(np.float64).tiny)
+
+
+def _from_float_scaled(x: np.ndarray, t: FixedType) -> np.ndarray | None:
+    """Fast :func:`from_float` on float64 arithmetic, or None where it would not be exact.
+
+    ``y = x * 2**frac`` is exact when no nonzero ``x`` is subnormal (ap_fixed reads those with the
+    hidden bit set) and no ``y`` underflows; with ``|y| < 2**52``, ``floor(y)`` and
+    ``y - floor(y)`` are exact too, so rounding needs no integer decomposition.
+    """
+    if x.size == 0:
+        return None
+    ax = np.abs(x)
+    # smallest nonzero |x| allowed: a normal double whose scaled value is normal too
+    tiny = max(_MIN_NORMAL, float(np.ldexp(_MIN_NORMAL, -t.frac))) if t.frac < 0 else _MIN_NORMAL
+    if np.any((ax < tiny) & (ax > 0)):
+        return None
+    if float(ax.max()) >= float(np.ldexp(1.0, 52 - t.frac)):
+        return None
+    y = np.ldexp(x, t.frac)
+    fl = np.floor(y)
+    q = _apply_rounding(fl.astype(np.int64), y - fl, 0.5, y, t.rounding)
+    return _overflow(q, np.int64(0), t, src_signed=True)
+
+
+def _from_float_exact(x: np.ndarray, t: FixedType) -> np.ndarray:
+    """:func:`from_float` through the IEEE-754 fields, valid for every finite double."""
     mant, exp = _decode_double(x)
     # value = mant * 2**exp; in target LSBs: mant * 2**(exp + frac)
     shift = -(exp + t.frac)  # right shift amount (negative: left shift)

@@ -441,3 +441,54 @@ def test_min_exact_type_holds_values_exactly() -> None:
     # and one bit fewer would not do
     smaller = FixedType(t.width - 1, t.integer - 1, True, R.TRN, O.SAT_ZERO)
     assert any(ref_convert(Fraction(x), smaller) / Fraction(2) ** smaller.frac != Fraction(x) for x in v.tolist())
+
+
+# ------------------------------------------------- fast paths equal the exact decomposition
+def _fast_path_inputs(t: FixedType, rng: np.random.Generator) -> np.ndarray:
+    lsb = math.ldexp(1.0, -t.frac)
+    m = np.arange(t.min_mantissa - 3, t.max_mantissa + 4, max(1, (t.max_mantissa - t.min_mantissa) // 200))
+    ties = np.concatenate([(m + 0.5) * lsb, (m + 0.25) * lsb, (m + 0.75) * lsb, m * lsb])
+    edges = np.array([0.0, -0.0, lsb / 2, -lsb / 2, lsb * (1 - 2**-40), -lsb * (1 - 2**-40),
+                      2.0**51 * lsb, -(2.0**51) * lsb, (2.0**52 - 1) * lsb, -(2.0**52 - 0.5) * lsb,
+                      1e-300, -1e-300, 5e-324, -5e-324, 2.2250738585072014e-308, 1e300, -1e300])
+    rand = rng.uniform(-4, 4, 4000) * lsb * 2.0 ** rng.integers(0, t.width + 2, 4000)
+    return np.concatenate([ties, edges, rand])
+
+
+@pytest.mark.parametrize("q, o", ALL_MODES)
+@pytest.mark.parametrize("w, i, signed", [(8, 3, True), (8, 3, False), (5, -2, True), (6, 9, False), (40, 20, True)])
+def test_from_float_fast_path_equals_exact_path(w: int, i: int, signed: bool, q: Rounding, o: Overflow) -> None:
+    """The float64 fast path of from_float gives the mantissas of the IEEE-field decomposition,
+    on ties, quarter steps, out-of-range values, subnormals and huge values (which fall back)."""
+    from fpga_flow import fixed
+
+    t = FixedType(w, i, signed, q, o)
+    x = _fast_path_inputs(t, np.random.default_rng(w * 100 + i))
+    exact = fixed._from_float_exact(x, t)
+    np.testing.assert_array_equal(from_float(x, t), exact)
+    smallest = max(2.2250738585072014e-308, math.ldexp(2.2250738585072014e-308, -t.frac))  # x and x * 2**frac normal
+    normal = x[(np.abs(x) >= smallest) & (np.abs(x) < math.ldexp(1.0, 52 - t.frac))]
+    fast = fixed._from_float_scaled(normal, t)
+    assert fast is not None  # the fast path is taken where it is exact ...
+    np.testing.assert_array_equal(fast, fixed._from_float_exact(normal, t))
+    assert fixed._from_float_scaled(np.array([5e-324, 1.0]), t) is None  # ... and refused on a subnormal
+
+
+@pytest.mark.parametrize("q, o", ALL_MODES)
+def test_cast_fast_paths_equal_per_element_shifts(q: Rounding, o: Overflow) -> None:
+    """cast with one shift for the whole array equals the same cast with per-element shift arrays."""
+    from fpga_flow import fixed
+
+    rng = np.random.default_rng(3)
+    m = np.concatenate([rng.integers(-(2**20), 2**20, 3000), np.arange(-70, 71), [2**30, -(2**30)]])
+    for t in (FixedType(8, 3, True, q, o), FixedType(7, 2, False, q, o)):
+        for src_frac in (12, 5, 0):
+            s = src_frac - t.frac
+            if s > 0:
+                ref = fixed._overflow(fixed._round_shift(m, np.full(m.shape, s), t.rounding), np.zeros(m.shape, int), t,
+                                      True)
+            else:
+                ref = fixed._overflow(m, np.full(m.shape, -s), t, True)
+            got = cast(m, src_frac, t)
+            np.testing.assert_array_equal(got, ref)
+            assert got is not m
