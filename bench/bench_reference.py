@@ -10,22 +10,14 @@ import time
 
 import numpy as np
 
-from fpga_flow.examples import LayerSpec, QuantSpecF, sparse_mlp
+from fpga_flow.examples import benchmark_mlp
 from fpga_flow.onnx_io import read_onnx
 from fpga_flow.pipeline import lower
 
 
 def main() -> None:
-    w16 = QuantSpecF(16, 10)
-    a16 = QuantSpecF(16, 10, signed=False)
     t0 = time.perf_counter()
-    model = sparse_mlp(
-        784,
-        [LayerSpec(300, 0.9, weight=w16, act=a16), LayerSpec(100, 0.9, weight=w16, act=a16),
-         LayerSpec(10, 0.9, weight=w16, relu=False, act=None)],
-        input_quant=QuantSpecF(16, 10),
-        seed=0,
-    )
+    model = benchmark_mlp(seed=0)
     graph = lower(read_onnx(model))
     t_read = time.perf_counter() - t0
     x = np.random.default_rng(0).uniform(-8, 8, size=(10_000, 784))

@@ -33,7 +33,7 @@ from typing import Any
 import onnx
 
 from fpga_flow.boards import load_board
-from fpga_flow.examples import LayerSpec, QuantSpecF, sparse_mlp
+from fpga_flow.examples import benchmark_mlp
 from fpga_flow.pipeline import BuildOptions, build
 from fpga_flow.sim.rtl_sim import run_rtl_sim
 from fpga_flow.sim.synth import run_synth
@@ -44,16 +44,7 @@ GOAL = 1.1
 
 
 def _model(path: Path) -> None:
-    w16 = QuantSpecF(16, 10)
-    a16 = QuantSpecF(16, 10, signed=False)
-    model = sparse_mlp(
-        784,
-        [LayerSpec(300, 0.9, weight=w16, act=a16), LayerSpec(100, 0.9, weight=w16, act=a16),
-         LayerSpec(10, 0.9, weight=w16, relu=False, act=None)],
-        input_quant=QuantSpecF(16, 10),
-        seed=0,
-    )
-    onnx.save(model, path)
+    onnx.save(benchmark_mlp(seed=0), path)
 
 
 def lower_bound(est: dict[str, Any]) -> int:

@@ -134,3 +134,17 @@ def sparse_mlp(
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+def benchmark_mlp(seed: int = 0) -> onnx.ModelProto:
+    """The benchmarks' model: 784-300-100-10 at 90 % sparsity, 16-bit weights (10 fractional bits),
+    unsigned 16-bit activations, 16-bit input; no codebook."""
+    w16 = QuantSpecF(16, 10)
+    a16 = QuantSpecF(16, 10, signed=False)
+    return sparse_mlp(
+        784,
+        [LayerSpec(300, 0.9, weight=w16, act=a16), LayerSpec(100, 0.9, weight=w16, act=a16),
+         LayerSpec(10, 0.9, weight=w16, relu=False, act=None)],
+        input_quant=QuantSpecF(16, 10),
+        seed=seed,
+    )

@@ -390,13 +390,16 @@ def _from_float_scaled(x: np.ndarray, t: FixedType) -> np.ndarray | None:
     ax = np.abs(x)
     # smallest nonzero |x| allowed: a normal double whose scaled value is normal too
     tiny = max(_MIN_NORMAL, float(np.ldexp(_MIN_NORMAL, -t.frac))) if t.frac < 0 else _MIN_NORMAL
-    if np.any((ax < tiny) & (ax > 0)):
+    if float(ax.min()) < tiny and np.any((ax < tiny) & (ax > 0)):
         return None
     if float(ax.max()) >= float(np.ldexp(1.0, 52 - t.frac)):
         return None
     y = np.ldexp(x, t.frac)
-    fl = np.floor(y)
-    q = _apply_rounding(fl.astype(np.int64), y - fl, 0.5, y, t.rounding)
+    if t.rounding is Rounding.RND_CONV:
+        q = np.rint(y).astype(np.int64)  # IEEE round half to even of the exact y: AP_RND_CONV
+    else:
+        fl = np.floor(y)
+        q = _apply_rounding(fl.astype(np.int64), y - fl, 0.5, y, t.rounding)
     return _overflow(q, np.int64(0), t, src_signed=True)
 
 
