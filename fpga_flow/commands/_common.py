@@ -1,8 +1,9 @@
-"""Arguments shared by commands that read a model."""
+"""Arguments and output shared by several commands."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from fpga_flow.passes.storage import STORAGE_KINDS
 
@@ -22,3 +23,13 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         choices=STORAGE_KINDS,
         help="weight storage for every dense layer (default: the cheapest in bits, per layer)",
     )
+
+
+def print_fit_verdict(fit: dict[str, Any], fits_line: str) -> None:
+    """``fits_line`` when the fit report says the design fits, else its one-line message; then its warnings."""
+    if fit["fits"]:
+        print(f"  {fits_line}")
+    else:
+        print(f"  WARNING: {fit['message']}")
+    for w in fit["warnings"]:
+        print(f"  warning: {w}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fpga_flow.commands._common import add_model_arguments
+from fpga_flow.commands._common import add_model_arguments, print_fit_verdict
 from fpga_flow.pipeline import BuildOptions, build
 
 
@@ -42,11 +42,6 @@ def run(args: argparse.Namespace) -> int:
     fit = r["fit"]
     used = ", ".join(f"{x['resource']} {x['utilization_percent']}%" for x in fit["resources"]
                      if x["utilization_percent"] is not None and x["available"])
-    if fit["fits"]:
-        print(f"  fits {r['board']['name']} ({fit['basis']}): {used}")
-    else:
-        print(f"  WARNING: {fit['message']}")
-    for w in fit["warnings"]:
-        print(f"  warning: {w}")
+    print_fit_verdict(fit, f"fits {r['board']['name']} ({fit['basis']}): {used}")
     print(f"  report: {args.out}/report.md   next: fpga-flow csim {args.out}")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fpga_flow.analysis.fit import fit_report
 from fpga_flow.boards import load_board
+from fpga_flow.commands._common import print_fit_verdict
 from fpga_flow.pipeline import progress
 from fpga_flow.report import load_report, write_report
 from fpga_flow.sim.synth import run_synth
@@ -51,11 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {row['resource']:<9} {_fmt(row['synth'] if row['synth'] is not None else row['estimate']):>9} "
               f"{_fmt(row['platform']):>9} {_fmt(row['used']):>9} {row['available']:>10} "
               f"{(f'{util:.1f}%' if util is not None else '-'):>7}{'' if row['fits'] else '  OVER'}")
-    if fit["fits"]:
-        print(f"  fits {board.name} (synthesis{', DMA and interconnect included' if fit['platform'] else ''})")
-    else:
-        print(f"  WARNING: {fit['message']}")
-    for w in fit["warnings"]:
-        print(f"  warning: {w}")
+    scope = ", DMA and interconnect included" if fit["platform"] else ""
+    print_fit_verdict(fit, f"fits {board.name} (synthesis{scope})")
     print(f"  log: {res.log}   report: {out}/report.md")
     return 0
