@@ -202,25 +202,8 @@ def _round_shift(m: np.ndarray, s: np.ndarray, rounding: Rounding) -> np.ndarray
         s = np.where(big, 2, s)
     fl = m >> s
     r = m - (fl << s)  # remainder in [0, 2**s)
-    half = np.where(s > 0, np.left_shift(1, np.maximum(s - 1, 0)), 1)
-    nonzero = r != 0
-    if rounding is Rounding.TRN:
-        return fl
-    if rounding is Rounding.TRN_ZERO:
-        inc = nonzero & (m < 0)
-    elif rounding is Rounding.RND:
-        inc = nonzero & (r >= half)
-    elif rounding is Rounding.RND_ZERO:
-        inc = nonzero & ((r > half) | ((r == half) & (m < 0)))
-    elif rounding is Rounding.RND_MIN_INF:
-        inc = nonzero & (r > half)
-    elif rounding is Rounding.RND_INF:
-        inc = nonzero & ((r > half) | ((r == half) & (m > 0)))
-    elif rounding is Rounding.RND_CONV:
-        inc = nonzero & ((r > half) | ((r == half) & ((fl & 1) == 1)))
-    else:  # pragma: no cover - enum is closed
-        raise AssertionError(rounding)
-    return fl + inc.astype(np.int64)
+    half = np.where(s > 0, np.left_shift(1, np.maximum(s - 1, 0)), 1)  # r == 0 where s == 0: no increment
+    return _apply_rounding(fl, r, half, m, rounding)
 
 
 def _round_shift_scalar(m: np.ndarray, s: int, rounding: Rounding) -> np.ndarray:
@@ -234,7 +217,7 @@ def _round_shift_scalar(m: np.ndarray, s: int, rounding: Rounding) -> np.ndarray
     return _apply_rounding(fl, r, 1 << (s - 1), m, rounding)
 
 
-def _apply_rounding(fl: np.ndarray, r: np.ndarray, half: int | float, sign_src: np.ndarray,
+def _apply_rounding(fl: np.ndarray, r: np.ndarray, half: np.ndarray | int | float, sign_src: np.ndarray,
                     rounding: Rounding) -> np.ndarray:
     """``fl`` (the floor) plus the rounding increment given the remainder ``r`` and ``half``.
 
@@ -259,7 +242,7 @@ def _apply_rounding(fl: np.ndarray, r: np.ndarray, half: int | float, sign_src: 
     return fl + inc
 
 
-def _overflow_unshifted(q: np.ndarray, t: FixedType, src_signed: bool) -> np.ndarray | None:
+def _overflow_unshifted(q: np.ndarray, t: FixedType) -> np.ndarray | None:
     """:func:`_overflow` for ``k == 0`` without per-element temporaries; None where it does not apply."""
     lo, hi = t.min_mantissa, t.max_mantissa
     o = t.overflow
@@ -278,7 +261,7 @@ def _overflow_unshifted(q: np.ndarray, t: FixedType, src_signed: bool) -> np.nda
 def _overflow(q: np.ndarray, k: np.ndarray, t: FixedType, src_signed: bool) -> np.ndarray:
     """Map the exact value ``q * 2**k`` (in target LSBs, ``k >= 0``) into ``t``'s range."""
     if np.ndim(k) == 0 and int(k) == 0:
-        fast = _overflow_unshifted(q, t, src_signed)
+        fast = _overflow_unshifted(q, t)
         if fast is not None:
             return fast
     k = np.broadcast_to(k, q.shape).astype(np.int64)

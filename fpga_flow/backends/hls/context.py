@@ -111,7 +111,7 @@ def _literals(rom: Rom) -> list[str]:
     return [_int_literal(int(v)) for v in np.asarray(rom.values, np.int64).ravel()]
 
 
-def _rom_comment(p: MacPlan, rom: Rom) -> str:
+def _rom_comment(rom: Rom) -> str:
     t = _ROM_TYPES[rom.role]
     if rom.frac is None:
         return f"{_cpp_uint(rom.bits) if t is None else t}: unsigned integers"
@@ -137,7 +137,7 @@ def weights_context(p: MacPlan) -> dict:
             blocks = [_lines(lits[i * n : (i + 1) * n]) for i in range(rom.shape[0])]
         else:
             blocks = [_lines(lits)]
-        arrays.append({**_rom_decl(p, rom), "comment": _rom_comment(p, rom), "two_d": rom.values.ndim == 2,
+        arrays.append({**_rom_decl(p, rom), "comment": _rom_comment(rom), "two_d": rom.values.ndim == 2,
                        "blocks": blocks, "role": rom.role})
     return {"name": p.name, "arrays": arrays}
 
