@@ -26,6 +26,8 @@ test: setup lint
 
 lint: setup
 	$(VENV)/bin/ruff check fpga_flow tests hw_tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy fpga_flow
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

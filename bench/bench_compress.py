@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fpga_flow.compress import CompressConfig, compress, load_dataset
     from fpga_flow.errors import FlowError
+    from fpga_flow.verify_export import verify_and_report
 
     torch.set_num_threads(2)
     try:
@@ -39,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = CompressConfig.preset(args.dataset, quick=args.quick)
     t0 = time.perf_counter()
-    res = compress(data, cfg, out=args.out / "lenet300.onnx", report_dir=args.out / "report",
-                   progress=sys.stderr.isatty(), log=lambda m: print("  " + m, flush=True))
+    log = lambda m: print("  " + m, flush=True)  # noqa: E731
+    res = verify_and_report(compress(data, cfg, out=args.out / "lenet300.onnx", progress=sys.stderr.isatty(), log=log),
+                            args.out / "report", log=log)
     seconds = time.perf_counter() - t0
     r = res.report
     a, q, b = r["accuracy"], r["ratios"], r["bits"]

@@ -4,17 +4,18 @@ For each design it prints:
 
 * measured cycles per sample in RTL simulation (Verilator, ideal stream, 8 samples back to back:
   first input beat to last output beat, divided by 8), the measured initiation interval (II) and
-  latency, next to the report's estimate;
+  latency, next to the hardware plan's (``report["plan"]["totals"]``);
 * the lower bound on cycles per sample and the ratio measured / bound (goal <= 1.1). A layer's
   engine streams its weight ROM one entry per lane per cycle, so with ``lanes`` lanes it needs at
-  least ``ceil(entries / lanes)`` cycles (rows dealt perfectly evenly; the estimate rows carry it
-  as ``entries_lower_bound``) plus its fixed pipeline overhead (1 start cycle + 5 drain cycles,
-  the estimate's ``ii - entries``). Stages overlap (double buffers), so the design's bound is the
-  slowest stage's: ``max(ceil(entries / lanes) + 6)`` over layers, and the stream stages' own II;
+  least ``ceil(entries / lanes)`` cycles (rows dealt perfectly evenly; the plan's layer rows carry
+  it as ``entries_lower_bound``) plus its fixed pipeline overhead (1 start cycle + the drain, the
+  plan's ``ii - entries``). Stages overlap (double buffers), so the design's bound is the slowest
+  stage's: ``max(ceil(entries / lanes) + overhead)`` over layers, and the stream stages' own II;
 * simulation wall time (the cocotb test itself, from results.xml, and with the Verilator build)
   and simulated cycles per second;
 * yosys ``synth_xilinx -family xc7`` LUT / FF / DSP / BRAM36 of the same Verilog against PYNQ-Z2
-  capacity (53200 LUT, 106400 FF, 220 DSP, 140 BRAM36; kernel only, no DMA).
+  capacity (53200 LUT, 106400 FF, 220 DSP, 140 BRAM36; kernel only, no DMA), next to the plan's
+  figures (``report["plan"]["totals"]``) and the ratio yosys / plan.
 
 Prints the figures; asserts nothing. Takes a few minutes (yosys dominates).
 Run: PATH=.venv/bin:$PATH .venv/bin/python bench/bench_rtl.py [--no-synth]
@@ -47,11 +48,16 @@ def _model(path: Path) -> None:
     onnx.save(benchmark_mlp(seed=0), path)
 
 
-def lower_bound(est: dict[str, Any]) -> int:
+def _engines(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's layer rows that walk a ROM (lanes > 0; not the stream ends, not aliases)."""
+    return [s for s in plan["layers"] if s["lanes"] > 0]
+
+
+def lower_bound(plan: dict[str, Any]) -> int:
     """Cycles per sample no schedule of these engines can beat (see the module docstring)."""
     best = 0
-    for s in est["layers"]:
-        if "entries_lower_bound" in s:
+    for s in plan["layers"]:
+        if s["lanes"] > 0:
             best = max(best, s["entries_lower_bound"] + (s["ii"] - s["entries"]))
         else:
             best = max(best, s["ii"])
@@ -77,19 +83,20 @@ def main() -> None:
         for p in PARALLELISM:
             out = root / f"p{p}"
             res = build(root / "mlp.onnx", out, BuildOptions(board=board.name, parallelism=p, n_stimulus=N_SAMPLES))
-            est = res.report["rtl_estimate"]
+            plan = res.report["plan"]
+            est = plan["totals"]
             t0 = time.perf_counter()
             sim = run_rtl_sim(out / "rtl", out / "tb_data", phases=("ideal",), build_dir=out / "sim_build",
                               max_cycles=4 * (est["latency"] + N_SAMPLES * est["ii"]) + 10_000)
             wall = time.perf_counter() - t0
             test_s = _test_seconds(out / "sim_build")
-            lb = lower_bound(est)
+            lb = lower_bound(plan)
             ph = sim.phases.get("ideal")
             rows.append((p, est, sim, ph, lb, wall, test_s))
             cps = sim.cycles_per_sample
-            print(f"P={p:<2} {'PASS' if sim.passed else 'FAIL'}  layers (entries per lane / ceil(nnz/lanes)): "
+            print(f"P={p:<2} {'PASS' if sim.passed else 'FAIL'}  layers (longest lane / balanced, entries): "
                   + ", ".join(f"{s['name']} {s['entries']}/{s['entries_lower_bound']}"
-                              for s in est["layers"] if "entries" in s), flush=True)
+                              for s in _engines(plan)), flush=True)
             if not sim.passed:
                 print(sim.summary())
                 continue
@@ -97,7 +104,7 @@ def main() -> None:
             print(f"     cycles/sample {cps:.1f} (ideal, {N_SAMPLES} samples)  lower bound {lb}  ratio {ratio:.3f} "
                   f"(goal <= {GOAL}: {'met' if ratio <= GOAL else 'MISSED'})  II {sim.ii} / bound {lb} = "
                   f"{sim.ii / lb:.3f}")
-            print(f"     latency {sim.latency} (estimate {est['latency']})  II {sim.ii} (estimate {est['ii']})  "
+            print(f"     latency {sim.latency} (plan {est['latency']})  II {sim.ii} (plan {est['ii']})  "
                   f"-> {board.clock_mhz * 1e6 / sim.ii:,.0f} samples/s at {board.clock_mhz:g} MHz")
             run_s = f"{test_s:.2f} s run, " if test_s else ""
             rate = f"{ph.cycles / test_s:,.0f} cycles/s" if test_s else "n/a"
@@ -109,7 +116,12 @@ def main() -> None:
               f"DSP {board.dsp}, BRAM36 {board.bram36}", flush=True)
 
         def synth(p: int) -> Any:
-            return run_synth(root / f"p{p}", board.part, log=None)
+            return run_synth(root / f"p{p}", board, log=None)
+
+        totals = {row[0]: row[1] for row in rows}
+
+        def vs_plan(measured: float, planned: float) -> str:
+            return f"{measured / planned:.2f}" if planned else "n/a"
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             results = dict(zip(PARALLELISM, pool.map(synth, PARALLELISM), strict=True))
@@ -123,6 +135,10 @@ def main() -> None:
             print(f"P={p:<2} LUT {pct(c['lut'], board.lut)} [LUTRAM {c['lutram']}]  FF {pct(c['ff'], board.ff)}  "
                   f"DSP {pct(c['dsp'], board.dsp)}  BRAM36 {pct(c['bram36'], board.bram36)} "
                   f"[RAMB36 {c['ramb36']}, RAMB18 {c['ramb18']}]  yosys {r.seconds:.0f} s")
+            t = totals[p]
+            print(f"     plan: LUT {t['lut']} (yosys/plan {vs_plan(c['lut'], t['lut'])})  FF {t['ff']} "
+                  f"({vs_plan(c['ff'], t['ff'])})  DSP {t['dsp']} ({vs_plan(c['dsp'], t['dsp'])})  "
+                  f"BRAM36 {t['bram36']:g} ({vs_plan(c['bram36'], t['bram36'])})", flush=True)
 
 
 if __name__ == "__main__":

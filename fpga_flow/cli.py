@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from types import ModuleType
 
 from fpga_flow.errors import FlowError
 
@@ -40,7 +41,7 @@ def _parser(load: set[str]) -> argparse.ArgumentParser:
     return p
 
 
-def _module(name: str):  # noqa: ANN202 - module object
+def _module(name: str) -> ModuleType:
     return importlib.import_module(f"fpga_flow.commands.{name}")
 
 

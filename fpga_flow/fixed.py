@@ -13,13 +13,38 @@ carry logic is equivalent); a g++ test against the real headers proves it for ev
 
 Widths are limited to :data:`MAX_WIDTH` bits so that every intermediate (products, aligned sums,
 rounding carries) is exact in int64; wider types raise :class:`FixedPointRangeError`.
+
+Neutral type forms
+------------------
+A ``FixedType`` is abstract: each backend spells it in its own language (the HLS backend's
+``ap_fixed<...>``, the RTL backend's signed width and binary point). Files that tools read back
+(``tb_data/meta.json``, the PYNQ driver's ``model.json``, ``report.json``) and texts for people
+use two backend-neutral forms instead:
+
+* **JSON** (:meth:`FixedType.to_json` / :meth:`FixedType.from_json`): an object with exactly
+  five keys, all required::
+
+      {"width": 8, "integer": 1, "signed": true, "rounding": "RND_CONV", "overflow": "SAT"}
+
+  ``width`` is a positive integer (at most :data:`MAX_WIDTH`), ``integer`` any integer (it counts
+  the sign bit; negative or above ``width`` is allowed), ``signed`` a boolean, ``rounding`` one of
+  ``TRN TRN_ZERO RND RND_ZERO RND_MIN_INF RND_INF RND_CONV`` and ``overflow`` one of
+  ``WRAP SAT SAT_ZERO SAT_SYM`` (the :class:`Rounding` / :class:`Overflow` member names).
+* **Text** (``str(t)``, read back by :func:`parse_fixed_type`): ``fixed<W,I>`` for signed,
+  ``ufixed<W,I>`` for unsigned types; when either mode differs from the defaults (``TRN``,
+  ``WRAP``) both are appended: ``fixed<8,1,RND_CONV,SAT>``, ``ufixed<8,0,TRN,SAT>``.
+
+:func:`parse_fixed_type` also reads the ``ap_fixed<...>`` / ``ap_ufixed<...>`` spelling users
+know from Vivado/Vitis HLS and hls4ml (``--precision 'ap_fixed<16,6>'``).
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -67,6 +92,28 @@ class Overflow(enum.Enum):
     SAT = "AP_SAT"  # clamp to [min, max]
     SAT_ZERO = "AP_SAT_ZERO"  # out of range -> 0
     SAT_SYM = "AP_SAT_SYM"  # signed: clamp to [-max, max] (the most negative code only for W == 1)
+
+
+_ModeT = TypeVar("_ModeT", Rounding, Overflow)
+
+#: Keys of the neutral JSON form of a :class:`FixedType`, in the order :meth:`FixedType.to_json` writes them.
+_JSON_KEYS = ("width", "integer", "signed", "rounding", "overflow")
+
+
+def _json_int(d: Mapping[str, object], key: str) -> int:
+    """``d[key]`` as an integer (JSON booleans and floats refused); a ``ValueError`` naming ``key``."""
+    value = d[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"fixed-point type key {key!r} must be an integer, got {value!r}")
+    return value
+
+
+def _enum_by_name(enum_cls: type[_ModeT], key: str, value: object) -> _ModeT:
+    """The member of ``enum_cls`` named ``value`` (the neutral JSON form); a ``ValueError`` naming ``key``."""
+    names = [m.name for m in enum_cls]
+    if not isinstance(value, str) or value not in names:
+        raise ValueError(f"fixed-point type key {key!r} must be one of {', '.join(names)}, got {value!r}")
+    return enum_cls[value]
 
 
 @dataclass(frozen=True)
@@ -125,15 +172,49 @@ class FixedType:
             overflow if overflow is not None else self.overflow,
         )
 
-    def cpp(self) -> str:
-        """The ``ap_fixed``/``ap_ufixed`` spelling (used by the C++ backend and in reports)."""
-        base = "ap_fixed" if self.signed else "ap_ufixed"
+    def __str__(self) -> str:
+        """The neutral notation: ``fixed<W,I>`` / ``ufixed<W,I>``, modes appended unless TRN and WRAP."""
+        base = "fixed" if self.signed else "ufixed"
         if self.rounding is Rounding.TRN and self.overflow is Overflow.WRAP:
             return f"{base}<{self.width},{self.integer}>"
-        return f"{base}<{self.width},{self.integer},{self.rounding.value},{self.overflow.value}>"
+        return f"{base}<{self.width},{self.integer},{self.rounding.name},{self.overflow.name}>"
 
-    def __str__(self) -> str:
-        return self.cpp()
+    def to_json(self) -> dict[str, int | bool | str]:
+        """The neutral JSON form (see the module docstring), e.g.
+        ``{"width": 8, "integer": 1, "signed": True, "rounding": "RND_CONV", "overflow": "SAT"}``."""
+        return {
+            "width": self.width,
+            "integer": self.integer,
+            "signed": self.signed,
+            "rounding": self.rounding.name,
+            "overflow": self.overflow.name,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, object]) -> FixedType:
+        """Read :meth:`to_json`'s form back; any missing, unknown or ill-typed key is a ``ValueError``
+        that names it."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"a fixed-point type must be a JSON object with keys {', '.join(_JSON_KEYS)}, "
+                             f"got {type(d).__name__} {d!r}")
+        missing = [k for k in _JSON_KEYS if k not in d]
+        if missing:
+            raise ValueError(f"fixed-point type {dict(d)!r} lacks key(s) {', '.join(map(repr, missing))}; "
+                             f"expected keys {', '.join(_JSON_KEYS)}")
+        unknown = sorted(str(k) for k in d if k not in _JSON_KEYS)
+        if unknown:
+            raise ValueError(f"fixed-point type {dict(d)!r} has unknown key(s) {', '.join(map(repr, unknown))}; "
+                             f"expected keys {', '.join(_JSON_KEYS)}")
+        signed = d["signed"]
+        if not isinstance(signed, bool):
+            raise ValueError(f"fixed-point type key 'signed' must be true or false, got {signed!r}")
+        return cls(
+            _json_int(d, "width"),
+            _json_int(d, "integer"),
+            signed,
+            _enum_by_name(Rounding, "rounding", d["rounding"]),
+            _enum_by_name(Overflow, "overflow", d["overflow"]),
+        )
 
     def representable(self, m: np.ndarray, mantissa_frac: int) -> np.ndarray:
         """True where the exact value ``m * 2**-mantissa_frac`` is representable in this type."""
@@ -148,12 +229,17 @@ _TYPE_RE = re.compile(
 
 
 def parse_fixed_type(text: str) -> FixedType:
-    """Parse ``ap_fixed<W,I[,Q[,O[,N]]]>`` or ``ap_ufixed<...>`` (``AP_`` prefixes optional)."""
+    """Parse a fixed-point type in the neutral notation or the ``ap_fixed`` spelling.
+
+    ``fixed<W,I[,Q[,O]]>`` / ``ufixed<...>`` (what ``str(t)`` writes) and
+    ``ap_fixed<W,I[,Q[,O[,N]]]>`` / ``ap_ufixed<...>`` give the same type; the ``AP_`` prefix of
+    the modes is optional in either (``fixed<8,1,RND_CONV,SAT>`` == ``ap_fixed<8,1,AP_RND_CONV,AP_SAT>``).
+    """
     m = _TYPE_RE.match(text)
     if not m:
         raise ValueError(
-            f"cannot parse fixed-point type {text!r}; expected e.g. 'ap_fixed<16,6>' or "
-            "'ap_ufixed<8,0,AP_RND_CONV,AP_SAT>'"
+            f"cannot parse fixed-point type {text!r}; expected e.g. 'fixed<16,6>', 'ap_fixed<16,6>' or "
+            "'ufixed<8,0,RND_CONV,SAT>'"
         )
     unsigned, w, i, q, o, n = m.groups()
     rounding = Rounding.TRN
@@ -189,7 +275,7 @@ def _as_i64(m: np.ndarray | int) -> np.ndarray:
     return a
 
 
-def _round_shift(m: np.ndarray, s: np.ndarray, rounding: Rounding) -> np.ndarray:
+def _round_shift(m: np.ndarray, s: np.ndarray | np.integer, rounding: Rounding) -> np.ndarray:
     """``round(m / 2**s)`` for ``s >= 0`` (elementwise), with the given rounding mode."""
     if np.ndim(s) == 0 and 0 <= int(s) < 63:
         return _round_shift_scalar(m, int(s), rounding)
@@ -258,7 +344,7 @@ def _overflow_unshifted(q: np.ndarray, t: FixedType) -> np.ndarray | None:
     return None
 
 
-def _overflow(q: np.ndarray, k: np.ndarray, t: FixedType, src_signed: bool) -> np.ndarray:
+def _overflow(q: np.ndarray, k: np.ndarray | np.integer, t: FixedType, src_signed: bool) -> np.ndarray:
     """Map the exact value ``q * 2**k`` (in target LSBs, ``k >= 0``) into ``t``'s range."""
     if np.ndim(k) == 0 and int(k) == 0:
         fast = _overflow_unshifted(q, t)

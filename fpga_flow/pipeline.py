@@ -1,4 +1,8 @@
-"""The one explicit pipeline: read ONNX -> passes -> (backends). Every CLI command goes through here."""
+"""The one explicit pipeline. Every CLI command goes through here::
+
+    read ONNX -> passes (fuse, accumulators, storage) -> hardware plan (once) -> fit ->
+    tb_data (reference) -> HLS, RTL, board files (each spells the plan) -> report
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from fpga_flow.boards import Board
 from fpga_flow.errors import FlowError
 from fpga_flow.fixed import FixedType, to_float
+from fpga_flow.hw import DesignPlan, check_parallelism, plan_design
 from fpga_flow.ir import Graph
 from fpga_flow.onnx_io import read_onnx
 from fpga_flow.passes import choose_storage, fuse_activations, infer_accumulators
 
 __all__ = [
-    "BuildOptions", "BuildResult", "LowerOptions", "build", "load_and_lower", "lower", "make_stimulus",
+    "BuildOptions", "BuildResult", "LowerOptions", "build", "load_and_lower", "lower", "make_stimulus", "plan",
     "write_project_readme",
 ]
 
@@ -65,6 +71,7 @@ class BuildResult:
 
     out_dir: Path
     graph: Graph
+    plan: DesignPlan
     report: dict
 
 
@@ -82,41 +89,51 @@ def make_stimulus(graph: Graph, n: int, seed: int = 2024) -> np.ndarray:
     return x
 
 
+def plan(graph: Graph, parallelism: int, board: Board | None = None) -> DesignPlan:
+    """The hardware plan of a lowered graph (what ``build`` and ``inspect`` read)."""
+    try:
+        parallelism = check_parallelism(parallelism)
+    except ValueError as e:
+        raise FlowError(f"--parallelism: {e}") from None
+    return plan_design(graph, parallelism, board)
+
+
 def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildOptions()) -> BuildResult:
     """Compile ``model`` into the complete project tree ``out_dir`` (contract 5).
 
+    The hardware plan is computed once and every backend, the fit check and the report read it.
     The tree is written into a temporary sibling folder and renamed into place only when
     everything succeeded, so a failed build leaves nothing half-written. Same input, same bytes.
     """
     from fpga_flow.analysis.fit import fit_report
-    from fpga_flow.analysis.resources import estimate_resources
     from fpga_flow.backends.board import emit_board
     from fpga_flow.backends.hls import emit_hls
     from fpga_flow.backends.rtl import emit_rtl
     from fpga_flow.boards import load_board
+    from fpga_flow.hw import plan_figures
+    from fpga_flow.inputs import load_input
     from fpga_flow.report import build_report, write_report
     from fpga_flow.tbdata import TbData, write_tb_data
 
     out = Path(out_dir)
-    if options.parallelism < 1:
-        raise FlowError(f"--parallelism must be at least 1, got {options.parallelism}")
     board = load_board(options.board)
     _check_out_dir(out)
     progress(f"reading {model}")
     graph = load_and_lower(model, options.precision, LowerOptions(storage=options.storage))
     if options.stimulus is not None:
-        from fpga_flow.commands.run import load_input
-
         x = load_input(Path(options.stimulus), graph.inputs[0].size)
     else:
         x = make_stimulus(graph, options.n_stimulus)
-    resources = estimate_resources(graph, options.parallelism, board)
-    fit = fit_report(resources, board)
+    progress(f"planning the hardware for {board.name} at parallelism {options.parallelism}")
+    design = plan(graph, options.parallelism, board)
+    figures = plan_figures(design)
+    fit = fit_report(figures, board)
     if options.strict and not fit["fits"]:
         raise FlowError(fit["message"])
     vals = graph.execute(x)
-    tb = TbData(vals[graph.inputs[0].name], vals[graph.outputs[0]], graph.inputs[0].out_type,
-                graph.output_layers[0].out_type)
+    n = len(x)
+    tb = TbData(vals[graph.inputs[0].name].reshape(n, -1), vals[graph.outputs[0]].reshape(n, -1),
+                graph.inputs[0].out_type, graph.output_layers[0].out_type)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     tmp.chmod(0o755)
@@ -124,31 +141,26 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         progress("writing tb_data/ (stimulus and expected outputs from the bit-exact reference)")
         write_tb_data(tmp / "tb_data", tb)
         progress(f"writing hls/ (HLS C++ for {board.part} at {board.clock_mhz:g} MHz, P={options.parallelism})")
-        emit_hls(graph, board, tmp, options.parallelism)
+        emit_hls(design, board, tmp)
         progress("writing rtl/ (Verilog top, library and ROM files)")
-        emit_rtl(graph, tmp / "rtl", options.parallelism)
+        emit_rtl(design, tmp / "rtl")
         progress(f"writing board files for {board.name} (Makefile, vivado/, driver/, DEPLOY.md)")
         emit_board(graph, board, tmp, options.parallelism)
-        report = build_report(graph, board, options, Path(model).name)
-        report["resource_estimate"] = resources
-        report["fit"] = fit
+        report = build_report(graph, design, figures, fit, board, options, Path(model).name)
         write_report(tmp, report)
-        write_project_readme(tmp, report)
+        write_project_readme(tmp, report, board)
         _replace_tree(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return BuildResult(out, graph, report)
+    return BuildResult(out, graph, design, report)
 
 
-def write_project_readme(out: Path, report: dict) -> None:
+def write_project_readme(out: Path, report: dict, board: Board) -> None:
     """``OUT/README.md``: the map of the tree and the commands to run, for a hardware engineer."""
-    from fpga_flow.backends.board import PS_KINDS
-    from fpga_flow.boards import load_board
     from fpga_flow.render import render
 
-    board = load_board(report["board"]["name"])
-    text = render("project/README.md.j2", {"r": report, "has_ps": board.ps in PS_KINDS})
+    text = render("project/README.md.j2", {"r": report, "has_ps": board.has_ps})
     (out / "README.md").write_text(text)
 
 

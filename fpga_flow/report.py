@@ -1,7 +1,12 @@
 """The build report: ``report.json`` for tools, ``report.md`` for people (rendered from the JSON).
 
-Later steps (``cosim``, ``synth``) add their sections with :func:`update_report`, which rewrites
-both files, so the Markdown always shows everything measured so far.
+Fixed-point types appear in ``report.json`` in the neutral form of
+:meth:`fpga_flow.fixed.FixedType.to_json` (width, integer bits, signed, rounding, overflow) and in
+``report.md`` in the neutral notation (``fixed<8,1,RND_CONV,SAT>``). Every hardware figure (lanes,
+entries, cycles, LUT/FF/DSP/BRAM36/URAM) is the plan's (section ``"plan"``, see
+:func:`fpga_flow.hw.plan_figures`); ``"fit"`` compares it with the board. Later steps (``cosim``,
+``synth``) add their sections with :func:`update_report`, which rewrites both files, so the Markdown
+always shows everything measured so far.
 """
 
 from __future__ import annotations
@@ -13,23 +18,22 @@ from typing import Any
 from fpga_flow.analysis.summary import layer_rows, totals
 from fpga_flow.boards import Board
 from fpga_flow.errors import FlowError
+from fpga_flow.fixed import FixedType
+from fpga_flow.hw import DesignPlan
 from fpga_flow.ir import Graph
 from fpga_flow.render import render
 
-__all__ = ["build_report", "load_report", "update_report", "write_report"]
+__all__ = ["build_report", "for_people", "load_report", "update_report", "write_report"]
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+_TYPE_KEYS = {"width", "integer", "signed", "rounding", "overflow"}
 
 
-def build_report(graph: Graph, board: Board, options: Any, model_name: str) -> dict[str, Any]:
-    """The report of a fresh build: layers, storage, estimates against the board."""
-    from fpga_flow.backends.hls import estimate_hls
-    from fpga_flow.backends.rtl import estimate_cycles
-
+def build_report(graph: Graph, plan: DesignPlan, figures: dict[str, Any], fit: dict[str, Any], board: Board,
+                 options: Any, model_name: str) -> dict[str, Any]:  # noqa: ANN401 - BuildOptions (no import cycle)
+    """The report of a fresh build: layers, storage, the plan's figures against the board."""
     rows = layer_rows(graph)
-    hls = estimate_hls(graph, options.parallelism)
-    rtl = estimate_cycles(graph, options.parallelism)
     return {
         "model": model_name,
         "graph": graph.name,
@@ -38,19 +42,35 @@ def build_report(graph: Graph, board: Board, options: Any, model_name: str) -> d
             "dsp": board.dsp, "bram36": board.bram36, "uram": board.uram,
         },
         "options": {"parallelism": options.parallelism, "storage": options.storage, "precision": options.precision},
-        "input_type": graph.inputs[0].out_type.cpp(),
-        "output_type": graph.output_layers[0].out_type.cpp(),
+        "input_type": graph.inputs[0].out_type.to_json(),
+        "output_type": graph.output_layers[0].out_type.to_json(),
+        "input_shape": list(graph.inputs[0].shape),
+        "stream_order": "row-major (NCHW) order of the input shape",
         "layers": rows,
         "totals": totals(rows),
-        "hls_estimate": hls,
-        "rtl_estimate": rtl,
-    }
+        "plan": figures,
+        "fit": fit,
+    }  # fmt: skip
+
+
+def for_people(value: Any) -> Any:  # noqa: ANN401 - any JSON value
+    """``value`` with every neutral type object replaced by its notation (``fixed<8,1,RND_CONV,SAT>``)."""
+    if isinstance(value, dict):
+        if set(value) == _TYPE_KEYS:
+            try:
+                return str(FixedType.from_json(value))
+            except ValueError:
+                return value
+        return {k: for_people(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [for_people(v) for v in value]
+    return value
 
 
 def write_report(out_dir: Path, report: dict[str, Any]) -> None:
     """Write report.json and report.md into ``out_dir``."""
     (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out_dir / REPORT_MD).write_text(render("report/report.md.j2", {"r": report}))
+    (out_dir / REPORT_MD).write_text(render("report/report.md.j2", {"r": for_people(report)}))
 
 
 def load_report(out_dir: Path) -> dict[str, Any]:
@@ -58,7 +78,13 @@ def load_report(out_dir: Path) -> dict[str, Any]:
     p = out_dir / REPORT_JSON
     if not p.is_file():
         raise FlowError(f"{out_dir} is not an fpga-flow project (no {REPORT_JSON}); run fpga-flow build first")
-    return json.loads(p.read_text())
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FlowError(f"{p} is not a readable report ({e}); rebuild the project with 'fpga-flow build'") from None
+    if not isinstance(data, dict):
+        raise FlowError(f"{p} is not an fpga-flow report; rebuild the project with 'fpga-flow build'")
+    return data
 
 
 def update_report(out_dir: Path, section: str, data: dict[str, Any]) -> dict[str, Any]:

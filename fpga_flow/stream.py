@@ -8,7 +8,9 @@ TLAST. The testbench data writer, the cocotb testbench and the PYNQ driver all u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -53,9 +55,11 @@ class StreamFormat:
 
     def unpack(self, beats: list[list[int]] | list[int]) -> np.ndarray:
         """Inverse of :meth:`pack`: per sample beats (or one flat list of beats) -> mantissas."""
-        flat = [list(b) for b in beats] if beats and isinstance(beats[0], list | tuple) else None
-        if flat is None:
-            seq = list(beats)  # type: ignore[arg-type]
+        flat: list[list[int]]
+        if beats and isinstance(beats[0], list | tuple):
+            flat = [[int(v) for v in cast(Sequence[int], b)] for b in beats]
+        else:
+            seq = [int(cast(int, b)) for b in beats]
             if len(seq) % self.beats:
                 raise ValueError(f"{len(seq)} beats is not a multiple of {self.beats} beats per sample")
             flat = [seq[i : i + self.beats] for i in range(0, len(seq), self.beats)]

@@ -24,7 +24,7 @@ from fpga_flow.ir.accum import overflow_free_accumulator_type
 __all__ = ["MODEL_KINDS", "dense_layer", "make_graph", "random_inputs"]
 
 #: The graphs :func:`make_graph` builds.
-MODEL_KINDS = ("dense", "csr", "codebook", "mlp3", "eltwise", "passthrough")
+MODEL_KINDS = ("dense", "csr", "codebook", "mlp3", "eltwise", "emptyrows", "passthrough")
 _W_TYPE = FixedType(6, 2)
 _B_TYPE = FixedType(8, 3)
 
@@ -79,7 +79,8 @@ def dense_layer(
 
 def make_graph(kind: str, seed: int = 0) -> Graph:
     """Named test graphs: dense, csr, codebook, mlp3 (3 layers, mixed storage), eltwise (quantize,
-    dense, relu, quantize), passthrough (input only)."""
+    dense, relu, quantize), emptyrows (CSR then codebook, most rows without nonzeros: fewer rows with
+    work than lanes at P=8, a codebook without 0), passthrough (input only)."""
     rng = np.random.default_rng(seed)
     t_in = FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT)
     inp = InputLayer("input", (), (12,), t_in)
@@ -103,6 +104,14 @@ def make_graph(kind: str, seed: int = 0) -> Graph:
         relu = ReluLayer("relu", ("fc",), (9,), FixedType(9, 5, False, Rounding.RND_ZERO, Overflow.SAT))
         q = QuantizeLayer("q", ("relu",), (9,), FixedType(5, 3, True, Rounding.RND_MIN_INF, Overflow.SAT_ZERO))
         return Graph("eltwise", (inp, q0, fc, relu, q), ("q",)).verify()
+    if kind == "emptyrows":
+        h = FixedType(8, 4, False, Rounding.RND_CONV, Overflow.SAT)
+        fc1 = dense_layer(rng, "fc1", "input", t_in, 12, 10, "csr", h, activation=Activation.RELU, density=0.5,
+                          empty_rows=6)
+        out_t = FixedType(9, 5, True, Rounding.RND, Overflow.SAT)
+        fc2 = dense_layer(rng, "fc2", "fc1", h, 10, 8, "codebook_csr", out_t, density=0.6, codebook_size=4,
+                          empty_rows=5)
+        return Graph("emptyrows", (inp, fc1, fc2), ("fc2",)).verify()
     if kind == "passthrough":
         return Graph("passthrough", (inp,), ("input",)).verify()
     raise ValueError(kind)

@@ -1,5 +1,5 @@
 """``fpga-flow cosim`` end to end through the CLI: real Verilator (and Icarus once), the report's
-cycle estimate equals the measurement, a wrong expected value fails with its coordinates, and
+plan cycles (``report["plan"]["totals"]``) equal the measurement, a wrong expected value fails with its coordinates, and
 ``--input/--output`` gives the same outputs as ``fpga-flow run``."""
 
 from __future__ import annotations
@@ -43,15 +43,21 @@ def test_cosim_passes_and_measures_the_estimate(built: tuple[Path, Path], capsys
     printed = capsys.readouterr().out
     assert "PASS" in printed and "DIFFERS" not in printed
     r = _report(out)
-    c, est = r["cosim"], r["rtl_estimate"]
+    c, est = r["cosim"], r["plan"]["totals"]
     assert c["simulator"] == "verilator" and c["passed"] is True
     assert c["samples"] == N_SAMPLES and c["mismatches"] == 0
     assert c["latency"] == est["latency"] == c["estimate_latency"]
     assert c["ii"] == est["ii"] == c["estimate_ii"]
+    # the totals are the stages': latency the sum, II the slowest (stages overlap on samples)
+    stages = r["plan"]["layers"]
+    assert [s["engine"] for s in stages][0] == "unpack" and stages[-1]["engine"] == "pack"
+    assert est["latency"] == sum(s["latency"] for s in stages)
+    assert est["ii"] == max(s["ii"] for s in stages)
     # N samples back to back: the first takes the latency, every further one the II (cycles are
     # counted inclusively, first input beat to last output beat)
     assert c["cycles_per_sample"] == round((est["latency"] + 1 + (N_SAMPLES - 1) * est["ii"]) / N_SAMPLES, 3)
     assert f"initiation interval  {est['ii']} (estimate {est['ii']})" in printed
+    assert f"{'latency':<20} {est['latency']} (estimate {est['latency']}) cycles" in printed
     assert "## RTL simulation" in (out / "report.md").read_text()
 
 

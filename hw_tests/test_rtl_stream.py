@@ -1,6 +1,7 @@
 """ff_axis_unpack -> ff_act_mem -> ff_axis_pack loopback against fpga_flow/stream.py: element
 packing (little-end first, padding, partial last beat), TLAST, one beat per cycle, ping-pong
-hand-off, under random TVALID gaps and TREADY backpressure."""
+hand-off, under random TVALID gaps and TREADY backpressure; its cycles are the plan's stream stages
+(the design of an input-only graph)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from hwutil import HW_TESTS, lib_sources, needs_verilator
 from fpga_flow.backends.rtl.emit import write_mem
 from fpga_flow.backends.rtl.spelling import clog2
 from fpga_flow.fixed import FixedType
+from fpga_flow.hw import plan_design
+from fpga_flow.ir import Graph, InputLayer
 from fpga_flow.sim.rtl_sim import run_rtl_sim
 from fpga_flow.stream import stream_format
 from fpga_flow.tbdata import TbData, write_tb_data
@@ -58,3 +61,9 @@ def test_stream_loopback_matches_stream_py(tmp_path: Path, width: int, signed: b
     assert res.passed, res.summary()
     # one beat per cycle in, one out: a sample every max(beats, beats + 2) cycles
     assert res.ii == beats + 2
+    # the same blocks are the whole design of an input-only graph: the plan's stream stages
+    plan = plan_design(Graph("loop", (InputLayer("x", (), (n,), t),), ("x",)).verify(), 1)
+    assert plan.layers == () and plan.in_stream.fmt == fmt == plan.out_stream.fmt
+    assert (plan.in_stream.cycles.ii, plan.out_stream.cycles.ii) == (beats, beats + 2)
+    assert res.ii == plan.ii
+    assert res.latency == plan.latency == plan.in_stream.cycles.latency + plan.out_stream.cycles.latency

@@ -13,6 +13,7 @@ import pytest
 
 from fpga_flow.cli import main
 from fpga_flow.examples import LayerSpec, sparse_mlp
+from fpga_flow.fixed import FixedType
 from tests.exact_onnx import run_exact, to_float
 
 
@@ -37,7 +38,7 @@ def test_inspect_json_reports_every_layer(model_file, capsys):
     for r in dense:
         assert r["bits_stored"] == min(v for v in (r["bits_dense"], r["bits_csr"], r["bits_codebook"]) if v)
         assert r["bits_dense"] == r["n_in"] * r["n_out"] * 8
-        assert r["accumulator_type"].startswith("ap_fixed<")
+        assert FixedType.from_json(r["accumulator_type"]).signed  # neutral type form, signed accumulator
 
 
 def test_inspect_text(model_file, capsys):

@@ -7,12 +7,14 @@ scalar model written here from the ``ap_fixed`` documentation, never by the code
 
 from __future__ import annotations
 
+import json
 import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
+from fpga_flow.backends.hls.spelling import cpp_type
 from fpga_flow.fixed import (
     MAX_WIDTH,
     FixedPointRangeError,
@@ -120,19 +122,100 @@ def test_parse_too_wide_is_range_error() -> None:
         parse_fixed_type("ap_fixed<64,32>")
 
 
-def test_cpp_spelling() -> None:
-    assert FixedType(16, 6).cpp() == "ap_fixed<16,6>"
-    assert str(FixedType(16, 6)) == "ap_fixed<16,6>"
-    assert FixedType(8, 0, False, R.RND_CONV, O.SAT).cpp() == "ap_ufixed<8,0,AP_RND_CONV,AP_SAT>"
-    assert FixedType(8, 3, True, R.RND, O.WRAP).cpp() == "ap_fixed<8,3,AP_RND,AP_WRAP>"
-    assert FixedType(8, 3, True, R.TRN, O.SAT).cpp() == "ap_fixed<8,3,AP_TRN,AP_SAT>"
+def test_ap_fixed_spelling_of_the_hls_backend() -> None:
+    assert cpp_type(FixedType(16, 6)) == "ap_fixed<16,6>"
+    assert cpp_type(FixedType(8, 0, False, R.RND_CONV, O.SAT)) == "ap_ufixed<8,0,AP_RND_CONV,AP_SAT>"
+    assert cpp_type(FixedType(8, 3, True, R.RND, O.WRAP)) == "ap_fixed<8,3,AP_RND,AP_WRAP>"
+    assert cpp_type(FixedType(8, 3, True, R.TRN, O.SAT)) == "ap_fixed<8,3,AP_TRN,AP_SAT>"
+
+
+def test_neutral_notation() -> None:
+    assert str(FixedType(16, 6)) == "fixed<16,6>"
+    assert str(FixedType(6, 9, False)) == "ufixed<6,9>"
+    assert str(FixedType(5, -2)) == "fixed<5,-2>"
+    assert str(FixedType(8, 1, True, R.RND_CONV, O.SAT)) == "fixed<8,1,RND_CONV,SAT>"
+    assert str(FixedType(8, 0, False, R.RND_CONV, O.SAT)) == "ufixed<8,0,RND_CONV,SAT>"
+    # as in cpp(): both modes are written as soon as one differs from TRN, WRAP
+    assert str(FixedType(8, 3, True, R.RND, O.WRAP)) == "fixed<8,3,RND,WRAP>"
+    assert str(FixedType(8, 3, True, R.TRN, O.SAT)) == "fixed<8,3,TRN,SAT>"
+    assert f"{FixedType(4, 2, True, R.TRN_ZERO, O.SAT_SYM)}" == "fixed<4,2,TRN_ZERO,SAT_SYM>"
+
+
+TYPE_SHAPES = [(8, 3, True), (5, -2, False), (5, -2, True), (6, 9, True), (6, 9, False), (1, 1, False),
+               (1, 0, True), (60, 0, True), (12, -20, False)]
 
 
 @pytest.mark.parametrize("q, o", ALL_MODES)
-@pytest.mark.parametrize("w, i, signed", [(8, 3, True), (5, -2, False), (6, 9, True), (1, 1, False), (60, 0, True)])
+@pytest.mark.parametrize("w, i, signed", TYPE_SHAPES)
 def test_cpp_round_trip(w: int, i: int, signed: bool, q: Rounding, o: Overflow) -> None:
     t = FixedType(w, i, signed, q, o)
-    assert parse_fixed_type(t.cpp()) == t
+    assert parse_fixed_type(cpp_type(t)) == t
+
+
+@pytest.mark.parametrize("q, o", ALL_MODES)
+@pytest.mark.parametrize("w, i, signed", TYPE_SHAPES)
+def test_neutral_forms_round_trip(w: int, i: int, signed: bool, q: Rounding, o: Overflow) -> None:
+    t = FixedType(w, i, signed, q, o)
+    d = t.to_json()
+    assert d == {"width": w, "integer": i, "signed": signed, "rounding": q.name, "overflow": o.name}
+    assert list(d) == ["width", "integer", "signed", "rounding", "overflow"]
+    assert FixedType.from_json(d) == t
+    assert FixedType.from_json(json.loads(json.dumps(d))) == t  # through a JSON file
+    text = str(t)
+    assert "ap_" not in text.lower() and text.startswith("fixed<" if signed else "ufixed<")
+    assert parse_fixed_type(text) == t
+    # the neutral notation and the ap_fixed spelling of the same type parse alike
+    assert parse_fixed_type(text) == parse_fixed_type(cpp_type(t))
+    assert parse_fixed_type("ap_" + text) == t
+
+
+@pytest.mark.parametrize(
+    "neutral, ap",
+    [
+        ("fixed<16,6>", "ap_fixed<16,6>"),
+        ("ufixed<8,0,RND_CONV,SAT>", "ap_ufixed<8,0,AP_RND_CONV,AP_SAT>"),
+        ("fixed<5,-2,RND_INF,SAT_ZERO>", "ap_fixed<5,-2,AP_RND_INF,AP_SAT_ZERO>"),
+        ("ufixed<6,9,TRN,SAT_SYM>", "ap_ufixed<6,9,AP_TRN,AP_SAT_SYM,0>"),
+        ("fixed<8,3,RND_ZERO>", "ap_fixed<8,3,AP_RND_ZERO>"),
+    ],
+)
+def test_parse_neutral_equals_parse_ap(neutral: str, ap: str) -> None:
+    assert parse_fixed_type(neutral) == parse_fixed_type(ap)
+
+
+_GOOD = {"width": 8, "integer": 1, "signed": True, "rounding": "RND_CONV", "overflow": "SAT"}
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({k: v for k, v in _GOOD.items() if k != "width"}, "lacks key.*'width'"),
+        ({k: v for k, v in _GOOD.items() if k not in ("rounding", "overflow")}, "lacks key.*'rounding', 'overflow'"),
+        ({**_GOOD, "frac": 7}, "unknown key.*'frac'"),
+        ({**_GOOD, "width": "8"}, "key 'width' must be an integer"),
+        ({**_GOOD, "width": 8.0}, "key 'width' must be an integer"),
+        ({**_GOOD, "width": True}, "key 'width' must be an integer"),
+        ({**_GOOD, "integer": None}, "key 'integer' must be an integer"),
+        ({**_GOOD, "signed": 1}, "key 'signed' must be true or false"),
+        ({**_GOOD, "signed": "true"}, "key 'signed' must be true or false"),
+        ({**_GOOD, "rounding": "AP_RND_CONV"}, "key 'rounding' must be one of TRN, "),
+        ({**_GOOD, "rounding": "rnd_conv"}, "key 'rounding' must be one of"),
+        ({**_GOOD, "overflow": "SATURATE"}, "key 'overflow' must be one of WRAP, SAT, SAT_ZERO, SAT_SYM"),
+        ({**_GOOD, "overflow": 1}, "key 'overflow' must be one of"),
+        ({**_GOOD, "width": 0}, "positive integer"),
+        ("fixed<8,1,RND_CONV,SAT>", "must be a JSON object"),
+        ([8, 1, True, "RND_CONV", "SAT"], "must be a JSON object"),
+        (None, "must be a JSON object"),
+    ],
+)
+def test_from_json_rejects_malformed(bad: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        FixedType.from_json(bad)  # type: ignore[arg-type]
+
+
+def test_from_json_too_wide_is_range_error() -> None:
+    with pytest.raises(FixedPointRangeError, match="exceeds"):
+        FixedType.from_json({**_GOOD, "width": 64})
 
 
 # ----------------------------------------------------------------------------- type properties

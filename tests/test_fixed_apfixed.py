@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fpga_flow.backends.hls.spelling import O_MODE, Q_MODE, cpp_type
 from fpga_flow.fixed import (
     FixedType,
     Overflow,
@@ -48,7 +49,7 @@ HARNESS_SRC = Path(__file__).parent / "cpp" / "apfixed_harness.cpp"
 # class templates dominate); the harness output was checked identical, value for value, at -O1.
 CXXFLAGS = ["-std=c++14", "-O0", "-w"]
 
-# Order is the index the harness reports; the C++ spellings are the enum values.
+# Order is the index the harness reports; the C++ spellings are the HLS backend's (Q_MODE, O_MODE).
 QMODES = list(Rounding)  # TRN, TRN_ZERO, RND, RND_ZERO, RND_MIN_INF, RND_INF, RND_CONV
 OMODES = list(Overflow)  # WRAP, SAT, SAT_ZERO, SAT_SYM
 
@@ -232,8 +233,8 @@ def config_header() -> str:
         lines.append(f"typedef {_cpp_type(*a)} pair_a{pi};")
         lines.append(f"typedef {_cpp_type(*b)} pair_b{pi};")
         pair_entries.append(f"X({pi}, pair_a{pi}, pair_b{pi})")
-    q = " ".join(f"X({k}, {m.value})" for k, m in enumerate(QMODES))
-    o = " ".join(f"X({k}, {m.value})" for k, m in enumerate(OMODES))
+    q = " ".join(f"X({k}, {Q_MODE[m]})" for k, m in enumerate(QMODES))
+    o = " ".join(f"X({k}, {O_MODE[m]})" for k, m in enumerate(OMODES))
     lines += [
         f"#define HARNESS_FORMATS(X) {' '.join(fmt_entries)}",
         f"#define HARNESS_PAIRS(X) {' '.join(pair_entries)}",
@@ -418,7 +419,7 @@ def test_double_to_fixed_matches_ap_fixed(harness: HarnessRun, capsys: pytest.Ca
         exp = from_float(x, t)
 
         def describe(j: int, e: int, g: int, t=t, x=x) -> str:
-            return f"{t.cpp()}({x[j]!r} = {float(x[j]).hex()}): fpga_flow {e}, ap_fixed {g}"
+            return f"{cpp_type(t)}({x[j]!r} = {float(x[j]).hex()}): fpga_flow {e}, ap_fixed {g}"
 
         msgs, nb = _mismatches(exp, rec.values, describe)
         failures += msgs
@@ -444,7 +445,7 @@ def test_fixed_to_fixed_matches_ap_fixed(harness: HarnessRun, capsys: pytest.Cap
         src = _cpp_type(w2, i2, s2)
 
         def describe(j: int, e: int, g: int, t=t, m=m, src=src) -> str:
-            return f"{t.cpp()}({src} mantissa {int(m[j])}): fpga_flow {e}, ap_fixed {g}"
+            return f"{cpp_type(t)}({src} mantissa {int(m[j])}): fpga_flow {e}, ap_fixed {g}"
 
         msgs, nb = _mismatches(exp, rec.values, describe)
         failures += msgs
@@ -466,7 +467,8 @@ def test_products_and_sums_match_ap_fixed(harness: HarnessRun, capsys: pytest.Ca
         op, type_fn, sym = (fixed_mul, mul_type, "*") if rec.kind == 2 else (fixed_add, add_type, "+")
         rt = type_fn(ta, tb)
         assert (rt.width, rt.integer, rt.signed) == (rec.b, rec.c, bool(rec.d)), (
-            f"{ta} {sym} {tb}: fpga_flow gives {rt}, ap_fixed gives {_cpp_type(rec.b, rec.c, bool(rec.d))}"
+            f"{cpp_type(ta)} {sym} {cpp_type(tb)}: fpga_flow gives {cpp_type(rt)}, "
+            f"ap_fixed gives {_cpp_type(rec.b, rec.c, bool(rec.d))}"
         )
         got_vals, got_type = op(ab[:, 0], ta, ab[:, 1], tb)
         assert got_type == rt

@@ -108,3 +108,25 @@ def test_wheel_ships_templates_and_boards(tmp_path):
     assert "fits pynq-z2" in r.stdout
     shipped_stream = tmp_path / "out/driver/fpga_flow_driver/stream.py"
     assert shipped_stream.read_bytes() == (ROOT / "fpga_flow/stream.py").read_bytes()
+
+
+def test_load_input_shapes_and_errors(tmp_path):
+    from fpga_flow.inputs import load_input
+
+    p = tmp_path / "x.npy"
+    np.save(p, np.arange(6, dtype=np.int16))
+    x = load_input(p, 6)
+    assert x.dtype == np.float64 and x.shape == (1, 6)  # one sample
+    np.save(p, np.zeros((4, 2, 3, 1), np.float32))
+    assert load_input(p, 6).shape == (4, 6)  # trailing dimensions flattened
+    for arr, msg in ((np.zeros((4, 5)), r"expected shape \(N, 6\), got \(4, 5\)"),
+                     (np.array([["a"] * 6]), "expected a numeric array"),
+                     (np.array([[0, 1, 2, 3, 4, np.nan]]), "NaN or infinity")):
+        np.save(p, arr)
+        with pytest.raises(FlowError, match=msg):
+            load_input(p, 6)
+    with pytest.raises(FlowError, match="no such file"):
+        load_input(tmp_path / "missing.npy", 6)
+    (tmp_path / "bad.npy").write_text("not numpy")
+    with pytest.raises(FlowError, match="not a readable .npy file"):
+        load_input(tmp_path / "bad.npy", 6)

@@ -3,13 +3,14 @@
 Input (:func:`fit_report`):
 
 * ``estimate``: ``{"totals": {"lut", "ff", "dsp", "bram36", "uram"}, "layers": [{"name", "lut",
-  "ff", "dsp", "bram36", "uram", ...}]}`` -- e.g. :func:`fpga_flow.analysis.resources.estimate_resources`
-  (any key may be missing: a resource without a figure is reported as not estimated, never as 0);
-  rows may carry ``origin`` (the model's node name) and ``op``.
+  "ff", "dsp", "bram36", "uram", ...}]}`` -- the hardware plan's figures,
+  :func:`fpga_flow.hw.plan_figures` of :func:`fpga_flow.hw.plan_design` (rows per stage: the
+  stream ends and every layer). Any key may be missing: a resource without a figure is reported as
+  not estimated, never as 0; rows may carry ``origin`` (the model's node name) and ``op``.
 * ``synth`` (optional): measured kernel totals, e.g. from yosys on ``OUT/rtl``: ``{"lut", "ff",
   "dsp", "bram36" (or "bram18"), "uram"}``, flat or under ``"totals"``/``"resources"``. When a
-  figure is present it replaces the estimate's total for that resource; per-layer blame still
-  comes from the estimate (synthesis reports are flat).
+  figure is present it replaces the plan's total for that resource; per-layer blame still
+  comes from the plan's figures (synthesis reports are flat).
 
 On boards with a processing system the block design adds :data:`PLATFORM_COST` (AXI DMA,
 interconnects, reset) to the kernel. A resource fits when ``used <= available``; above
@@ -100,6 +101,9 @@ def fit_report(estimate: dict, board: Board, synth: dict | None = None) -> dict:
     """Resources of the design against ``board``: utilization, ``fits`` and, when it does not fit,
     the resource that overflows most and the layer that costs the most of it.
 
+    ``estimate`` is the plan's figures (:func:`fpga_flow.hw.plan_figures`), ``synth`` optional
+    measured totals (see the module docstring).
+
     Returns (JSON-serializable, deterministic)::
 
         {"board", "part", "basis": "estimate" | "synth", "platform": {...} | None,
@@ -149,7 +153,7 @@ def fit_report(estimate: dict, board: Board, synth: dict | None = None) -> dict:
                               "utilization_percent": util, "layer": layer, "layer_share_percent": share})
     overflows.sort(key=lambda o: -(o["utilization_percent"] if o["utilization_percent"] is not None else 1e300))
     if overflows and overflows[0]["resource"] == "bram36" and board.uram > 0:
-        warnings.append(f"{board.name} also has {board.uram} URAM blocks; the estimate places no ROM in URAM")
+        warnings.append(f"{board.name} also has {board.uram} URAM blocks; the plan places no ROM in URAM")
     fit = {
         "board": board.name,
         "part": board.part,
@@ -188,5 +192,5 @@ def fit_error_message(fit: dict) -> str:
     others = [f"{x['label']} {x['used']} of {x['available']}" for x in fit.get("overflows", [])[1:]]
     if others:
         msg += "; also over: " + ", ".join(others)
-    basis = "synthesis" if fit.get("basis") == "synth" else "first-order estimate"
+    basis = "synthesis" if fit.get("basis") == "synth" else "plan estimate"
     return f"{msg} ({basis}); {_HINTS.get(o['resource'], 'lower --parallelism')}"

@@ -8,8 +8,9 @@
 ``K = ceil(log2 entries)`` code bits. The element widths are the ones the backends store; the
 row bookkeeping differs: instead of row pointers the HLS and RTL kernels keep a 1-bit row-end
 flag per nonzero, a lane and slot number per row, and zero padding that evens out the lanes.
-The report's ``hls_estimate`` ``weight_bits`` counts those generated arrays exactly (4-5 % more
-than this model on a 90 %-sparse 784-300-100-10 layer stack); this model chooses the format.
+The hardware plan's ``weight_bits`` (report section ``plan``) counts those generated arrays
+exactly (4-5 % more than this model on a 90 %-sparse 784-300-100-10 layer stack); this model
+chooses the format.
 """
 
 from __future__ import annotations

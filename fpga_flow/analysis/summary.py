@@ -11,7 +11,7 @@ __all__ = ["layer_rows", "totals"]
 
 
 def layer_rows(graph: Graph) -> list[dict[str, Any]]:
-    """One dict per layer: op, shape, types, sparsity, storage and its bit costs."""
+    """One dict per layer: op, shape, types (neutral JSON form), sparsity, storage and its bit costs."""
     rows: list[dict[str, Any]] = []
     for lay in graph.layers:
         row: dict[str, Any] = {
@@ -20,7 +20,7 @@ def layer_rows(graph: Graph) -> list[dict[str, Any]]:
             "op": lay.op,
             "inputs": list(lay.inputs),
             "shape": list(lay.shape),
-            "output_type": lay.out_type.cpp(),
+            "output_type": lay.out_type.to_json(),
         }
         if isinstance(lay, DenseLayer):
             cost = storage_cost(lay)
@@ -32,9 +32,9 @@ def layer_rows(graph: Graph) -> list[dict[str, Any]]:
                 weights=total,
                 nonzeros=lay.nnz,
                 density=round(lay.nnz / total, 6) if total else 0.0,
-                weight_type=lay.weight_type.cpp(),
-                bias_type=lay.bias_type.cpp(),
-                accumulator_type=lay.acc_type.cpp(),
+                weight_type=lay.weight_type.to_json(),
+                bias_type=lay.bias_type.to_json(),
+                accumulator_type=lay.acc_type.to_json(),
                 codebook_size=lay.codebook_size if lay.codebook_size is not None else cost.codebook_entries,
                 storage=lay.storage,
                 bits_dense=cost.dense,

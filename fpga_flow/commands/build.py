@@ -36,9 +36,14 @@ def run(args: argparse.Namespace) -> int:
     ratio = t["compression_vs_dense"]
     print(f"  weights: {t['bits_stored']} bits stored vs {t['bits_dense']} dense"
           + (f" ({ratio:.1f}x smaller)" if ratio else ""))
-    hls = r["hls_estimate"].get("totals", {})
-    if hls:
-        print("  estimate: " + ", ".join(f"{k} {v}" for k, v in hls.items() if not isinstance(v, dict | list)))
+    pt = r["plan"]["totals"]
+    clock = r["board"]["clock_mhz"]
+    print(f"  plan: II {pt['ii']} cycles ({pt['ii'] / clock:.2f} us/sample at {clock:g} MHz), latency {pt['latency']}; "
+          f"LUT {pt['lut']}, FF {pt['ff']}, DSP {pt['dsp']}, BRAM36 {pt['bram36']:g}")
+    for row in r["plan"]["layers"]:
+        if row["op"] != "stream" and row["engine"] != "alias":
+            print(f"    {row['name']:<20} {row['engine']:<18} lanes {row['lanes']:>3}  entries {row['entries']:>7}  "
+                  f"II {row['ii']:>7}  DSP {row['dsp']:>3}  BRAM36 {row['bram36']:g}")
     fit = r["fit"]
     used = ", ".join(f"{x['resource']} {x['utilization_percent']}%" for x in fit["resources"]
                      if x["utilization_percent"] is not None and x["available"])

@@ -1,8 +1,9 @@
 """``fpga-flow compress --example lenet300 --dataset fashion-mnist -o model.onnx [--quick]``.
 
 Trains the dense baseline, prunes, quantizes to fixed point, shares weights, fine-tunes, exports
-QONNX and writes the compression report (see :mod:`fpga_flow.compress`). torch is imported only
-when the command runs.
+QONNX (see :mod:`fpga_flow.compress`), then reads the export back, checks it bit for bit against
+the torch forward and writes the compression report (:mod:`fpga_flow.verify_export`). torch is
+imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from fpga_flow.compress import CompressConfig, compress, load_dataset
+    from fpga_flow.verify_export import verify_and_report
 
     if args.output.suffix.lower() != ".onnx":
         raise FlowError(f"{args.output}: the output must be an .onnx file")
@@ -73,14 +75,12 @@ def run(args: argparse.Namespace) -> int:
     report_dir = args.report_dir or args.output.with_name(args.output.stem + "_report")
     t0 = time.perf_counter()
     print(f"compressing {args.example} on {args.dataset}{' (quick)' if args.quick else ''}", flush=True)
-    result = compress(
-        data,
-        cfg,
-        out=args.output,
-        report_dir=report_dir,
-        progress=not args.no_progress and sys.stderr.isatty(),
-        log=lambda m: print("  " + m, flush=True),
-    )
+
+    def log(m: str) -> None:
+        print("  " + m, flush=True)
+
+    result = compress(data, cfg, out=args.output, progress=not args.no_progress and sys.stderr.isatty(), log=log)
+    verify_and_report(result, report_dir, log=log)  # read back, bit-exact check, report
     r = result.report
     a, q = r["accuracy"], r["ratios"]
     print(

@@ -2,7 +2,7 @@
 
 Runs the Verilog of ``OUT/rtl`` in the cocotb testbench (:mod:`fpga_flow.sim.cocotb_tb`) twice:
 an ideal stream (gives latency, initiation interval and cycles per sample, printed next to the
-report's ``rtl_estimate``) and random TVALID gaps with TREADY backpressure. Every output element
+report's plan figures) and random TVALID gaps with TREADY backpressure. Every output element
 is compared bit for bit.
 
 * Without ``--input`` the stimulus is ``OUT/tb_data`` (expected outputs from the bit-exact Python
@@ -30,6 +30,7 @@ import numpy as np
 
 from fpga_flow.errors import FlowError
 from fpga_flow.fixed import from_float, to_float
+from fpga_flow.inputs import load_input
 from fpga_flow.pipeline import progress
 from fpga_flow.report import load_report, update_report
 from fpga_flow.tbdata import META_FILE, TbData, read_tb_data, write_tb_data
@@ -87,7 +88,6 @@ def _max_cycles(est: dict[str, Any], n_samples: int) -> int:
 
 def _expected_from_csim(out: Path, input_npy: Path) -> tuple[TbData, np.ndarray]:
     """Quantize the input as csim does and get the expected outputs from the C simulation."""
-    from fpga_flow.commands.run import load_input
     from fpga_flow.sim.csim import default_jobs, run_csim
 
     tb = read_tb_data(out / "tb_data")
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and args.input is None:
         raise FlowError("--output needs --input (the tb_data outputs are already in tb_data/expected_mantissas.txt)")
     _check_simulator(args.simulator)
-    est = report.get("rtl_estimate", {})
+    est = report.get("plan", {}).get("totals", {})  # the plan's ii and latency
     tb_dir = out / "tb_data"
     tmp: tempfile.TemporaryDirectory[str] | None = None
     outputs = None
@@ -175,7 +175,7 @@ def _finish(args: argparse.Namespace, out: Path, res: Any, est: dict[str, Any], 
             tb = read_tb_data(out / "tb_data")
             args.output.parent.mkdir(parents=True, exist_ok=True)
             np.save(args.output, to_float(outputs, tb.out_type))
-            print(f"cosim: outputs written to {args.output} (float64, {tb.out_type.cpp()})")
+            print(f"cosim: outputs written to {args.output} (float64, {tb.out_type})")
         else:
             print(f"cosim: {args.output} not written (the RTL disagrees with the C simulation)", file=sys.stderr)
     return 0 if res.passed else 1

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if res.stream_errors:
         print(f"csim: {len(res.stream_errors)} stream error(s); full log: {res.log}")
     if res.output_npy is not None:
-        print(f"csim: outputs written to {res.output_npy} (float64, {res.out_type.cpp()})")
+        print(f"csim: outputs written to {res.output_npy} (float64, {res.out_type})")
     if res.compared and (args.out / REPORT_JSON).is_file():
         update_report(args.out, "csim", {
             "samples": res.n_samples, "mismatches": res.mismatches, "stream_errors": len(res.stream_errors),

@@ -1,4 +1,5 @@
-"""``fpga-flow inspect MODEL.onnx [--json]``: per-layer shapes, sparsity, types, storage and bits."""
+"""``fpga-flow inspect MODEL.onnx [--board B] [--parallelism P] [--json]``: per-layer shapes, sparsity,
+types, storage and bits, and the hardware plan (engine, lanes, cycles, resources) at ``P``."""
 
 from __future__ import annotations
 
@@ -6,26 +7,37 @@ import argparse
 import json
 
 from fpga_flow.analysis.summary import layer_rows, totals
+from fpga_flow.boards import load_board
 from fpga_flow.commands._common import add_model_arguments
-from fpga_flow.pipeline import LowerOptions, load_and_lower
+from fpga_flow.fixed import FixedType
+from fpga_flow.hw import plan_figures
+from fpga_flow.pipeline import LowerOptions, load_and_lower, plan
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
+    p.add_argument("--board", default="pynq-z2", help="board the plan is costed for (default pynq-z2)")
+    p.add_argument("--parallelism", "-P", type=int, default=1, help="MAC lanes per layer of the plan (default 1)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _t(d: dict) -> str:
+    return str(FixedType.from_json(d))
+
+
 def run(args: argparse.Namespace) -> int:
+    board = load_board(args.board)
     graph = load_and_lower(args.model, args.precision, LowerOptions(storage=args.storage))
     rows = layer_rows(graph)
     tot = totals(rows)
+    fig = plan_figures(plan(graph, args.parallelism, board))
     if args.json:
-        print(json.dumps({"model": graph.name, "layers": rows, "totals": tot}, indent=2))
+        print(json.dumps({"model": graph.name, "layers": rows, "totals": tot, "plan": fig}, indent=2))
         return 0
     print(f"model {graph.name}: {len(graph.layers)} layers, outputs {', '.join(graph.outputs)}")
     for r in rows:
         if r["op"] != "dense":
-            print(f"  {r['name']:<20} {r['op']:<9} shape {tuple(r['shape'])}  out {r['output_type']}")
+            print(f"  {r['name']:<20} {r['op']:<9} shape {tuple(r['shape'])}  out {_t(r['output_type'])}")
             continue
         cb = f"  codebook {r['codebook_size']}" if r["codebook_size"] else ""
         print(
@@ -33,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
             f"nnz {r['nonzeros']}/{r['weights']} ({100 * r['density']:.1f}%){cb}"
         )
         print(
-            f"  {'':<20}           w {r['weight_type']}  b {r['bias_type']}  "
-            f"acc {r['accumulator_type']}  out {r['output_type']}"
+            f"  {'':<20}           w {_t(r['weight_type'])}  b {_t(r['bias_type'])}  "
+            f"acc {_t(r['accumulator_type'])}  out {_t(r['output_type'])}"
         )
         cbb = r["bits_codebook"] if r["bits_codebook"] is not None else "-"
         print(
@@ -47,4 +59,14 @@ def run(args: argparse.Namespace) -> int:
         f"{tot['bits_stored']} weight bits stored vs {tot['bits_dense']} dense"
         + (f" ({ratio:.2f}x smaller)" if ratio else "")
     )
+    pt = fig["totals"]
+    print(f"plan for {board.name} at parallelism {fig['parallelism']} ({fig['dsp_slice']}):")
+    for s in fig["layers"]:
+        if s["engine"] == "alias":
+            continue
+        lanes = f"lanes {s['lanes']:>3}  entries {s['entries']:>7}" if s["lanes"] else f"{'':<26}"
+        print(f"  {s['name']:<20} {s['engine']:<18} {lanes}  II {s['ii']:>7}  LUT {s['lut']:>6}  FF {s['ff']:>6}  "
+              f"DSP {s['dsp']:>3}  BRAM36 {s['bram36']:g}")
+    print(f"  total: II {pt['ii']} cycles, latency {pt['latency']}; LUT {pt['lut']}, FF {pt['ff']}, DSP {pt['dsp']}, "
+          f"BRAM36 {pt['bram36']:g} (estimate; `fpga-flow build` checks it against the board)")
     return 0

@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     report = load_report(out)
     board = load_board(report["board"]["name"])
-    res = run_synth(out, board.part, top=args.top, yosys=args.yosys, log=progress)
-    fit = fit_report(report.get("resource_estimate", {}), board, res.counts)
+    res = run_synth(out, board, top=args.top, yosys=args.yosys, log=progress)
+    fit = fit_report(report.get("plan", {}), board, res.counts)
     report["synth"] = res.section(out.resolve())
     report["fit"] = fit
     write_report(out, report)  # report.json and report.md, both sections at once

@@ -2,8 +2,9 @@
 
 The only package of fpga-flow that imports torch (hardware commands never import it). Public API:
 
-* :func:`compress` with :class:`CompressConfig` -- the whole flow on a :class:`Dataset`
-  (:func:`load_dataset`, :func:`load_fashion_mnist`, :func:`load_digits`);
+* :func:`compress` with :class:`CompressConfig` -- the whole flow, up to the export (a
+  :class:`CompressResult`), on a :class:`Dataset` (:func:`load_dataset`, :func:`load_fashion_mnist`,
+  :func:`load_digits`);
 * the model: :class:`CompressibleMLP`, :class:`CompressibleLinear`, :func:`lenet300`;
 * pruning: :class:`Pruner`, :class:`PruneStep`, :func:`magnitude_mask`, :func:`density_schedule`,
   :func:`quality_schedule`;
@@ -11,8 +12,11 @@ The only package of fpga-flow that imports torch (hardware commands never import
 * weight sharing: :func:`kmeans_1d`, :func:`project_codebook`, :func:`share_weights`;
 * Huffman: :func:`huffman_code`, :func:`encode`, :func:`decode`, :func:`relative_columns`,
   :func:`absolute_columns`;
-* export: :func:`export_onnx`, :func:`verify_export`; training: :class:`TrainSpec`, :func:`train`,
-  :func:`evaluate`.
+* export: :func:`export_onnx`; training: :class:`TrainSpec`, :func:`train`, :func:`evaluate`.
+
+The check that the export, read back and run by the bit-exact reference, equals the torch forward
+is not here (this package imports neither the ONNX reader nor the pipeline): it is
+:func:`fpga_flow.verify_export.verify_and_report`, which also writes the compression report.
 
 Names are imported lazily, so ``fpga_flow.compress.huffman`` and ``fpga_flow.compress.data`` work
 without importing torch.
@@ -27,8 +31,6 @@ _EXPORTS = {
     "compress": "flow",
     "CompressConfig": "flow",
     "CompressResult": "flow",
-    "ExportMismatch": "flow",
-    "verify_export": "flow",
     "Dataset": "data",
     "load_dataset": "data",
     "load_digits": "data",

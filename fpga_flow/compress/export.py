@@ -11,7 +11,7 @@ The graph, for input ``x`` float32 ``[N, n_in]`` (symbolic batch ``N``)::
 
 Every ``Quant`` (domain ``qonnx.custom_op.general``) takes, by position, ``x``, ``scale = 2**-F``
 (float32 scalar), ``zero_point = 0`` and ``bitwidth = W``, with ``signed``, ``narrow=0`` and
-``rounding_mode`` ``ROUND`` (AP_RND_CONV + saturation) or ``FLOOR`` (AP_TRN + saturation).
+``rounding_mode`` ``ROUND`` (RND_CONV + SAT) or ``FLOOR`` (TRN + SAT).
 Weights, codebooks and biases are written already on their grid (float32 holds them exactly), so
 their ``Quant`` is the identity; pruned weights are exactly ``0.0``, and in a shared layer the
 codebook's entry 0 is ``0.0`` (the pruned weights' index).

@@ -9,11 +9,14 @@
    quantization-aware fine-tuning (float64, straight-through estimator), masks still held;
 4. **shared**: per-layer k-means codebooks of ``2**bits`` values over the kept weights, centroids
    fine-tuned with the summed gradients of their members;
-5. **export**: QONNX (contract 2), read back with :func:`fpga_flow.onnx_io.read_onnx` and run with
-   the bit-exact reference on the whole test set, which must equal the torch forward bit for bit
-   (otherwise :class:`ExportMismatch`);
-6. **report**: storage in dense float32, in the hardware format, Huffman-coded; accuracies;
-   plots (:mod:`fpga_flow.compress.report`).
+5. **export**: QONNX (contract 2), and the torch forward of the whole test set that the export
+   must reproduce.
+
+:func:`compress` stops there: this package knows no ONNX reader and no pipeline. The read-back
+check (the exported file, read and run by the bit-exact reference, equals the torch forward bit for
+bit) and the report that depends on it (storage in dense float32, in the hardware format,
+Huffman-coded; accuracies; plots, :mod:`fpga_flow.compress.report`) are
+:func:`fpga_flow.verify_export.verify_and_report`, which ``fpga-flow compress`` runs next.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import onnx
 import torch
 
 from fpga_flow.compress.data import Dataset
@@ -34,12 +39,9 @@ from fpga_flow.compress.prune import Pruner, PruneStep, density_schedule, prune_
 from fpga_flow.compress.qat import TypePolicy, quantize_model
 from fpga_flow.compress.training import TrainSpec, evaluate, predict, train
 from fpga_flow.errors import FlowError
+from fpga_flow.fixed import FixedType
 
-__all__ = ["CompressConfig", "CompressResult", "ExportMismatch", "compress", "verify_export"]
-
-
-class ExportMismatch(FlowError):
-    """The exported model, read back and run by the reference, differs from the torch forward."""
+__all__ = ["CompressConfig", "CompressResult", "compress"]
 
 
 @dataclass(frozen=True)
@@ -112,33 +114,29 @@ class CompressConfig:
 
 @dataclass
 class CompressResult:
-    """What :func:`compress` produced: the final torch model, the report and the files written."""
+    """What :func:`compress` produced: the final torch model, its export, and what the read-back
+    check and the report need (:func:`fpga_flow.verify_export.verify_and_report` fills ``report``
+    and ``files``)."""
 
     model: CompressibleMLP
-    report: dict
-    onnx_path: Path | None
-    files: dict[str, Path]
+    proto: onnx.ModelProto  # the exported QONNX model
+    onnx_path: Path | None  # where it was written (None: not written)
+    data: Dataset  # the data the flow ran on (after train_subset / test_subset)
+    config: CompressConfig
+    accuracies: dict[str, float]
+    types: dict[str, FixedType]
+    timings: dict[str, float]  # seconds per stage, and "total"
+    y_test: np.ndarray  # torch forward (float64) of data.x_test: what the export must reproduce
     snapshots: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    codebooks: dict[str, np.ndarray] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
 
-
-def verify_export(model: CompressibleMLP, onnx_path: str | Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Torch forward vs ``fpga-flow run``'s computation (read, lower, reference) on ``x``.
-
-    Returns ``(torch outputs, reference outputs)`` (float64) and raises :class:`ExportMismatch`
-    unless they are equal bit for bit.
-    """
-    from fpga_flow.pipeline import load_and_lower
-
-    graph = load_and_lower(onnx_path)
-    y_ref = graph.run_float(np.asarray(x, dtype=np.float64))
-    y_torch = predict(model, x)
-    if y_ref.shape != y_torch.shape or not np.array_equal(y_ref, y_torch):
-        bad = int(np.sum(y_ref != y_torch)) if y_ref.shape == y_torch.shape else -1
-        raise ExportMismatch(
-            f"{onnx_path}: the reference run of the exported model differs from the torch forward "
-            f"({bad} of {y_torch.size} outputs); this is a bug in fpga_flow.compress, please report it"
-        )
-    return y_torch, y_ref
+    def stimulus(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first ``n`` test samples (default ``config.stimulus_samples``): float32 inputs, the
+        expected float64 outputs (``fpga-flow run`` reproduces them exactly) and the labels."""
+        n = min(self.config.stimulus_samples if n is None else n, self.data.x_test.shape[0])
+        return self.data.x_test[:n], self.y_test[:n], self.data.y_test[:n]
 
 
 def _snapshot(model: CompressibleMLP) -> dict[str, np.ndarray]:
@@ -150,17 +148,15 @@ def compress(
     data: Dataset,
     config: CompressConfig = CompressConfig(),
     out: str | Path | None = None,
-    report_dir: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> CompressResult:
-    """Run the whole flow on ``data``; export to ``out`` (ONNX) and write the report to ``report_dir``.
+    """Train, prune, quantize and share on ``data``, then export to ``out`` (ONNX; ``None``: kept in memory).
 
-    Both paths are optional (``None``: nothing written, the report is still returned). ``log``
-    receives one line per finished stage. Deterministic for a given ``config.seed`` and thread count.
+    ``log`` receives one line per finished stage. Deterministic for a given ``config.seed`` and
+    thread count. The result is not yet checked: pass it to
+    :func:`fpga_flow.verify_export.verify_and_report` (the read-back check and the report).
     """
-    from fpga_flow.compress.report import build_report, write_report
-
     say = log or (lambda _m: None)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -223,50 +219,12 @@ def compress(
     phase("shared", t0)
     say(f"shared ({', '.join(f'{k} K={v}' for k, v in sizes.items())}): test accuracy {acc['final']:.4f}")
 
-    # 5. export + bit-exact check on the whole test set -----------------------------
+    # 5. export, and the torch outputs on the whole test set the export must reproduce --------
     t0 = time.perf_counter()
-    files: dict[str, Path] = {}
-    tmp_dir = None
-    if out is None:
-        import tempfile
-
-        tmp_dir = tempfile.TemporaryDirectory()
-        onnx_path = Path(tmp_dir.name) / "model.onnx"
-    else:
-        onnx_path = Path(out)
-    try:
-        export_onnx(model, onnx_path, graph_name=model.name)
-        y_torch, y_ref = verify_export(model, onnx_path, x_te)
-        acc["exported_reference"] = float(np.mean(y_ref.argmax(axis=1) == y_te))
-        phase("export", t0)
-        say(f"exported {onnx_path if out is not None else '(not written)'}: reference == torch bit for bit "
-            f"on {x_te.shape[0]} test samples")
-        timings["total"] = time.perf_counter() - t_start
-        report = build_report(
-            model=model,
-            onnx_path=onnx_path,
-            data=data,
-            config=config,
-            accuracies=acc,
-            types=types,
-            timings=timings,
-            bit_exact_samples=int(x_te.shape[0]),
-        )
-    finally:
-        if tmp_dir is not None:
-            tmp_dir.cleanup()
-    if out is not None:
-        files["onnx"] = onnx_path
-        report["onnx"] = str(onnx_path)
-    if report_dir is not None:
-        n = min(config.stimulus_samples, x_te.shape[0])
-        files.update(
-            write_report(
-                report,
-                Path(report_dir),
-                snapshots=snaps,
-                codebooks={lay.name: lay.codebook().detach().cpu().numpy() for lay in model.layers},
-                stimulus=(x_te[:n], y_torch[:n], y_te[:n]),
-            )
-        )
-    return CompressResult(model, report, onnx_path if out is not None else None, files, snaps)
+    onnx_path = Path(out) if out is not None else None
+    proto = export_onnx(model, onnx_path, graph_name=model.name)
+    y_test = predict(model, x_te)
+    phase("export", t0)
+    timings["total"] = time.perf_counter() - t_start
+    codebooks = {lay.name: lay.codebook().detach().cpu().numpy() for lay in model.layers}
+    return CompressResult(model, proto, onnx_path, data, config, acc, types, timings, y_test, snaps, codebooks)

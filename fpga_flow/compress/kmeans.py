@@ -16,10 +16,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fpga_flow.fixed import FixedType, from_float, to_float
+
+if TYPE_CHECKING:  # torch is imported only by share_weights
+    from fpga_flow.compress.model import CompressibleMLP
 
 __all__ = ["kmeans_1d", "project_codebook", "share_weights"]
 
@@ -104,7 +108,9 @@ def project_codebook(centroids: np.ndarray, t: FixedType) -> np.ndarray:
     return to_float(out, t)
 
 
-def share_weights(model, bits: int | Sequence[int] | Mapping[str, int], max_iter: int = 100) -> dict[str, int]:  # noqa: ANN001
+def share_weights(
+    model: CompressibleMLP, bits: int | Sequence[int] | Mapping[str, int], max_iter: int = 100
+) -> dict[str, int]:
     """Replace each layer's kept weights by ``2**bits`` shared values (k-means, linear init).
 
     ``model`` is a fixed-point :class:`~fpga_flow.compress.model.CompressibleMLP`; ``bits`` one

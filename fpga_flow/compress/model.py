@@ -16,7 +16,8 @@ The fixed-point forward in float64 is bit-exact with the ONNX export read by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, cast, overload
 
 import numpy as np
 import torch
@@ -25,21 +26,21 @@ from torch import nn
 from fpga_flow.compress.quant import FLOAT64_EXACT_BITS, accumulator_bits, check_quant_type, fake_quant
 from fpga_flow.fixed import FixedType
 
-__all__ = ["CompressibleLinear", "CompressibleMLP", "lenet300"]
+__all__ = ["CompressibleLinear", "CompressibleMLP", "LayerList", "lenet300"]
 
 
 class _ProjectCodebook(torch.autograd.Function):
     """Forward: centroids -> their projection on the weight grid; backward: identity (STE)."""
 
     @staticmethod
-    def forward(ctx, centroids: torch.Tensor, t: FixedType) -> torch.Tensor:  # noqa: ANN001
+    def forward(ctx: Any, centroids: torch.Tensor, t: FixedType) -> torch.Tensor:
         from fpga_flow.compress.kmeans import project_codebook
 
         vals = project_codebook(centroids.detach().cpu().numpy().astype(np.float64), t)
         return torch.as_tensor(vals, dtype=centroids.dtype, device=centroids.device)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         return grad, None
 
 
@@ -49,6 +50,10 @@ class CompressibleLinear(nn.Module):
     ``weight`` is ``(n_out, n_in)`` as in :class:`torch.nn.Linear`. ``relu`` applies ReLU to the
     accumulator; ``act_type`` (optional) requantizes the result once, as the hardware does.
     """
+
+    # registered buffers (declared for the type checker; nn.Module keeps them in _buffers)
+    mask: torch.Tensor
+    codes: torch.Tensor
 
     def __init__(self, n_in: int, n_out: int, relu: bool, name: str) -> None:
         super().__init__()
@@ -134,6 +139,23 @@ class CompressibleLinear(nn.Module):
         return float(self.mask.sum().item()) / self.mask.numel()
 
 
+class LayerList(nn.ModuleList):
+    """The :class:`CompressibleLinear` layers of a :class:`CompressibleMLP` (an ``nn.ModuleList``
+    whose iteration and indexing say what they hold)."""
+
+    def __iter__(self) -> Iterator[CompressibleLinear]:
+        return cast(Iterator[CompressibleLinear], super().__iter__())
+
+    @overload
+    def __getitem__(self, idx: slice) -> LayerList: ...
+
+    @overload
+    def __getitem__(self, idx: int) -> CompressibleLinear: ...
+
+    def __getitem__(self, idx: int | slice) -> CompressibleLinear | LayerList:
+        return cast("CompressibleLinear | LayerList", super().__getitem__(idx))
+
+
 class CompressibleMLP(nn.Module):
     """A stack of :class:`CompressibleLinear` (ReLU on all but the last) with an optional input type.
 
@@ -146,7 +168,7 @@ class CompressibleMLP(nn.Module):
             raise ValueError("an MLP needs at least an input and an output size")
         self.sizes = tuple(int(s) for s in sizes)
         self.name = name
-        self.layers = nn.ModuleList(
+        self.layers = LayerList(
             CompressibleLinear(a, b, relu=i < len(sizes) - 2, name=f"fc{i + 1}")
             for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
         )

@@ -1,7 +1,7 @@
 """Fixed-point fake quantization in torch, bit-exact with :mod:`fpga_flow.fixed` and QONNX ``Quant``.
 
-A :class:`~fpga_flow.fixed.FixedType` with saturation (``AP_SAT``) and rounding ``AP_RND_CONV``
-(QONNX ``ROUND``: nearest, ties to even) or ``AP_TRN`` (QONNX ``FLOOR``) is exactly a QONNX
+A :class:`~fpga_flow.fixed.FixedType` with saturation (overflow ``SAT``) and rounding ``RND_CONV``
+(QONNX ``ROUND``: nearest, ties to even) or ``TRN`` (QONNX ``FLOOR``) is exactly a QONNX
 ``Quant`` with scale ``2**-F``, zero point 0, bit width ``W``, ``narrow=0``. :func:`fake_quant`
 computes it with float ops that are all exact:
 
@@ -26,6 +26,7 @@ bound as :func:`fpga_flow.ir.accum.naive_accumulator_type`); the model checks it
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -50,7 +51,7 @@ def check_quant_type(t: FixedType) -> None:
     """Raise ``ValueError`` unless ``t`` is expressible as a QONNX Quant (SAT; RND_CONV or TRN)."""
     if t.overflow is not Overflow.SAT or t.rounding not in _QONNX_MODES:
         raise ValueError(
-            f"{t} has no QONNX Quant equivalent: use AP_SAT with AP_RND_CONV (ROUND) or AP_TRN (FLOOR)"
+            f"{t} has no QONNX Quant equivalent: use overflow SAT with rounding RND_CONV (ROUND) or TRN (FLOOR)"
         )
     if t.width > FLOAT64_EXACT_BITS:
         raise ValueError(f"{t} is wider than the {FLOAT64_EXACT_BITS} bits float64 holds exactly")
@@ -96,7 +97,7 @@ def accumulator_bits(n_in: int, weight: FixedType, x: FixedType, bias: FixedType
 
 class _FakeQuant(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, frac: int, lo: int, hi: int, floor: bool, clip: bool) -> torch.Tensor:  # noqa: ANN001
+    def forward(ctx: Any, x: torch.Tensor, frac: int, lo: int, hi: int, floor: bool, clip: bool) -> torch.Tensor:
         y = x * (2.0**frac)
         y = torch.floor(y) if floor else torch.round(y)  # torch.round: half to even
         y = torch.clamp(y, lo, hi)
@@ -106,7 +107,7 @@ class _FakeQuant(torch.autograd.Function):
         return y * (2.0**-frac)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None, None]:
         if ctx.clip:
             (inside,) = ctx.saved_tensors
             grad = grad * inside.to(grad.dtype)

@@ -4,7 +4,7 @@ Storage of the weights and biases, in bits:
 
 * **dense float32**: every weight and bias in 32 bits (the paper's baseline).
 * **hardware format**: what the backends store for each shared layer, from the exported model read
-  back by :func:`fpga_flow.onnx_io.read_onnx` and costed by
+  back by :func:`fpga_flow.onnx_io.read_onnx` (in :mod:`fpga_flow.verify_export`) and costed by
   :func:`fpga_flow.analysis.storage.storage_cost` (codebook-CSR): per nonzero a column index of
   ``ceil(log2 n_in)`` bits and a code of ``ceil(log2 K)`` bits, ``n_out + 1`` row pointers of
   ``bitlen(nnz)`` bits, the ``K`` codebook values in the weight type; plus each bias in its type.
@@ -20,11 +20,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fpga_flow.compress.huffman import absolute_columns, decode, encode, huffman_code, relative_columns
+from fpga_flow.fixed import FixedType, Overflow, Rounding
+
+if TYPE_CHECKING:
+    from fpga_flow.compress.data import Dataset
+    from fpga_flow.compress.flow import CompressConfig
+    from fpga_flow.compress.model import CompressibleMLP
+    from fpga_flow.ir import Graph
 
 __all__ = ["build_report", "huffman_layer", "markdown", "write_report"]
 
@@ -69,16 +78,19 @@ def huffman_layer(row_ptr: np.ndarray, col_idx: np.ndarray, codes: np.ndarray, c
     return out
 
 
-def build_report(*, model, onnx_path: Path, data, config, accuracies: dict, types: dict, timings: dict,  # noqa: ANN001
-                 bit_exact_samples: int) -> dict:
-    """The report as a JSON-ready dict (see the module doc for the accounting)."""
+def build_report(*, model: CompressibleMLP, graph: Graph, data: Dataset, config: CompressConfig,
+                 accuracies: Mapping[str, float], types: Mapping[str, FixedType], timings: Mapping[str, float],
+                 bit_exact_samples: int) -> dict[str, Any]:
+    """The report as a JSON-ready dict (see the module doc for the accounting).
+
+    ``graph`` is the exported model as read back by :func:`fpga_flow.onnx_io.read_onnx` (not
+    lowered: its layers hold the codebook-CSR weights the export wrote).
+    """
     from fpga_flow.analysis.storage import storage_cost
     from fpga_flow.ir import CodebookCsrWeights
-    from fpga_flow.onnx_io import read_onnx
 
-    graph = read_onnx(onnx_path)
     dense_layers = graph.dense_layers()
-    layers = []
+    layers: list[dict[str, Any]] = []
     tot = {"dense_float32": 0, "hardware": 0, "huffman": 0, "pruned_csr_float32": 0}
     for lay_t, lay in zip(model.layers, dense_layers, strict=True):
         w = lay.weights
@@ -112,9 +124,9 @@ def build_report(*, model, onnx_path: Path, data, config, accuracies: dict, type
             "density": lay.nnz / n_w,
             "codebook_size": int(w.codebook.size),
             "distinct_nonzero_values": int(np.unique(w.values).size),
-            "weight_type": lay.weight_type.cpp(),
-            "bias_type": lay.bias_type.cpp(),
-            "activation_type": types.get(f"{lay_t.name}.act").cpp() if types.get(f"{lay_t.name}.act") else None,
+            "weight_type": lay.weight_type.to_json(),
+            "bias_type": lay.bias_type.to_json(),
+            "activation_type": act_t.to_json() if (act_t := types.get(f"{lay_t.name}.act")) is not None else None,
             "code_bits": cost.code_bits,
             "col_bits": cost.col_bits,
             "row_ptr_bits": cost.ptr_bits,
@@ -148,7 +160,7 @@ def build_report(*, model, onnx_path: Path, data, config, accuracies: dict, type
         "bits": tot,
         "ratios": ratios,
         "density": nnz / n_w,
-        "types": {k: v.cpp() for k, v in types.items()},
+        "types": {k: v.to_json() for k, v in types.items()},
         "layers": layers,
         "timings_s": {k: round(float(v), 2) for k, v in timings.items()},
         "config": _config_dict(config),
@@ -156,23 +168,31 @@ def build_report(*, model, onnx_path: Path, data, config, accuracies: dict, type
     }
 
 
-def _config_dict(config) -> dict:  # noqa: ANN001
-    from dataclasses import asdict, is_dataclass
+def _config_dict(config: object) -> Any:
+    """The config as JSON data: fixed-point types in their neutral form, modes by name."""
+    from dataclasses import fields, is_dataclass
 
-    def conv(v):  # noqa: ANN001, ANN202
-        if is_dataclass(v):
-            return {k: conv(x) for k, x in asdict(v).items()}
-        if isinstance(v, dict):
+    def conv(v: object) -> Any:
+        if isinstance(v, FixedType):
+            return v.to_json()
+        if isinstance(v, Rounding | Overflow):
+            return v.name
+        if is_dataclass(v) and not isinstance(v, type):
+            return {f.name: conv(getattr(v, f.name)) for f in fields(v)}
+        if isinstance(v, Mapping):
             return {str(k): conv(x) for k, x in v.items()}
         if isinstance(v, list | tuple):
             return [conv(x) for x in v]
-        if hasattr(v, "cpp"):
-            return v.cpp()
         if hasattr(v, "value"):
             return v.value
         return v
 
     return conv(config)
+
+
+def _type_text(t: Mapping[str, object]) -> str:
+    """A type of the report (neutral JSON form) in the neutral notation, ``fixed<8,1,RND_CONV,SAT>``."""
+    return str(FixedType.from_json(t))
 
 
 def markdown(report: dict) -> str:
@@ -223,7 +243,8 @@ def markdown(report: dict) -> str:
         h = lay["huffman"]
         lines.append(
             f"| {lay['name']} | {lay['n_in']}x{lay['n_out']} | {100 * lay['density']:.2f}% | {lay['codebook_size']} "
-            f"| `{lay['weight_type']}` | `{lay['bias_type']}` | `{lay['activation_type'] or '(accumulator)'}` "
+            f"| `{_type_text(lay['weight_type'])}` | `{_type_text(lay['bias_type'])}` "
+            f"| `{_type_text(lay['activation_type']) if lay['activation_type'] else '(accumulator)'}` "
             f"| {lay['code_bits']} / {lay['col_bits']} "
             f"| {h['codes']['bits_per_symbol']:.2f} / {h['relative_columns']['bits_per_symbol']:.2f} "
             f"| {lay['bits']['hardware']} | {lay['bits']['huffman']} |"

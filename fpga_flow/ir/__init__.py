@@ -1,10 +1,24 @@
-"""Typed IR: fixed-point layers, weight storage, graph and reference executor."""
+"""Typed IR: fixed-point layers (one registered class per layer kind), weight storage, graph and
+reference executor."""
 
-from fpga_flow.ir.graph import Graph, GraphError
-from fpga_flow.ir.layers import Activation, DenseLayer, InputLayer, Layer, QuantizeLayer, ReluLayer
+from fpga_flow.ir.graph import Graph
+from fpga_flow.ir.layers import (
+    LAYER_KINDS,
+    Activation,
+    DenseLayer,
+    GraphError,
+    InputLayer,
+    Layer,
+    QuantizeLayer,
+    ReluLayer,
+    ReshapeLayer,
+    layer_kind,
+    register_layer,
+)
 from fpga_flow.ir.weights import CodebookCsrWeights, CsrWeights, DenseWeights, WeightStorage, csr_from_dense
 
 __all__ = [
+    "LAYER_KINDS",
     "Activation",
     "CodebookCsrWeights",
     "CsrWeights",
@@ -16,6 +30,9 @@ __all__ = [
     "Layer",
     "QuantizeLayer",
     "ReluLayer",
+    "ReshapeLayer",
     "WeightStorage",
     "csr_from_dense",
+    "layer_kind",
+    "register_layer",
 ]

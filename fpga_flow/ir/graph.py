@@ -9,16 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from fpga_flow.fixed import FixedType, to_float
-from fpga_flow.ir.accum import accumulator_bound
-from fpga_flow.ir.layers import DenseLayer, InputLayer, Layer
+from fpga_flow.ir.layers import DenseLayer, GraphError, InputLayer, Layer, layer_kind
 
 __all__ = ["Graph", "GraphError"]
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-class GraphError(ValueError):
-    """The graph breaks an IR invariant (shape, type, name, edge)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +52,7 @@ class Graph:
 
     # ------------------------------------------------------------------ checks
     def verify(self) -> Graph:
-        """Check names, edges, order, shapes and types; raise :class:`GraphError`. Returns self."""
+        """Check names, kinds, edges, order, shapes and types; raise :class:`GraphError`. Returns self."""
         seen: dict[str, Layer] = {}
         if not self.layers:
             raise GraphError("graph has no layers")
@@ -66,22 +61,21 @@ class Graph:
                 raise GraphError(f"layer name {lay.name!r} is not a legal identifier")
             if lay.name in seen:
                 raise GraphError(f"duplicate layer name {lay.name!r}")
+            layer_kind(lay)
             if not isinstance(lay.out_type, FixedType):
                 raise GraphError(f"layer {lay.name}: out_type must be a FixedType")
-            if isinstance(lay, InputLayer):
-                if lay.inputs:
-                    raise GraphError(f"input layer {lay.name} cannot have inputs")
-            else:
-                if len(lay.inputs) != 1:
-                    raise GraphError(f"layer {lay.name}: expected exactly one input, got {len(lay.inputs)}")
-                for src in lay.inputs:
-                    if src not in seen:
-                        raise GraphError(f"layer {lay.name}: input {src!r} is not an earlier layer")
-                src = seen[lay.inputs[0]]
-                if isinstance(lay, DenseLayer):
-                    _verify_dense(lay, src)
-                elif lay.shape != src.shape:
-                    raise GraphError(f"layer {lay.name}: shape {lay.shape} differs from its input {src.shape}")
+            if not isinstance(lay.shape, tuple) or not lay.shape or any(int(d) < 1 for d in lay.shape):
+                raise GraphError(f"layer {lay.name}: shape {lay.shape!r} must be a tuple of positive sizes")
+            want = type(lay).n_inputs
+            if want is None:
+                if not lay.inputs:
+                    raise GraphError(f"layer {lay.name}: expected at least one input")
+            elif len(lay.inputs) != want:
+                raise GraphError(f"layer {lay.name}: expected {want} input(s), got {len(lay.inputs)}")
+            for src in lay.inputs:
+                if src not in seen:
+                    raise GraphError(f"layer {lay.name}: input {src!r} is not an earlier layer")
+            lay.check([seen[i] for i in lay.inputs])
             seen[lay.name] = lay
         if not self.outputs:
             raise GraphError("graph has no outputs")
@@ -96,8 +90,9 @@ class Graph:
     def execute(self, x: np.ndarray | dict[str, np.ndarray], *, quantized: bool = False) -> dict[str, np.ndarray]:
         """Run every layer's reference; returns mantissas per layer name.
 
-        ``x`` is a float array ``(batch, features)`` for a single-input graph (quantized by the
-        input layer), or already-quantized mantissas when ``quantized`` is true.
+        ``x`` is a float array ``(batch, *shape)`` or ``(batch, features)`` for a single-input graph
+        (quantized by the input layer), or already-quantized mantissas when ``quantized`` is true.
+        Every value is an int64 array ``(batch, *layer.shape)``.
         """
         ins = self.inputs
         feeds = x if isinstance(x, dict) else {ins[0].name: x}
@@ -106,7 +101,11 @@ class Graph:
         for lay in self.layers:
             if isinstance(lay, InputLayer):
                 data = feeds[lay.name]
-                vals[lay.name] = np.asarray(data, dtype=np.int64) if quantized else lay.quantize(data)
+                if quantized:
+                    data = np.asarray(data, dtype=np.int64)
+                    vals[lay.name] = data.reshape((data.shape[0], *lay.shape))
+                else:
+                    vals[lay.name] = lay.quantize(data)
             else:
                 vals[lay.name] = lay.reference([vals[i] for i in lay.inputs], [types[i] for i in lay.inputs])
             types[lay.name] = lay.out_type
@@ -122,28 +121,3 @@ class Graph:
         m, t = self.run(x)
         return to_float(m, t)
 
-
-def _verify_dense(lay: DenseLayer, src: Layer) -> None:
-    if src.size != lay.n_in:
-        raise GraphError(f"layer {lay.name}: n_in={lay.n_in} but input {src.name} has {src.size} features")
-    if lay.shape != (lay.n_out,):
-        raise GraphError(f"layer {lay.name}: shape {lay.shape} must be ({lay.n_out},)")
-    if lay.weights.shape != (lay.n_out, lay.n_in):
-        raise GraphError(f"layer {lay.name}: weights shape {lay.weights.shape} != ({lay.n_out}, {lay.n_in})")
-    if lay.bias.shape != (lay.n_out,):
-        raise GraphError(f"layer {lay.name}: bias shape {lay.bias.shape} != ({lay.n_out},)")
-    fp = lay.weight_type.frac + src.out_type.frac
-    if lay.acc_type.frac < max(fp, lay.bias_type.frac):
-        raise GraphError(
-            f"layer {lay.name}: accumulator {lay.acc_type} has {lay.acc_type.frac} fractional bits, "
-            f"needs {max(fp, lay.bias_type.frac)} to hold products and bias exactly"
-        )
-    vals = lay.weights.values if not hasattr(lay.weights, "codebook") else lay.weights.codebook
-    for what, arr, t in (("weight", vals, lay.weight_type), ("bias", lay.bias, lay.bias_type)):
-        if arr.size and (arr.min() < t.min_mantissa or arr.max() > t.max_mantissa):
-            raise GraphError(f"layer {lay.name}: a {what} mantissa is outside {t}")
-    bound = accumulator_bound(lay, src.out_type)
-    if bound > lay.acc_type.max_mantissa or -bound < lay.acc_type.min_mantissa:
-        raise GraphError(
-            f"layer {lay.name}: accumulator {lay.acc_type} can overflow (partial sums reach {bound} LSBs)"
-        )

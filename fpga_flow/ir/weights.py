@@ -16,7 +16,7 @@ __all__ = ["CodebookCsrWeights", "CsrWeights", "DenseWeights", "WeightStorage", 
 
 
 def _frozen(a: np.ndarray, dtype: type = np.int64) -> np.ndarray:
-    out = np.array(a, dtype=dtype, copy=True)
+    out: np.ndarray = np.array(a, dtype=dtype, copy=True)
     out.setflags(write=False)
     return out
 

@@ -1,5 +1,7 @@
-"""ONNX import (plain float and QONNX) into the IR."""
+"""ONNX import (plain float and QONNX) into the IR: the reader core and its dispatch table."""
 
-from fpga_flow.onnx_io.reader import DEFAULT_PRECISION, read_onnx
+from fpga_flow.onnx_io import handlers as _handlers  # noqa: F401 - registers the handlers
+from fpga_flow.onnx_io.reader import DEFAULT_PRECISION, Reader, read_onnx
+from fpga_flow.onnx_io.registry import ONNX_HANDLERS, onnx_handler
 
-__all__ = ["DEFAULT_PRECISION", "read_onnx"]
+__all__ = ["DEFAULT_PRECISION", "ONNX_HANDLERS", "Reader", "onnx_handler", "read_onnx"]

@@ -72,8 +72,8 @@ def quant_types(
     sc = np.asarray(scale, dtype=np.float64)
     out = np.empty(sc.shape, dtype=object)
     cache: dict[float, FixedType] = {}
-    for idx, s in np.ndenumerate(sc):
-        s = float(s)
+    for idx, s64 in np.ndenumerate(sc):
+        s = float(s64)
         if s not in cache:
             frac = -_pow2_exponent(s)
             cache[s] = FixedType(width, width - frac, bool(signed), rounding, overflow)

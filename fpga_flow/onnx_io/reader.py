@@ -16,6 +16,10 @@ rounded to ``precision`` if the user gave one, else it is an error that says wha
 
 Everything else is a :class:`~fpga_flow.errors.UnsupportedError` naming the node, its op type and
 what is supported.
+
+Each op type is read by one handler in the dispatch table :data:`fpga_flow.onnx_io.registry.ONNX_HANDLERS`
+(the handlers are in :mod:`fpga_flow.onnx_io.handlers`); this module holds what they share: the
+constant folding, the types of constants, naming and error messages.
 """
 
 from __future__ import annotations
@@ -37,25 +41,20 @@ from fpga_flow.ir import (
     GraphError,
     InputLayer,
     Layer,
-    QuantizeLayer,
-    ReluLayer,
     csr_from_dense,
 )
-from fpga_flow.ir.accum import naive_accumulator_type
 from fpga_flow.names import NameTable
 from fpga_flow.onnx_io.quant import QuantSpec, quant_types
+from fpga_flow.onnx_io.registry import ONNX_HANDLERS, attr, supported_ops
 
-__all__ = ["DEFAULT_PRECISION", "read_onnx"]
+__all__ = ["DEFAULT_PRECISION", "Reader", "read_onnx"]
 
 #: Default type for plain float models (what hls4ml uses by default).
 DEFAULT_PRECISION = "ap_fixed<16,6>"
 
 QUANT_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas", "qonnx")
-SUPPORTED = (
-    "MatMul(+Add), Gemm, Relu, Flatten, Reshape (to a vector), Identity, Dropout, "
-    "QONNX Quant, Gather(codebook, indices) weights"
-)
-_PASS_THROUGH = {"Identity", "Dropout"}
+#: Ops that pass their input through unchanged (when constant, their input's value).
+PASS_THROUGH = ("Identity", "Dropout")
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,10 @@ class _Const:
         return self.ftype is not None
 
 
-class _Reader:
+class Reader:
+    """The state of one model being read; handlers (:mod:`fpga_flow.onnx_io.handlers`) call its
+    methods to fold constants, type them, name layers and add them."""
+
     def __init__(self, model: onnx.ModelProto, source: str, precision: FixedType | None) -> None:
         self.model = model
         self.source = source
@@ -126,9 +128,9 @@ class _Reader:
                 if a.name == "value":
                     return _Const(numpy_helper.to_array(a.t))
             raise self.fail(node, "only Constant nodes with a 'value' tensor are supported", True)
-        if node.op_type in _PASS_THROUGH:
+        if node.op_type in PASS_THROUGH:
             return self.const(node.input[0])
-        if node.op_type == "Quant" and self._is_quant(node):
+        if node.op_type == "Quant" and self.is_quant(node):
             src = self.const(node.input[0])
             if src is None:
                 return None
@@ -137,14 +139,14 @@ class _Reader:
             book, idx = self.const(node.input[0]), self.const(node.input[1])
             if book is None or idx is None:
                 return None
-            axis = _attr(node, "axis", 0)
+            axis = attr(node, "axis", 0)
             if book.values.ndim != 1 or axis != 0:
                 raise self.fail(node, "a weight-sharing Gather needs a 1-D codebook and axis=0", True)
             codes = np.asarray(idx.values).astype(np.int64)
             if codes.size and (codes.min() < -book.values.size or codes.max() >= book.values.size):
                 raise self.fail(node, f"index out of range for a codebook of {book.values.size} entries")
             codes = np.where(codes < 0, codes + book.values.size, codes)
-            if book.is_fixed:
+            if book.mant is not None and book.ftype is not None:
                 return _Const(
                     book.values[codes], book.mant[codes], book.ftype, codebook=book.mant, codes=codes
                 )
@@ -153,7 +155,7 @@ class _Reader:
             src = self.const(node.input[0])
             if src is None:
                 return None
-            perm = _attr(node, "perm", None)
+            perm = attr(node, "perm", None)
             t = (lambda a: np.transpose(a, perm)) if perm is not None else np.transpose
             return _Const(
                 t(src.values),
@@ -164,7 +166,7 @@ class _Reader:
             )
         return None
 
-    def _is_quant(self, node: onnx.NodeProto) -> bool:
+    def is_quant(self, node: onnx.NodeProto) -> bool:
         return node.op_type == "Quant" and (node.domain in QUANT_DOMAINS or node.domain.startswith("qonnx"))
 
     def _quant_params(self, node: onnx.NodeProto) -> np.ndarray:
@@ -181,16 +183,16 @@ class _Reader:
                 params[0],
                 params[1],
                 params[2],
-                int(_attr(node, "signed", 1)),
-                int(_attr(node, "narrow", 0)),
-                _attr(node, "rounding_mode", "ROUND"),
+                int(attr(node, "signed", 1)),
+                int(attr(node, "narrow", 0)),
+                attr(node, "rounding_mode", "ROUND"),
             )
         except QuantSpec as e:
             raise self.fail(node, f"{e}", True) from None
         except FixedPointRangeError as e:
             raise self.fail(node, f"{e}", True) from None
 
-    def _quant_single_type(self, node: onnx.NodeProto) -> FixedType:
+    def quant_type(self, node: onnx.NodeProto) -> FixedType:
         types = self._quant_params(node)
         uniq = set(types.ravel().tolist())
         if len(uniq) != 1:
@@ -269,6 +271,20 @@ class _Reader:
             raise self.fail(node, f"input '{t}' is not produced by a supported layer")
         return self.tensor_layer[t]
 
+    def alias(self, tensor: str, layer: Layer) -> None:
+        """``tensor`` carries ``layer``'s output unchanged (a pass-through op, an identity)."""
+        self.tensor_layer[tensor] = layer
+
+    def single_consumer(self, tensor: str) -> onnx.NodeProto | None:
+        """The one node reading ``tensor`` (None when several read it or it is a graph output)."""
+        cons = self.consumers.get(tensor, [])
+        outs = {o.name for o in self.g.output}
+        return cons[0] if len(cons) == 1 and tensor not in outs else None
+
+    def mark_consumed(self, node: onnx.NodeProto) -> None:
+        """``node`` was folded into a layer another handler built (e.g. a bias ``Add``)."""
+        self.consumed.add(list(self.g.node).index(node))
+
     def read(self) -> Graph:
         self._read_input()
         for i, node in enumerate(self.g.node):
@@ -276,7 +292,7 @@ class _Reader:
                 continue
             if all(self.const(o) is not None for o in node.output if o) and node.output:
                 continue  # part of a constant sub-graph (weights, codebooks, Quant params)
-            self._read_node(i, node)
+            self._read_node(node)
         outputs = []
         for o in self.g.output:
             if o.name not in self.tensor_layer:
@@ -303,112 +319,32 @@ class _Reader:
             if not d.HasField("dim_value") or d.dim_value <= 0:
                 raise self.fail(None, f"input '{vi.name}': all but the batch dimension must be fixed", True)
             dims.append(int(d.dim_value))
-        n = int(np.prod(dims))
         in_type = self.precision
-        tensor = vi.name
-        # a Quant on the input (possibly behind Flatten/Reshape/Identity) gives the input type
+        # a Quant on the input (possibly behind Flatten/Reshape/Identity) gives the input type; the
+        # Quant itself is then an identity (read as an alias by its handler)
         cur = vi.name
         while True:
             cons = self.consumers.get(cur, [])
             if len(cons) != 1 or cons[0].input[0] != cur:
                 break
             nxt = cons[0]
-            if self._is_quant(nxt):
-                in_type = self._quant_single_type(nxt)
-                self.consumed.add(list(self.g.node).index(nxt))
-                tensor = nxt.output[0]
+            if self.is_quant(nxt):
+                in_type = self.quant_type(nxt)
                 break
-            if nxt.op_type not in ("Flatten", "Reshape", *_PASS_THROUGH):
+            if nxt.op_type not in ("Flatten", "Reshape", *PASS_THROUGH):
                 break
             cur = nxt.output[0]
         name, origin = self.names.add(vi.name or "input", prefix="in"), vi.name
-        layer = InputLayer(name, (), (n,), in_type, origin=origin)
-        self.add_layer(layer, vi.name)
-        self.tensor_layer[tensor] = layer
+        self.add_layer(InputLayer(name, (), tuple(dims), in_type, origin=origin), vi.name)
 
-    def _read_node(self, i: int, node: onnx.NodeProto) -> None:
-        op = node.op_type
-        if op in _PASS_THROUGH:
-            self.tensor_layer[node.output[0]] = self.activation(node)
-        elif op in ("Flatten", "Reshape"):
-            self._read_flatten(node)
-        elif op == "Relu":
-            src = self.activation(node)
-            name, origin = self.new_name(node, "relu")
-            out_t = src.out_type if self.quantized else self.precision
-            self.add_layer(ReluLayer(name, (src.name,), src.shape, out_t, origin=origin), node.output[0])
-        elif self._is_quant(node):
-            src = self.activation(node)
-            t = self._quant_single_type(node)
-            name, origin = self.new_name(node, "quant")
-            self.add_layer(QuantizeLayer(name, (src.name,), src.shape, t, origin=origin), node.output[0])
-        elif op == "MatMul":
-            self._read_matmul(node)
-        elif op == "Gemm":
-            self._read_gemm(node)
-        elif op == "Add":
-            raise self.fail(node, "an Add that is not the bias of a MatMul is not supported", True)
-        else:
-            raise self.fail(node, f"op type {op!r} is not supported; supported: {SUPPORTED}", True)
+    def _read_node(self, node: onnx.NodeProto) -> None:
+        key = "Quant" if self.is_quant(node) else node.op_type
+        handler = ONNX_HANDLERS.get(key)
+        if handler is None or (key == "Quant" and not self.is_quant(node)):
+            raise self.fail(node, f"op type {node.op_type!r} is not supported; supported: {supported_ops()}", True)
+        handler(self, node)
 
-    def _read_flatten(self, node: onnx.NodeProto) -> None:
-        src = self.activation(node)
-        if node.op_type == "Flatten" and _attr(node, "axis", 1) != 1:
-            raise self.fail(node, "only Flatten with axis=1 (keep the batch dimension) is supported", True)
-        if node.op_type == "Reshape":
-            shp = self.const(node.input[1]) if len(node.input) > 1 else None
-            if shp is None:
-                raise self.fail(node, "the target shape must be a constant", True)
-            s = [int(v) for v in np.asarray(shp.values).ravel()]
-            ok = len(s) == 2 and (s[1] in (-1, src.size)) and (s[0] in (-1, 0, 1) or s[1] == src.size)
-            if not ok:
-                raise self.fail(node, f"only reshapes to a (batch, {src.size}) vector are supported, got {s}", True)
-        self.tensor_layer[node.output[0]] = src
-
-    def _single_consumer(self, tensor: str) -> onnx.NodeProto | None:
-        cons = self.consumers.get(tensor, [])
-        outs = {o.name for o in self.g.output}
-        return cons[0] if len(cons) == 1 and tensor not in outs else None
-
-    def _read_matmul(self, node: onnx.NodeProto) -> None:
-        src = self.activation(node, 0)
-        w = self.const(node.input[1])
-        if w is None:
-            raise self.fail(node, "the second operand must be a constant weight (activation x activation "
-                            "is not supported)", True)
-        if w.values.ndim != 2:
-            raise self.fail(node, f"weight must be 2-D (n_in, n_out), got shape {w.values.shape}", True)
-        out_tensor = node.output[0]
-        bias = None
-        add = self._single_consumer(out_tensor)
-        if add is not None and add.op_type == "Add":
-            other = add.input[1] if add.input[0] == out_tensor else add.input[0]
-            b = self.const(other)
-            if b is not None:
-                bias = (b, add)
-                self.consumed.add(list(self.g.node).index(add))
-                out_tensor = add.output[0]
-        self._make_dense(node, src, w, transposed=False, bias=bias, out_tensor=out_tensor)
-
-    def _read_gemm(self, node: onnx.NodeProto) -> None:
-        if _attr(node, "transA", 0) != 0:
-            raise self.fail(node, "Gemm with transA=1 is not supported", True)
-        if _attr(node, "alpha", 1.0) != 1.0 or _attr(node, "beta", 1.0) != 1.0:
-            raise self.fail(node, "Gemm with alpha or beta other than 1.0 is not supported", True)
-        src = self.activation(node, 0)
-        w = self.const(node.input[1])
-        if w is None or w.values.ndim != 2:
-            raise self.fail(node, "input B must be a constant 2-D weight", True)
-        bias = None
-        if len(node.input) > 2 and node.input[2]:
-            b = self.const(node.input[2])
-            if b is None:
-                raise self.fail(node, "input C (bias) must be a constant", True)
-            bias = (b, node)
-        self._make_dense(node, src, w, transposed=bool(_attr(node, "transB", 0)), bias=bias,
-                         out_tensor=node.output[0])
-
-    def _make_dense(
+    def make_dense(
         self,
         node: onnx.NodeProto,
         src: Layer,
@@ -417,6 +353,13 @@ class _Reader:
         bias: tuple[_Const, onnx.NodeProto] | None,
         out_tensor: str,
     ) -> None:
+        """A :class:`~fpga_flow.ir.DenseLayer` from a constant weight (``(n_in, n_out)``, or
+        ``(n_out, n_in)`` when ``transposed``) and an optional constant bias."""
+        from fpga_flow.ir.accum import naive_accumulator_type
+
+        if len(src.shape) != 1:
+            raise self.fail(node, f"the input must be a vector (batch, n); it is a feature map {src.shape}: "
+                            "add a Flatten before it", True)
         w = self.fixed_const(node, w, "weight")
         assert w.mant is not None and w.ftype is not None
         mant = w.mant.T if not transposed else w.mant  # IR layout: (n_out, n_in)
@@ -425,7 +368,7 @@ class _Reader:
             raise self.fail(node, f"weight expects {n_in} inputs but the incoming activation has {src.size}")
         if w.codebook is not None and w.codes is not None:
             codes = w.codes.T if not transposed else w.codes
-            storage = _codebook_storage(mant, codes, w.codebook)
+            storage: CodebookCsrWeights | DenseWeights = _codebook_storage(mant, codes, w.codebook)
         else:
             storage = DenseWeights(mant)
         fp = w.ftype.frac + src.out_type.frac
@@ -476,14 +419,6 @@ def _to_float(m: np.ndarray, t: FixedType) -> np.ndarray:
     return np.ldexp(np.asarray(m, dtype=np.int64).astype(np.float64), -t.frac)
 
 
-def _attr(node: onnx.NodeProto, name: str, default):  # noqa: ANN001, ANN202
-    for a in node.attribute:
-        if a.name == name:
-            v = onnx.helper.get_attribute_value(a)
-            return v.decode() if isinstance(v, bytes) else v
-    return default
-
-
 def _model_name(model: onnx.ModelProto) -> str:
     return NameTable().add(model.graph.name or "model", prefix="model")
 
@@ -517,7 +452,7 @@ def read_onnx(model: str | Path | onnx.ModelProto, precision: FixedType | str | 
         first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
         raise ModelError(f"{source}: onnx.checker rejected the model: {first}") from None
     try:
-        return _Reader(proto, source, precision).read()
+        return Reader(proto, source, precision).read()
     except FixedPointRangeError as e:
         raise UnsupportedError(f"{source}: {e}") from None
 

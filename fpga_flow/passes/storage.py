@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpga_flow.analysis.storage import storage_cost
+from fpga_flow.analysis.storage import MAX_AUTO_CODEBOOK, storage_cost
+from fpga_flow.errors import UnsupportedError
 from fpga_flow.ir import CodebookCsrWeights, DenseLayer, DenseWeights, Graph, Layer, csr_from_dense
 
 __all__ = ["STORAGE_KINDS", "choose_storage", "convert_storage"]
@@ -46,7 +47,11 @@ def choose_storage(graph: Graph, force: str = "auto") -> Graph:
         if isinstance(lay, DenseLayer):
             kind = storage_cost(lay).best if force == "auto" else force
             if kind == "codebook_csr" and storage_cost(lay).codebook is None and force != "auto":
-                raise ValueError(f"layer {lay.name} has too many distinct weights for a codebook")
+                raise UnsupportedError(
+                    f"layer {lay.label}: --storage codebook_csr needs at most {MAX_AUTO_CODEBOOK} distinct nonzero "
+                    f"weights, the layer has {np.unique(lay.weights.to_dense()).size - 1}; share its weights "
+                    "(fpga-flow compress, or a Gather(codebook, indices) in the model) or choose --storage csr"
+                )
             lay = convert_storage(lay, kind)
         layers.append(lay)
     return graph.replace_layers(layers).verify()

@@ -29,6 +29,7 @@ import numpy as np
 
 from fpga_flow.errors import FlowError
 from fpga_flow.fixed import FixedType, from_float, to_float
+from fpga_flow.inputs import load_input
 from fpga_flow.resources import ap_types_include_dir
 from fpga_flow.tbdata import EXPECTED_FILE, INPUT_FILE, META_FILE, TbData, read_tb_data
 
@@ -187,22 +188,6 @@ def _read_outputs(path: Path, n_out: int) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(len(rows), n_out)
 
 
-def _load_input(path: Path, n_in: int) -> np.ndarray:
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise FlowError(f"cannot read input {path}: {e}") from None
-    x = np.asarray(x)
-    if x.dtype.kind not in "fiub":
-        raise FlowError(f"input {path} must hold numbers, got dtype {x.dtype}")
-    if x.ndim == 1:
-        x = x.reshape(1, -1)
-    x = x.reshape(x.shape[0], -1)
-    if x.shape[1] != n_in:
-        raise FlowError(f"input {path} has {x.shape[1]} features per sample; the model expects {n_in}")
-    return x.astype(np.float64)
-
-
 def run_csim(
     out_dir: Path,
     input_npy: Path | None = None,
@@ -227,7 +212,7 @@ def run_csim(
     tb: TbData = read_tb_data(tb_dir)
     mant = None
     if input_npy is not None:
-        x = _load_input(Path(input_npy), int(tb.inputs.shape[1]))
+        x = load_input(Path(input_npy), int(tb.inputs.shape[1]))
         try:
             mant = from_float(x, tb.in_type)
         except ValueError as e:
@@ -268,10 +253,10 @@ def run_csim(
     if compared:
         diff = outputs != tb.expected
         count = int(np.count_nonzero(diff))
-        for s, e in zip(*np.nonzero(diff), strict=True):
+        for smp, el in zip(*np.nonzero(diff), strict=True):
             if len(first) == MAX_REPORTED:
                 break
-            first.append(Mismatch(int(s), int(e), int(tb.expected[s, e]), int(outputs[s, e])))
+            first.append(Mismatch(int(smp), int(el), int(tb.expected[smp, el]), int(outputs[smp, el])))
     if output_npy is not None:
         output_npy = Path(output_npy)
         output_npy.parent.mkdir(parents=True, exist_ok=True)

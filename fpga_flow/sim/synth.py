@@ -28,7 +28,6 @@ Cells are counted the way Vivado's utilization report does (:func:`count_cells`)
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import time
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fpga_flow.boards import Board, yosys_family_of_part
 from fpga_flow.errors import FlowError
 
 __all__ = [
@@ -117,22 +117,9 @@ def yosys_version(exe: str) -> str:
 
 
 def yosys_family(part: str) -> str:
-    """The ``synth_xilinx -family`` of an FPGA part name.
-
-    ``xc7*`` (7 series and Zynq-7000) -> ``xc7``; Zynq UltraScale+ (``xczu*``), Kria (``xck26``),
-    Alveo (``xcu2*``, ``xcu5*``) and ``xcvu*p``/``xcku*p`` -> ``xcup``; other ``xcvu``/``xcku``
-    (UltraScale) -> ``xcu``.
-    """
-    p = part.lower()
-    if p.startswith("xc7"):
-        return "xc7"
-    if p.startswith(("xczu", "xck2")) or re.match(r"xcu\d", p):
-        return "xcup"
-    m = re.match(r"xc(vu|ku)(\d+)(p?)", p)
-    if m:
-        return "xcup" if m.group(3) else "xcu"
-    raise FlowError(f"no yosys synth_xilinx family for part '{part}' (supported: xc7*, xczu*, xck26, xcu*, xcvu*, "
-                    "xcku*)")
+    """The ``synth_xilinx -family`` of an FPGA part name (:func:`fpga_flow.boards.yosys_family_of_part`;
+    for a board, :attr:`Board.yosys_family <fpga_flow.boards.Board.yosys_family>`)."""
+    return yosys_family_of_part(part)
 
 
 def rtl_sources(rtl_dir: Path) -> list[str]:
@@ -208,13 +195,14 @@ def _script(sources: list[str], family: str, top: str, stat_json: Path) -> str:
 
 def run_synth(
     out_dir: Path,
-    part: str,
+    target: Board | str,
     *,
     top: str = "fpga_flow_top",
     yosys: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SynthResult:
-    """Synthesize ``out_dir/rtl`` for ``part`` with yosys (see the module docstring).
+    """Synthesize ``out_dir/rtl`` with yosys for ``target``, a board (its :attr:`~fpga_flow.boards.Board.yosys_family`)
+    or an FPGA part name (see the module docstring).
 
     Raises :class:`~fpga_flow.errors.FlowError` when yosys is missing, the project has no RTL or
     synthesis fails (with the end of the log).
@@ -226,7 +214,10 @@ def run_synth(
     sources = rtl_sources(rtl)
     exe = find_yosys(yosys)
     tool = yosys_version(exe)
-    family = yosys_family(part)
+    if isinstance(target, Board):
+        part, family = target.part, target.yosys_family
+    else:
+        part, family = target, yosys_family(target)
     sdir = out_dir / SYNTH_DIR
     sdir.mkdir(parents=True, exist_ok=True)
     stat_json = sdir / "stat.json"

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from fpga_flow.analysis.fit import PLATFORM_COST, TIGHT_PERCENT, fit_error_message, fit_report
-from fpga_flow.analysis.resources import estimate_resources
-from fpga_flow.boards import load_board
+from fpga_flow.analysis.fit import PLATFORM_COST, RESOURCES, TIGHT_PERCENT, fit_error_message, fit_report
+from fpga_flow.boards import Board, load_board
 from fpga_flow.examples import LayerSpec, sparse_mlp
+from fpga_flow.hw import plan_design, plan_figures
 from fpga_flow.ir import Graph, InputLayer
 from fpga_flow.onnx_io import read_onnx
 from fpga_flow.pipeline import lower
@@ -23,33 +23,68 @@ def _row(fit: dict, label: str) -> dict:
     return next(r for r in fit["resources"] if r["resource"] == label)
 
 
+def _figures(graph: Graph, parallelism: int, board: Board = PYNQ) -> dict:
+    """The estimate fit reads: the plan's figures."""
+    return plan_figures(plan_design(graph, parallelism, board))
+
+
+def _utilization(est: dict, board: Board, resource: str) -> float:
+    cap = {"lut": board.lut, "ff": board.ff, "dsp": board.dsp, "bram36": board.bram36, "uram": board.uram}[resource]
+    used = est["totals"][resource] + (PLATFORM_COST[resource] if board.has_ps else 0)
+    if not cap:
+        return float("inf") if used else 0.0
+    return 100.0 * used / cap
+
+
+def _most(est: dict, resource: str) -> dict:
+    """The figures' row (stage) with the most of ``resource``."""
+    return max(est["layers"], key=lambda r: r[resource])
+
+
 def test_small_mlp_fits_pynq_z2():
-    fit = fit_report(estimate_resources(lower(unfused_mlp()), 4, PYNQ), PYNQ)
+    est = _figures(lower(unfused_mlp()), 4)
+    fit = fit_report(est, PYNQ)
     assert fit["fits"] and fit["overflow"] is None and fit["overflows"] == []
     assert fit_error_message(fit) == "" == fit["message"]
     assert fit["basis"] == "estimate" and fit["platform"] == PLATFORM_COST
     lut = _row(fit, "LUT")
+    assert lut["estimate"] == est["totals"]["lut"]
     assert lut["used"] == lut["estimate"] + PLATFORM_COST["lut"]
     assert lut["utilization_percent"] == round(100 * lut["used"] / PYNQ.lut, 1)
     assert [r["resource"] for r in fit["resources"]] == ["LUT", "FF", "DSP", "BRAM36", "URAM"]
+    for r, label in zip(RESOURCES, ("LUT", "FF", "DSP", "BRAM36", "URAM"), strict=True):
+        assert _row(fit, label)["estimate"] == est["totals"][r]
     assert json.loads(json.dumps(fit)) == fit
 
 
 def test_wide_dense_layer_at_high_parallelism_does_not_fit():
-    """784 -> 2048 (dense, unpruned) -> 10 at 256 lanes: block RAM and DSPs overflow, the 2048 layer is to blame."""
+    """784 -> 2048 (dense, unpruned) -> 10 at 256 lanes: 1.6 M 8-bit weights are ~12.8 Mbit of ROM
+    against 4.9 Mbit of block RAM, and 256 multiplier lanes against 220 DSPs: block RAM and DSPs
+    overflow, block RAM most, and the 2048 layer is to blame."""
     model = sparse_mlp(784, [LayerSpec(2048, sparsity=0.0), LayerSpec(10, relu=False, act=None)], name="wide")
     graph = lower(read_onnx(model))
     big = next(lay for lay in graph.dense_layers() if lay.n_out == 2048)
-    fit = fit_report(estimate_resources(graph, 256, PYNQ), PYNQ)
+    est = _figures(graph, 256)
+    fit = fit_report(est, PYNQ)
     assert not fit["fits"]
     o = fit["overflow"]
-    assert o["resource"] == "bram36" and o["layer"]["name"] == big.name
-    assert o["utilization_percent"] > 100 and o["layer_share_percent"] > 90
     assert {x["resource"] for x in fit["overflows"]} >= {"bram36", "dsp"}
+    # the reported overflow is the worst one, and it is the block RAM
+    worst = max(RESOURCES, key=lambda r: _utilization(est, PYNQ, r))
+    assert o["resource"] == worst == "bram36"
+    assert [x["resource"] for x in fit["overflows"]] == sorted(
+        (x["resource"] for x in fit["overflows"]), key=lambda r: -_utilization(est, PYNQ, r))
+    # blamed: the stage with the most block RAM in the figures, the big layer
+    assert o["layer"]["name"] == _most(est, "bram36")["name"] == big.name
+    assert o["layer"]["amount"] == _most(est, "bram36")["bram36"]
+    assert o["utilization_percent"] > 100 and o["layer_share_percent"] > 90
+    dsp = next(x for x in fit["overflows"] if x["resource"] == "dsp")
+    assert dsp["layer"]["name"] == _most(est, "dsp")["name"] == big.name
     msg = fit_error_message(fit)
     assert msg == fit["message"] and "\n" not in msg
     assert msg.startswith("design does not fit pynq-z2 (xc7z020clg400-1): BRAM36 ")
-    assert f"layer {big.name}" in msg and "also over: DSP" in msg and "first-order estimate" in msg
+    assert f"layer {big.name}" in msg and "plan estimate" in msg and "first-order" not in msg
+    assert "DSP " in msg.split("also over: ")[1]
 
 
 def test_dsp_bound_design_names_the_layer_with_the_most_lanes():
@@ -58,19 +93,23 @@ def test_dsp_bound_design_names_the_layer_with_the_most_lanes():
     wide = dense("wide_fc", inp, 512, rng, sparsity=0.5)
     narrow = dense("narrow_fc", wide, 8, rng, sparsity=0.5)
     graph = Graph("dspheavy", (inp, wide, narrow), ("narrow_fc",)).verify()
-    est = estimate_resources(graph, 300, PYNQ)
+    est = _figures(graph, 300)
+    rows = {r["name"]: r for r in est["layers"]}
+    assert rows["wide_fc"]["lanes"] == 300 and rows["narrow_fc"]["lanes"] == 8
     fit = fit_report(est, PYNQ)
-    o = fit["overflow"]
-    assert o["resource"] == "dsp" and o["layer"]["name"] == "wide_fc"
-    assert o["layer"]["amount"] == 300 * est["layers"][1]["detail"]["dsp_per_lane"]
+    assert not fit["fits"]
+    d = next(x for x in fit["overflows"] if x["resource"] == "dsp")
+    assert d["layer"]["name"] == _most(est, "dsp")["name"] == "wide_fc"
+    assert d["layer"]["amount"] == rows["wide_fc"]["dsp"] >= 300  # at least one multiplier per lane
+    assert fit["overflow"]["resource"] == max(RESOURCES, key=lambda r: _utilization(est, PYNQ, r))
     assert "DSP" in fit_error_message(fit) and "wide_fc" in fit_error_message(fit)
     assert "lower --parallelism" in fit_error_message(fit)
     # the same design fits with few lanes
-    assert fit_report(estimate_resources(graph, 8, PYNQ), PYNQ)["fits"]
+    assert fit_report(_figures(graph, 8), PYNQ)["fits"]
 
 
 def test_synthesis_numbers_replace_the_estimate():
-    est = estimate_resources(lower(unfused_mlp()), 4, PYNQ)
+    est = _figures(lower(unfused_mlp()), 4)
     fit = fit_report(est, PYNQ, synth={"tool": "yosys", "totals": {"LUT": 60000, "FF": 900, "DSP": 3, "BRAM18": 4}})
     assert fit["basis"] == "synth" and not fit["fits"]
     lut = _row(fit, "LUT")
@@ -116,15 +155,16 @@ def test_bram_overflow_mentions_uram_when_the_board_has_some():
     assert any("96 URAM" in w for w in fit["warnings"])
 
 
-def test_the_hls_backend_estimate_is_accepted_too():
-    """An estimate without LUT/FF figures (the HLS backend's) is reported as such, never as zero."""
-    from fpga_flow.backends.hls import estimate_hls
-
-    graph = lower(unfused_mlp())
-    fit = fit_report(estimate_hls(graph, 2), PYNQ)
+def test_an_estimate_without_lut_ff_figures_is_reported_as_such():
+    """An estimate without LUT/FF figures is reported as not estimated, never as zero."""
+    est = _figures(lower(unfused_mlp()), 2)
+    for row in (est["totals"], *est["layers"]):
+        del row["lut"], row["ff"]
+    fit = fit_report(est, PYNQ)
     assert _row(fit, "LUT")["estimate"] is None and _row(fit, "LUT")["used"] is None
-    assert _row(fit, "DSP")["estimate"] is not None
-    assert "LUT: no estimate" in fit["warnings"]
+    assert _row(fit, "FF")["estimate"] is None and _row(fit, "FF")["used"] is None
+    assert _row(fit, "DSP")["estimate"] == est["totals"]["dsp"]
+    assert "LUT: no estimate" in fit["warnings"] and "FF: no estimate" in fit["warnings"]
 
 
 def test_report_markdown_shows_the_fit(tmp_path):
@@ -132,9 +172,11 @@ def test_report_markdown_shows_the_fit(tmp_path):
     from fpga_flow.report import build_report, write_report
 
     graph = lower(unfused_mlp())
-    report = build_report(graph, PYNQ, BuildOptions(parallelism=2), "model.onnx")
-    report["rtl_estimate"] = {}  # only the fit section matters here
-    report["fit"] = fit_report(estimate_resources(graph, 2, PYNQ), PYNQ)
+    plan = plan_design(graph, 2, PYNQ)
+    figures = plan_figures(plan)
+    fit = fit_report(figures, PYNQ)
+    report = build_report(graph, plan, figures, fit, PYNQ, BuildOptions(parallelism=2), "model.onnx")
+    assert report["plan"] == figures and report["fit"] == fit
     write_report(tmp_path, report)
     md = (tmp_path / "report.md").read_text()
     assert "## Fit on pynq-z2" in md and "| LUT | 53200 |" in md

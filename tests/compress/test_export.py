@@ -11,11 +11,12 @@ import torch
 from onnx import numpy_helper
 
 from fpga_flow.cli import main as cli_main
-from fpga_flow.compress import export_onnx, share_weights, verify_export
+from fpga_flow.compress import export_onnx, share_weights
 from fpga_flow.compress.training import predict
 from fpga_flow.ir import CodebookCsrWeights, DenseLayer
 from fpga_flow.onnx_io import read_onnx
 from fpga_flow.pipeline import load_and_lower
+from fpga_flow.verify_export import ExportMismatch, verify_export
 from tests.exact_onnx import run_exact
 
 QD = "qonnx.custom_op.general"
@@ -39,7 +40,7 @@ def test_export_read_run_is_bit_exact_on_the_test_set(quantized_model, digits, t
         y_ref = graph.run_float(x.astype(np.float64))
         np.testing.assert_array_equal(y_ref, y_torch)
     assert np.unique(y_torch).size > 100  # not vacuous
-    verify_export(m, path, x)
+    np.testing.assert_array_equal(verify_export(path, x, y_torch), y_torch)
     # the reader sees what was meant: pruned weights absent, K codebook entries, the chosen types
     dense = read_onnx(proto).dense_layers()
     for lay_t, lay in zip(m.layers, dense, strict=True):
@@ -48,6 +49,52 @@ def test_export_read_run_is_bit_exact_on_the_test_set(quantized_model, digits, t
         assert lay.nnz == int(lay_t.mask.sum()) or not shared
         if shared:
             assert isinstance(lay.weights, CodebookCsrWeights) and lay.weights.codebook.size == 16
+
+
+def test_verify_export_names_a_mismatch(quantized_model, digits, tmp_path):
+    path = tmp_path / "m.onnx"
+    export_onnx(quantized_model, path)
+    x = digits.x_test[:8]
+    y = predict(quantized_model, x)
+    y_off = y.copy()
+    y_off[3, 1] += 2.0**-20
+    with pytest.raises(ExportMismatch, match=r"1 of 80 outputs differ.*bug in fpga_flow\.compress"):
+        verify_export(path, x, y_off)
+    with pytest.raises(ExportMismatch, match="shape"):
+        verify_export(path, x, y[:, :5])
+
+
+def test_verify_and_report_reads_back_an_unwritten_export(quantized_model, digits, tmp_path):
+    """compress(out=None) keeps the export in memory; the check and the report still read it back."""
+    from fpga_flow.compress import CompressConfig, CompressResult
+    from fpga_flow.verify_export import verify_and_report
+
+    m = quantized_model
+    dense = {lay.name: lay.effective_weight().detach().double().numpy().copy() for lay in m.layers}
+    share_weights(m, 4)
+    types = {"input": m.input_type}
+    for lay in m.layers:
+        types |= {f"{lay.name}.weight": lay.weight_type, f"{lay.name}.bias": lay.bias_type}
+        if lay.act_type is not None:
+            types[f"{lay.name}.act"] = lay.act_type
+    y = predict(m, digits.x_test)
+    final = float(np.mean(y.argmax(1) == digits.y_test))
+    result = CompressResult(
+        m, export_onnx(m), None, digits, CompressConfig(stimulus_samples=10), {"dense": final, "final": final},
+        types, {"export": 0.5, "total": 2.0}, y, {"dense": dense, "pruned": dense},
+        {lay.name: lay.codebook().detach().numpy() for lay in m.layers},
+    )
+    logged: list[str] = []
+    assert verify_and_report(result, tmp_path / "rep", log=logged.append) is result
+    n = digits.x_test.shape[0]
+    assert logged == [f"exported (not written): reference == torch bit for bit on {n} test samples"]
+    r = result.report
+    assert r["accuracy"]["exported_reference"] == final and r["bit_exact"]["test_samples"] == n
+    assert "onnx" not in r and "onnx" not in result.files
+    assert result.timings["export"] > 0.5 and result.timings["total"] > 2.0
+    assert all(lay["codebook_size"] == 16 for lay in r["layers"])
+    np.testing.assert_array_equal(np.load(result.files["stimulus_y"]), y[:10])
+    assert result.files["report_md"].read_text().startswith("# Compression report")
 
 
 def test_exported_graph_follows_contract_2(quantized_model, tmp_path):

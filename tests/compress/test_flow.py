@@ -10,6 +10,7 @@ import pytest
 from fpga_flow.cli import main as cli_main
 from fpga_flow.compress.data import load_dataset, load_fashion_mnist
 from fpga_flow.errors import FlowError
+from fpga_flow.fixed import FixedType
 from fpga_flow.pipeline import load_and_lower
 
 
@@ -42,6 +43,13 @@ def test_cli_writes_model_report_plots_and_stimulus(cli_run):
     assert set(a) >= {"dense", "pruned", "quantized", "final", "exported_reference"}
     assert a["exported_reference"] == a["final"] and a["final"] > 0.8
     assert report["bit_exact"]["equal"] and report["bit_exact"]["test_samples"] == 359
+    # fixed-point types: the neutral JSON form in the file, the neutral notation in the Markdown
+    for key, t in report["types"].items():
+        assert str(FixedType.from_json(t)).startswith(("fixed<", "ufixed<")), key
+    for lay in report["layers"]:
+        for key in ("weight_type", "bias_type"):
+            assert f"`{FixedType.from_json(lay[key])}`" in md
+    assert "ap_fixed" not in md and "AP_" not in json.dumps(report)
     for lay in report["layers"]:
         assert 0 < lay["density"] < 1 and lay["codebook_size"] == lay["distinct_nonzero_values"] == 16
         h = lay["huffman"]

@@ -70,8 +70,8 @@ def test_count_cells_categories() -> None:
 
 
 def test_family_from_board_part() -> None:
-    fams = {b: yosys_family(load_board(b).part) for b in ("pynq-z2", "arty-a7-100t", "zcu102", "zcu104",
-                                                        "ultra96-v2", "kv260", "alveo-u250")}
+    fams = {b: load_board(b).yosys_family for b in ("pynq-z2", "arty-a7-100t", "zcu102", "zcu104",
+                                                   "ultra96-v2", "kv260", "alveo-u250")}
     assert fams == {"pynq-z2": "xc7", "arty-a7-100t": "xc7", "zcu102": "xcup", "zcu104": "xcup",
                     "ultra96-v2": "xcup", "kv260": "xcup", "alveo-u250": "xcup"}
     assert yosys_family("xcku040-ffva1156-2-e") == "xcu"
@@ -115,8 +115,11 @@ def test_synth_counts_and_fit(project: Path, capsys: pytest.CaptureFixture) -> N
     assert s["ff"] > 0 and s["unmapped"] == 0 and s["uram"] == 0
     assert s["bram36"] == s["ramb36"] + s["ramb18"] / 2
     # one multiplier per MAC lane: 8-bit weights x 8-bit activations map to one DSP48E1 each
-    lanes = sum(row["lanes"] for row in r["rtl_estimate"]["layers"] if "lanes" in row)
-    assert s["dsp"] == lanes == r["resource_estimate"]["totals"]["dsp"] == 4
+    plan = r["plan"]
+    mac = [row for row in plan["layers"] if row["dsp"] > 0]
+    assert [row["engine"] for row in mac] == ["csr", "csr"] and all(row["dsp"] == row["lanes"] for row in mac)
+    lanes = sum(row["lanes"] for row in mac)
+    assert s["dsp"] == plan["totals"]["dsp"] == lanes == 4 and plan["dsp_slice"] == "DSP48E1"
     assert s["cells"]["DSP48E1"] == 4
     fit = r["fit"]
     assert fit["basis"] == "synth" and fit["fits"]
@@ -132,6 +135,7 @@ def test_synth_counts_and_fit(project: Path, capsys: pytest.CaptureFixture) -> N
 @pytest.mark.timeout(600)
 def test_synth_is_deterministic(project: Path) -> None:
     board = load_board("pynq-z2")
-    a = run_synth(project, board.part, log=None)
-    b = run_synth(project, board.part, log=None)
+    a = run_synth(project, board, log=None)
+    b = run_synth(project, board.part, log=None)  # a part name works too
+    assert a.family == b.family == board.yosys_family == "xc7"
     assert a.cells == b.cells and a.counts == b.counts

@@ -1,6 +1,6 @@
 """Board backend: what it takes to put the model on a board, next to ``hls/`` and ``rtl/``.
 
-For a Zynq board (``board.ps`` in :data:`PS_KINDS`: pynq-z2, ultra96-v2, zcu104, zcu102, kv260)
+For a Zynq board (``board.has_ps``: pynq-z2, ultra96-v2, zcu104, zcu102, kv260)
 :func:`emit_board` writes, under the project root ``dest``::
 
     Makefile                          csim, hls, cosim, ip, bitstream (checks tools, exit codes, products)
@@ -13,7 +13,7 @@ For a Zynq board (``board.ps`` in :data:`PS_KINDS`: pynq-z2, ultra96-v2, zcu104,
         __init__.py, overlay.py       FpgaFlowOverlay (a pynq.Overlay; pynq imported on first use)
         codec.py                      floats <-> mantissas <-> DMA words
         stream.py, fixed.py           byte-for-byte copies of fpga_flow/stream.py and fpga_flow/fixed.py
-        model.json                    types, stream formats, DMA widths, board
+        model.json                    types, stream formats, DMA widths, board (see :func:`driver_metadata`)
 
 For a board without a processing system (Alveo, Arty) it writes ``Makefile`` (csim, hls, cosim,
 ip, rtl_ip; ``bitstream`` stops with a one-line explanation), ``vivado/package_rtl_ip.tcl`` (the
@@ -43,7 +43,6 @@ from .context import (
     HLS_PROJECT,
     HLS_SOLUTION,
     HLS_TOP,
-    PS_KINDS,
     RTL_IP_VLNV,
     StreamPort,
     board_context,
@@ -61,7 +60,7 @@ __all__ = [
     "HLS_PROJECT",
     "HLS_SOLUTION",
     "HLS_TOP",
-    "PS_KINDS",
+    "MODEL_FORMAT",
     "RTL_IP_VLNV",
     "StreamPort",
     "board_context",
@@ -69,7 +68,6 @@ __all__ = [
     "dma_word_bits",
     "driver_metadata",
     "emit_board",
-    "has_board_project",
     "render_board",
     "stream_ports",
 ]
@@ -85,16 +83,22 @@ SHARED_MODULES = ("stream.py", "fixed.py")
 _DRIVER_TEMPLATES = ("__init__.py", "codec.py", "overlay.py")
 
 
-def has_board_project(board: Board) -> bool:
-    """True when fpga-flow writes a block design, bitstream flow and PYNQ driver for ``board``."""
-    return board.ps in PS_KINDS
+#: Version of ``model.json``; 2: the port types are the neutral JSON form (1 had ``ap_fixed`` strings).
+MODEL_FORMAT = 2
 
 
 def driver_metadata(graph: Graph, board: Board, parallelism: int = 1) -> dict:
-    """``driver/fpga_flow_driver/model.json``: what the driver needs to talk to the kernel."""
+    """``driver/fpga_flow_driver/model.json``: what the driver needs to talk to the kernel.
+
+    ``input`` and ``output`` each hold ``type``, the port's fixed-point type in the neutral JSON
+    form of :meth:`fpga_flow.fixed.FixedType.to_json` (``{"width": 8, "integer": 1, "signed": true,
+    "rounding": "RND_CONV", "overflow": "SAT"}``, read back by the driver's copy of ``fixed.py``),
+    and the stream format: ``n`` elements, ``width``, ``signed``, ``per_beat``, ``tdata_bits``,
+    ``beats``, ``dma_bits``.
+    """
     ctx = board_context(graph, board, parallelism)
     return {
-        "format": 1,
+        "format": MODEL_FORMAT,
         "model": ctx["model"],
         "board": board.name,
         "part": board.part,
@@ -111,8 +115,8 @@ def driver_metadata(graph: Graph, board: Board, parallelism: int = 1) -> dict:
 
 
 def _port_meta(p: dict) -> dict:
-    keys = ("type", "n", "width", "signed", "per_beat", "tdata_bits", "beats", "dma_bits")
-    return {k: p[k] for k in keys}
+    keys = ("n", "width", "signed", "per_beat", "tdata_bits", "beats", "dma_bits")
+    return {"type": p["type_json"], **{k: p[k] for k in keys}}
 
 
 def deploy_section(graph: Graph, board: Board, parallelism: int = 1) -> str:
@@ -130,7 +134,7 @@ def render_board(graph: Graph, board: Board, parallelism: int = 1) -> dict[str, 
         "Makefile": render("board/Makefile.j2", ctx),
         "DEPLOY.md": render("board/DEPLOY.md.j2", ctx),
     }
-    if has_board_project(board):
+    if board.has_ps:
         files["vivado/build_bd.tcl"] = render("board/vivado/build_bd.tcl.j2", ctx)
         files["vivado/build_bitstream.tcl"] = render("board/vivado/build_bitstream.tcl.j2", ctx)
         files["driver/README.md"] = render("board/driver/README.md.j2", ctx)

@@ -26,16 +26,12 @@ __all__ = [
     "HLS_PROJECT",
     "HLS_SOLUTION",
     "HLS_TOP",
-    "PS_KINDS",
     "RTL_IP_VLNV",
     "StreamPort",
     "board_context",
     "dma_word_bits",
     "stream_ports",
 ]
-
-#: Processing-system kinds that get a block design, a bitstream flow and a PYNQ driver.
-PS_KINDS = ("zynq7", "zynqmp")
 
 #: Board name -> pattern of its Vivado board part (board files). When the board files are
 #: installed, the block design applies the board's processing-system preset; otherwise it uses
@@ -107,10 +103,13 @@ class StreamPort:
         return self.dma_bits != self.fmt.tdata_bits
 
     def as_dict(self) -> dict:
+        """The port for the templates; ``type`` is the neutral notation (``fixed<8,1,RND_CONV,SAT>``)
+        the notes show people, ``type_json`` the JSON form files for tools carry."""
         f = self.fmt
         return {
             "name": self.name,
-            "type": self.type.cpp(),
+            "type": str(self.type),
+            "type_json": self.type.to_json(),
             "n": f.n_elems,
             "width": f.width,
             "signed": f.signed,
@@ -157,7 +156,7 @@ def _preset(board: Board) -> str:
 def board_context(graph: Graph, board: Board, parallelism: int) -> dict:
     """Everything the ``templates/board/`` templates place, as plain data (deterministic)."""
     sin, sout = stream_ports(graph)
-    ps = board.ps if board.ps in PS_KINDS else None
+    ps = board.ps if board.has_ps else None  # zynq7 / zynqmp: the kinds the block-design templates know
     return {
         "model": sanitize(graph.name, "model"),
         "parallelism": int(parallelism),
@@ -171,7 +170,7 @@ def board_context(graph: Graph, board: Board, parallelism: int) -> dict:
             "period_ns": f"{board.clock_period_ns:g}",
             "ps": ps or "",
             "has_ps": ps is not None,
-            "other_ps": board.ps if board.ps and ps is None else "",
+            "other_ps": board.ps if board.ps and not board.has_ps else "",
             "preset": _preset(board),
             "resources": {"lut": board.lut, "ff": board.ff, "dsp": board.dsp, "bram36": board.bram36,
                           "uram": board.uram},

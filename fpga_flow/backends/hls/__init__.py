@@ -1,4 +1,4 @@
-"""HLS C++ backend: a lowered IR graph -> a Vivado HLS / Vitis HLS project under ``dest/hls/``.
+"""HLS C++ backend: spells the hardware plan as a Vivado HLS / Vitis HLS project under ``dest/hls/``.
 
 The generated tree (all paths relative, byte-identical for the same input)::
 
@@ -13,7 +13,9 @@ The generated tree (all paths relative, byte-identical for the same input)::
       firmware/lib/*.h              the hand-written library (copied from templates/hls/lib)
       tb/fpga_flow_tb.cpp           C testbench; reads ../tb_data/ (fpga_flow.tbdata files)
 
-``tb_data/`` itself is written next to ``hls/`` by the pipeline (:func:`fpga_flow.tbdata.write_tb_data`).
+Every kernel, lane count, row schedule and constant array comes from the plan
+(:mod:`fpga_flow.hw`); this package only writes them in C++. ``tb_data/`` itself is written next
+to ``hls/`` by the pipeline (:func:`fpga_flow.tbdata.write_tb_data`).
 """
 
 from __future__ import annotations
@@ -21,16 +23,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fpga_flow.boards import Board
-from fpga_flow.ir import Graph
+from fpga_flow.hw.plan import DesignPlan
 from fpga_flow.render import render
 from fpga_flow.resources import templates_dir
 
-from .context import build_context, readme_context, top_context, weights_context
-from .estimate import estimate_plan
-from .kernels import KERNELS, KernelChoice, choose_kernel
-from .plan import GraphPlan, MacPlan, plan_graph
+from .context import HLS_ENGINES, build_context, readme_context, top_context, weights_context
+from .spelling import cpp_type
 
-__all__ = ["KERNELS", "KernelChoice", "choose_kernel", "emit_hls", "estimate_hls", "plan_graph"]
+__all__ = ["HLS_ENGINES", "LIB_FILES", "cpp_type", "emit_hls", "render_hls"]
 
 #: Files of the hand-written library copied into every project.
 LIB_FILES = (
@@ -48,7 +48,7 @@ def _render(template: str, context: dict) -> str:
     return render(f"hls/{template}", context)
 
 
-def render_hls(plan: GraphPlan, board: Board) -> dict[str, str]:
+def render_hls(plan: DesignPlan, board: Board) -> dict[str, str]:
     """Every generated text file of the project, by path relative to ``hls/`` (library excluded)."""
     top = top_context(plan)
     files = {
@@ -58,22 +58,20 @@ def render_hls(plan: GraphPlan, board: Board) -> dict[str, str]:
         "firmware/weights.h": _render("weights.h.j2", top),
         "tb/fpga_flow_tb.cpp": _render("fpga_flow_tb.cpp.j2", {}),
         "build_prj.tcl": _render("build_prj.tcl.j2", build_context(plan, board)),
-        "README.md": _render("README.md.j2", readme_context(plan, board, estimate_plan(plan))),
+        "README.md": _render("README.md.j2", readme_context(plan, board)),
     }
-    for p in plan.layers:
-        if isinstance(p, MacPlan):
+    for p in plan.hardware_layers:
+        if p.roms:
             files[f"firmware/weights/{p.name}.cpp"] = _render("weights_layer.cpp.j2", weights_context(p))
     return files
 
 
-def emit_hls(graph: Graph, board: Board, dest: Path, parallelism: int = 1) -> list[Path]:
-    """Write the HLS project of ``graph`` for ``board`` into ``dest/hls/``; return the files written.
+def emit_hls(plan: DesignPlan, board: Board, dest: Path) -> list[Path]:
+    """Write the HLS project of ``plan`` for ``board`` into ``dest/hls/``; return the files written.
 
-    ``graph`` must be a lowered chain (one input, dense/relu/quantize layers, one output) whose
-    layer names are sanitized identifiers (:class:`fpga_flow.names.NameTable`). ``parallelism``
-    is the number of MAC lanes per layer. The same input always gives byte-identical files.
+    Layer names must be sanitized identifiers (:class:`fpga_flow.names.NameTable`). The same
+    plan always gives byte-identical files.
     """
-    plan = plan_graph(graph, parallelism)
     files = render_hls(plan, board)
     lib = templates_dir() / "hls" / "lib"
     for name in LIB_FILES:
@@ -91,11 +89,3 @@ def emit_hls(graph: Graph, board: Board, dest: Path, parallelism: int = 1) -> li
         path.write_text(files[rel], newline="\n")
         written.append(path)
     return written
-
-
-def estimate_hls(graph: Graph, parallelism: int = 1) -> dict:
-    """Per-layer kernel, weight bits stored, cycles per sample, DSP and BRAM36 estimates, and totals.
-
-    Figures come from the arrays :func:`emit_hls` writes (see :mod:`fpga_flow.backends.hls.estimate`).
-    """
-    return estimate_plan(plan_graph(graph, parallelism))

@@ -1,28 +1,26 @@
-"""Verilog backend: the hand-written ``ff_*`` library (``templates/rtl/lib``) wired per model.
+"""Verilog backend: spells the hardware plan with the hand-written ``ff_*`` library (``templates/rtl/lib``).
 
-``emit_rtl(graph, dest, parallelism)`` writes the design; ``estimate_cycles(graph, parallelism)``
-is its cycle model (checked against RTL simulation by ``hw_tests/``).
+``emit_rtl(plan, dest)`` writes the design; its cycles and resources are the plan's
+(:mod:`fpga_flow.hw`), checked against RTL simulation and yosys by ``hw_tests/`` and the benchmarks.
 """
 
-from .cycles import estimate_cycles, plan_cycles
-from .emit import LIBRARY_FILES, TOP_MODULE, emit_rtl, library_dir, render_context
-from .plan import RtlPlan, RtlPlanError, deal_rows, plan_rtl
+from .emit import LIBRARY_FILES, TOP_MODULE, emit_rtl, library_dir, render_context, spell_engines, write_mem
+from .engines import RTL_ENGINES, RtlEngine, spell_engine
 from .spelling import OVF_CODE, RND_CODE, VerilogFixed, verilog_fixed
 
 __all__ = [
     "LIBRARY_FILES",
     "OVF_CODE",
     "RND_CODE",
+    "RTL_ENGINES",
     "TOP_MODULE",
-    "RtlPlan",
-    "RtlPlanError",
+    "RtlEngine",
     "VerilogFixed",
-    "deal_rows",
     "emit_rtl",
-    "estimate_cycles",
     "library_dir",
-    "plan_cycles",
-    "plan_rtl",
     "render_context",
+    "spell_engine",
+    "spell_engines",
     "verilog_fixed",
+    "write_mem",
 ]

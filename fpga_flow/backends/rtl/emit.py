@@ -1,4 +1,4 @@
-"""Write the Verilog design of a graph: the generated top, the library it uses, the ROM files."""
+"""Write the Verilog design of a hardware plan: the generated top, the library it uses, the ROM files."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 
 import jinja2
 
-from fpga_flow.ir import Graph
-from fpga_flow.names import sanitize
+from fpga_flow.hw.plan import BufferPlan, DesignPlan
+from fpga_flow.names import NameTable, sanitize
 from fpga_flow.resources import templates_dir
 
-from .plan import RtlPlan, plan_rtl
+from .engines import RtlEngine, spell_engine
 from .spelling import verilog_fixed
 
-__all__ = ["LIBRARY_FILES", "TOP_MODULE", "emit_rtl", "library_dir", "render_context", "write_mem"]
+__all__ = ["LIBRARY_FILES", "TOP_MODULE", "emit_rtl", "library_dir", "render_context", "spell_engines", "write_mem"]
 
 #: Name of the generated top module (contract 4 ports).
 TOP_MODULE = "fpga_flow_top"
@@ -28,6 +28,7 @@ LIBRARY_FILES = (
     "ff_axis_unpack.v",
     "ff_axis_pack.v",
     "ff_mac_lane.v",
+    "ff_factored_lane.v",
     "ff_sparse_mac.v",
 )
 
@@ -46,37 +47,72 @@ def _env() -> jinja2.Environment:
     )
 
 
-def render_context(plan: RtlPlan) -> dict[str, Any]:
-    """The template context of ``top.v.j2`` for a plan (plain data only)."""
-    def buf(b: Any) -> dict[str, Any]:
-        return {"ident": b.ident, "layer": sanitize(b.layer, "layer"), "width": b.width, "banks": b.banks,
-                "aw": b.aw, "bw": b.bw, "rd_ports": b.rd_ports, "n_elems": b.n_elems}
+def spell_engines(plan: DesignPlan) -> list[RtlEngine]:
+    """The Verilog instance of every hardware layer, in order (idents ``l<k>_<layer>``)."""
+    names = NameTable()
+    out = []
+    for k, p in enumerate(plan.hardware_layers, start=1):
+        out.append(spell_engine(p, f"l{k}_{names.add(p.name, prefix='layer')}"))
+    return out
 
-    u = plan.unpack
-    p = plan.pack
-    first = plan.buffers[0]
+
+def _buf(b: BufferPlan) -> dict[str, Any]:
+    return {"ident": f"b{b.index}", "layer": sanitize(b.layer, "layer"), "width": b.width, "banks": b.banks,
+            "aw": b.addr_bits, "bw": b.bank_bits, "rd_ports": b.read_ports, "n_elems": b.n_elems}
+
+
+def _pack_words(plan: DesignPlan) -> tuple[list[int], int]:
+    """The packer's ROM: per beat, the (valid, bank, address) of each element it sends."""
+    last = plan.out_stream.buffer
+    fmt = plan.out_stream.fmt
+    ew = 1 + last.bank_bits + last.addr_bits
+    words = []
+    for b in range(fmt.beats):
+        word = 0
+        for k in range(fmt.per_beat):
+            e = b * fmt.per_beat + k
+            if e < last.n_elems:
+                loc = (1 << (last.addr_bits + last.bank_bits)) | (int(last.bank_of[e]) << last.addr_bits)
+                word |= (loc | int(last.addr_of[e])) << (k * ew)
+        words.append(word)
+    return words, fmt.per_beat * ew
+
+
+def render_context(plan: DesignPlan, engines: list[RtlEngine] | None = None) -> dict[str, Any]:
+    """The template context of ``top.v.j2`` for a plan (plain data only)."""
+    engines = spell_engines(plan) if engines is None else engines
+    ins, outs = plan.in_stream, plan.out_stream
+    hw = plan.hardware_layers
+    pack_words, pack_width = _pack_words(plan)
+    first, last = ins.buffer, outs.buffer
     return {
-        "graph_name": sanitize(plan.graph_name, "graph"),
+        "graph_name": sanitize(plan.graph.name, "graph"),
         "parallelism": plan.parallelism,
-        "in_type": verilog_fixed(plan.in_type).comment(),
-        "out_type": verilog_fixed(plan.out_type).comment(),
-        "n_in": u.stream.n_elems,
-        "n_out": p.stream.n_elems,
-        "in_stream": u.stream,
-        "out_stream": p.stream,
-        "buffers": [buf(b) for b in plan.buffers],
-        "unpack": {"buf": first.ident, "width": u.stream.width, "per_beat": u.stream.per_beat,
-                   "beats": u.stream.beats, "tdata_bits": u.stream.tdata_bits, "aw": first.aw},
+        "in_type": verilog_fixed(ins.type).comment(),
+        "out_type": verilog_fixed(outs.type).comment(),
+        "n_in": ins.fmt.n_elems,
+        "n_out": outs.fmt.n_elems,
+        "in_stream": ins.fmt,
+        "out_stream": outs.fmt,
+        "buffers": [_buf(b) for b in plan.buffers],
+        "unpack": {"buf": f"b{first.index}", "width": ins.fmt.width, "per_beat": ins.fmt.per_beat,
+                   "beats": ins.fmt.beats, "tdata_bits": ins.fmt.tdata_bits, "aw": first.addr_bits},
         "engines": [
-            {"ident": e.ident, "op": e.op, "storage": e.storage, "lanes": e.lanes, "entries": e.entries,
-             "in_buf": e.in_buf.ident, "out_buf": e.out_buf.ident, "params": list(e.params.items()),
-             "codebook": e.codebook_literal, "rom_file": e.rom_file}
-            for e in plan.engines
+            {"ident": e.ident, "module": e.module, "op": p.layer.op, "storage": p.engine, "lanes": p.lanes,
+             "entries": p.entries, "in_buf": f"b{p.in_buffer.index}", "out_buf": f"b{p.out_buffer.index}",
+             "params": list(e.params.items()), "codebook": e.codebook_literal, "rom_file": e.rom_file}
+            for e, p in zip(engines, hw, strict=True)
+            if p.in_buffer is not None and p.out_buffer is not None
         ],
-        "pack": {"buf": p.buffer.ident, "width": p.stream.width, "per_beat": p.stream.per_beat,
-                 "beats": p.stream.beats, "tdata_bits": p.stream.tdata_bits, "aw": p.buffer.aw,
-                 "bw": p.buffer.bw, "beat_aw": p.beat_aw, "rom_file": p.rom_file},
+        "pack": {"buf": f"b{last.index}", "width": outs.fmt.width, "per_beat": outs.fmt.per_beat,
+                 "beats": outs.fmt.beats, "tdata_bits": outs.fmt.tdata_bits, "aw": last.addr_bits,
+                 "bw": last.bank_bits, "beat_aw": clog2_beats(outs.fmt.beats), "rom_file": "out_pack.mem",
+                 "rom_width": pack_width, "rom_words": pack_words},
     }
+
+
+def clog2_beats(beats: int) -> int:
+    return max(1, (int(beats) - 1).bit_length())
 
 
 def write_mem(path: Path, words: list[int], width: int) -> None:
@@ -85,15 +121,16 @@ def write_mem(path: Path, words: list[int], width: int) -> None:
     path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
 
 
-def emit_rtl(graph: Graph, dest: Path, parallelism: int = 1) -> list[Path]:
-    """Write the Verilog design of ``graph`` into ``dest`` and return the files written.
+def emit_rtl(plan: DesignPlan, dest: Path) -> list[Path]:
+    """Write the Verilog design of ``plan`` into ``dest`` and return the files written.
 
     ``dest`` gets ``fpga_flow_top.v`` (ports ``ap_clk``, ``ap_rst_n``, ``in_r_*``, ``out_r_*``),
-    a copy of the ``ff_*.v`` library, one ``$readmemh`` ROM file per layer plus ``out_pack.mem``
+    a copy of the ``ff_*.v`` library, one ``$readmemh`` ROM file per engine plus ``out_pack.mem``
     (simulators and Vivado look for them in the working / source directory), and ``sources.f``,
-    the compile order. ``parallelism`` is the number of MAC lanes per layer.
+    the compile order.
     """
-    plan = plan_rtl(graph, parallelism)
+    engines = spell_engines(plan)
+    ctx = render_context(plan, engines)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -102,14 +139,14 @@ def emit_rtl(graph: Graph, dest: Path, parallelism: int = 1) -> list[Path]:
         shutil.copyfile(library_dir() / name, target)
         written.append(target)
     top = dest / f"{TOP_MODULE}.v"
-    top.write_text(_env().get_template("top.v.j2").render(render_context(plan)))
+    top.write_text(_env().get_template("top.v.j2").render(ctx))
     written.append(top)
-    for e in plan.engines:
+    for e in engines:
         path = dest / e.rom_file
         write_mem(path, e.rom_words, e.rom_width)
         written.append(path)
-    path = dest / plan.pack.rom_file
-    write_mem(path, plan.pack.rom_words, plan.pack.rom_width)
+    path = dest / ctx["pack"]["rom_file"]
+    write_mem(path, ctx["pack"]["rom_words"], ctx["pack"]["rom_width"])
     written.append(path)
     flist = dest / "sources.f"
     flist.write_text("".join(f"{n}\n" for n in (*LIBRARY_FILES, top.name)))

@@ -117,22 +117,20 @@ LoadLoop:
 }
 
 // Row r's accumulator: bias (aligned, exact) plus the sum in slot row_slot[r] of lane row_lane[r]
-// (row_slot[r] == slots marks a row without nonzeros); then activation and requantization.
+// (a row without nonzeros has one zero-weight entry, so its slot holds 0); then activation and
+// requantization.
 template <class y_T, class CONFIG_T>
 void emit_rows(hls::stream<y_T> &out, typename CONFIG_T::acc_t part[CONFIG_T::lanes][CONFIG_T::slots],
                const typename rom<typename CONFIG_T::lane_t>::type row_lane[CONFIG_T::n_out],
                const typename rom<typename CONFIG_T::slot_t>::type row_slot[CONFIG_T::n_out],
                const typename rom<typename CONFIG_T::bias_t>::type bias[CONFIG_T::n_out]) {
 #pragma HLS INLINE
-    const unsigned empty = CONFIG_T::slots;
 OutLoop:
     for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
 #pragma HLS PIPELINE II=1
         typename CONFIG_T::acc_t a = from_rom<typename CONFIG_T::bias_t>(bias[j]);
         typename CONFIG_T::slot_t s = from_rom<typename CONFIG_T::slot_t>(row_slot[j]);
-        if (s != empty) {
-            a += part[from_rom<typename CONFIG_T::lane_t>(row_lane[j])][s];
-        }
+        a += part[from_rom<typename CONFIG_T::lane_t>(row_lane[j])][s];
         out.write(requantize<y_T, CONFIG_T::relu>(a));
     }
 }

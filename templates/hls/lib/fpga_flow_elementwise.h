@@ -1,4 +1,4 @@
-// fpga-flow HLS library: standalone element-wise layers on the stream (CONFIG_T::n elements).
+// fpga-flow HLS library: the point-wise engine on the stream (CONFIG_T::n elements).
 #ifndef FPGA_FLOW_ELEMENTWISE_H_
 #define FPGA_FLOW_ELEMENTWISE_H_
 
@@ -6,32 +6,22 @@
 
 namespace fpga_flow {
 
-// y = cast<y_T>(max(x, 0)) -- ReluLayer.reference.
+// y = cast<y_T>(act(x * 2^shift)): ReluLayer, QuantizeLayer and power-of-two scalings.
+// ext_t holds x exactly in a signed type (one bit wider for an unsigned x); acc_t has the same
+// bits with the binary point moved by the plan's shift, so x * 2^shift is exact; the activation
+// and ONE cast to y_T (its rounding and overflow modes) follow, as in requantize().
+// CONFIG_T: n, lanes, acc_width, relu; ext_t, acc_t.
 template <class x_T, class y_T, class CONFIG_T>
-void relu_layer(hls::stream<x_T> &in, hls::stream<y_T> &out) {
+void pointwise_layer(hls::stream<x_T> &in, hls::stream<y_T> &out) {
 #pragma HLS INLINE off
-ReluLoop:
+PointwiseLoop:
     for (unsigned i = 0; i < CONFIG_T::n; i++) {
 #pragma HLS PIPELINE II=1
-        x_T x = in.read();
-        if (x < 0) {
-            x = 0;
-        }
-        y_T y = x;
-        out.write(y);
-    }
-}
-
-// y = cast<y_T>(x) with y_T's rounding and overflow -- QuantizeLayer.reference.
-template <class x_T, class y_T, class CONFIG_T>
-void quantize_layer(hls::stream<x_T> &in, hls::stream<y_T> &out) {
-#pragma HLS INLINE off
-QuantizeLoop:
-    for (unsigned i = 0; i < CONFIG_T::n; i++) {
-#pragma HLS PIPELINE II=1
-        x_T x = in.read();
-        y_T y = x;
-        out.write(y);
+        typename CONFIG_T::ext_t e = in.read();
+        ap_uint<CONFIG_T::acc_width> bits = e.range(CONFIG_T::acc_width - 1, 0);
+        typename CONFIG_T::acc_t a;
+        a.range(CONFIG_T::acc_width - 1, 0) = bits;
+        out.write(requantize<y_T, CONFIG_T::relu>(a));
     }
 }
 

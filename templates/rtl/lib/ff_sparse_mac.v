@@ -8,9 +8,18 @@
 // zero-weight entry (the output is then the bias). A dense layer is the same engine with every
 // weight stored.
 //
+// Factored codebook mode (FACTORED=1, needs CB=1; the HLS codebook_factored_layer): each lane is
+// an ff_factored_lane instead of an ff_mac_lane. Same ROM entry format, ports and handshake; per
+// entry a lane only adds x into one of K = 2^CB_BITS running sums S_k (SUM_W bits, signed), and
+// at a row end it computes bias + sum_k cb[k] * S_k with constant shift-add multipliers (no DSP)
+// and a registered adder tree.
+//
 // Handshake (per sample, with the ff_act_mem on each side): start when the input buffer holds a
 // sample (in_valid) and the output slot is free (out_ready); when the last write has landed,
-// pulse in_release and out_commit together. Cycles per sample: 1 + ENTRIES + DRAIN.
+// pulse in_release and out_commit together. Cycles per sample: 1 + ENTRIES + DRAIN, with
+//   DRAIN = 5             (FACTORED=0, ff_mac_lane)
+//   DRAIN = 5 + CB_BITS   (FACTORED=1, ff_factored_lane: one more cycle per adder tree level)
+// (localparam DRAIN; the same for latency and initiation interval).
 module ff_sparse_mac #(
     parameter integer P          = 1,
     parameter integer ENTRIES    = 1,
@@ -37,7 +46,11 @@ module ff_sparse_mac #(
     parameter integer RND        = 0,
     parameter integer OVF        = 0,
     parameter integer RELU       = 0,
-    parameter integer AW_OUT     = 1
+    parameter integer AW_OUT     = 1,
+    parameter integer FACTORED   = 0,    // 1: factored codebook lanes (ff_factored_lane)
+    /* verilator lint_off UNUSEDPARAM */
+    parameter integer SUM_W      = 16    // FACTORED=1: signed width of each running sum S_k
+    /* verilator lint_on UNUSEDPARAM */
 ) (
     input  wire                  clk,
     input  wire                  rst_n,
@@ -55,7 +68,11 @@ module ff_sparse_mac #(
     output wire [P*W_OUT-1:0]    wdata
 );
     localparam integer ENTRY_W = WF + AW_IN + BW_IN + BIAS_W + 3;
-    localparam [2:0] DRAIN_LAST = 3'd4;  // 5 drain cycles: ff_mac_lane, last entry -> last write
+    // drain cycles: last entry -> last write (the lane's pipeline depth)
+    localparam integer DRAIN = (FACTORED != 0) ? (5 + CB_BITS) : 5;
+    localparam integer DCW = (DRAIN <= 8) ? 3 : (DRAIN <= 16) ? 4 : (DRAIN <= 32) ? 5 : 6;
+    localparam [31:0] DRAIN_LAST32 = DRAIN - 1;
+    localparam [DCW-1:0] DRAIN_LAST = DRAIN_LAST32[DCW-1:0];
     localparam [31:0] LAST32 = ENTRIES - 1;
     localparam [EAW-1:0] LAST = LAST32[EAW-1:0];
     localparam [1:0] S_IDLE = 2'd0, S_RUN = 2'd1, S_DRAIN = 2'd2;
@@ -65,7 +82,7 @@ module ff_sparse_mac #(
 
     reg [1:0]     state;
     reg [EAW-1:0] k;
-    reg [2:0]     dcnt;
+    reg [DCW-1:0] dcnt;
     reg           s1_v;
     reg [P*ENTRY_W-1:0] rom_q;
 
@@ -79,7 +96,7 @@ module ff_sparse_mac #(
         if (!rst_n) begin
             state <= S_IDLE;
             k     <= {EAW{1'b0}};
-            dcnt  <= 3'd0;
+            dcnt  <= {DCW{1'b0}};
             s1_v  <= 1'b0;
         end else begin
             s1_v <= issue;
@@ -90,12 +107,12 @@ module ff_sparse_mac #(
                 end
                 S_RUN: if (k == LAST) begin
                     state <= S_DRAIN;
-                    dcnt  <= 3'd0;
+                    dcnt  <= {DCW{1'b0}};
                 end else begin
                     k <= k + 1'b1;
                 end
                 default: if (done) state <= S_IDLE;
-                         else dcnt <= dcnt + 3'd1;
+                         else dcnt <= dcnt + 1'b1;
             endcase
         end
     end
@@ -106,21 +123,42 @@ module ff_sparse_mac #(
 
     genvar l;
     generate
+        if ((FACTORED != 0) && (CB == 0)) begin : g_bad
+            // FACTORED=1 needs codebook entries (CB=1): fail elaboration on a missing module
+            ff_sparse_mac_FACTORED_needs_CB_1 u_error ();
+        end
         for (l = 0; l < P; l = l + 1) begin : g_lane
-            ff_mac_lane #(
-                .W_X(W_X), .X_SIGNED(X_SIGNED), .WF(WF), .W_W(W_W), .W_SIGNED(W_SIGNED),
-                .CB(CB), .CB_BITS(CB_BITS), .CODEBOOK(CODEBOOK),
-                .BIAS_W(BIAS_W), .B_SIGNED(B_SIGNED), .W_ACC(W_ACC), .SHIFT_P(SHIFT_P),
-                .SHIFT_B(SHIFT_B), .AW_IN(AW_IN), .BW_IN(BW_IN), .W_OUT(W_OUT),
-                .OUT_SIGNED(OUT_SIGNED), .RQ_SHIFT(RQ_SHIFT), .RND(RND), .OVF(OVF),
-                .RELU(RELU), .AW_OUT(AW_OUT), .ENTRY_W(ENTRY_W)
-            ) u_lane (
-                .clk(clk), .rst_n(rst_n), .start(start), .s1_v(s1_v),
-                .entry(rom_q[l*ENTRY_W +: ENTRY_W]),
-                .rbank(rbank[l*BW_IN +: BW_IN]), .raddr(raddr[l*AW_IN +: AW_IN]),
-                .x(rdata[l*W_X +: W_X]),
-                .we(we[l]), .waddr(waddr[l*AW_OUT +: AW_OUT]), .wdata(wdata[l*W_OUT +: W_OUT])
-            );
+            if (FACTORED != 0) begin : g_factored
+                ff_factored_lane #(
+                    .W_X(W_X), .X_SIGNED(X_SIGNED), .WF(WF), .W_W(W_W), .W_SIGNED(W_SIGNED),
+                    .CB_BITS(CB_BITS), .CODEBOOK(CODEBOOK), .SUM_W(SUM_W),
+                    .BIAS_W(BIAS_W), .B_SIGNED(B_SIGNED), .W_ACC(W_ACC), .SHIFT_P(SHIFT_P),
+                    .SHIFT_B(SHIFT_B), .AW_IN(AW_IN), .BW_IN(BW_IN), .W_OUT(W_OUT),
+                    .OUT_SIGNED(OUT_SIGNED), .RQ_SHIFT(RQ_SHIFT), .RND(RND), .OVF(OVF),
+                    .RELU(RELU), .AW_OUT(AW_OUT), .ENTRY_W(ENTRY_W)
+                ) u_lane (
+                    .clk(clk), .rst_n(rst_n), .start(start), .s1_v(s1_v),
+                    .entry(rom_q[l*ENTRY_W +: ENTRY_W]),
+                    .rbank(rbank[l*BW_IN +: BW_IN]), .raddr(raddr[l*AW_IN +: AW_IN]),
+                    .x(rdata[l*W_X +: W_X]),
+                    .we(we[l]), .waddr(waddr[l*AW_OUT +: AW_OUT]), .wdata(wdata[l*W_OUT +: W_OUT])
+                );
+            end else begin : g_plain
+                ff_mac_lane #(
+                    .W_X(W_X), .X_SIGNED(X_SIGNED), .WF(WF), .W_W(W_W), .W_SIGNED(W_SIGNED),
+                    .CB(CB), .CB_BITS(CB_BITS), .CODEBOOK(CODEBOOK),
+                    .BIAS_W(BIAS_W), .B_SIGNED(B_SIGNED), .W_ACC(W_ACC), .SHIFT_P(SHIFT_P),
+                    .SHIFT_B(SHIFT_B), .AW_IN(AW_IN), .BW_IN(BW_IN), .W_OUT(W_OUT),
+                    .OUT_SIGNED(OUT_SIGNED), .RQ_SHIFT(RQ_SHIFT), .RND(RND), .OVF(OVF),
+                    .RELU(RELU), .AW_OUT(AW_OUT), .ENTRY_W(ENTRY_W)
+                ) u_lane (
+                    .clk(clk), .rst_n(rst_n), .start(start), .s1_v(s1_v),
+                    .entry(rom_q[l*ENTRY_W +: ENTRY_W]),
+                    .rbank(rbank[l*BW_IN +: BW_IN]), .raddr(raddr[l*AW_IN +: AW_IN]),
+                    .x(rdata[l*W_X +: W_X]),
+                    .we(we[l]), .waddr(waddr[l*AW_OUT +: AW_OUT]), .wdata(wdata[l*W_OUT +: W_OUT])
+                );
+            end
         end
     endgenerate
 endmodule

@@ -88,7 +88,9 @@ def test_codec_round_trips_the_testbench_files(tmp_path, graph_name):
         f = port.fmt
         assert {"width": f.width, "per_beat": f.per_beat, "tdata_bits": f.tdata_bits, "beats": f.beats} == meta[key]
         assert port.dtype.byteorder in "<=" and port.dtype.itemsize * 8 == port.dma_bits >= f.tdata_bits
-    assert str(cin.type) == meta["input_type"] and str(cout.type) == meta["output_type"]
+    assert cin.type.to_json() == meta["input_type"] and cout.type.to_json() == meta["output_type"]
+    assert (tb.in_type, tb.out_type) == (graph.inputs[0].out_type, graph.output_layers[0].out_type)
+    assert (cin.type.to_json(), cout.type.to_json()) == (tb.in_type.to_json(), tb.out_type.to_json())
 
     # floats -> mantissas: the same quantization as the reference's input layer
     x = make_stimulus(graph, 24)
@@ -111,6 +113,46 @@ def test_codec_round_trips_the_testbench_files(tmp_path, graph_name):
     assert np.array_equal(codec.unpack(out_words), tb.expected)
     assert np.array_equal(codec.decode(out_words), to_float(tb.expected, tb.out_type))
     assert np.array_equal(codec.pack(tb.inputs), words)
+
+
+@pytest.mark.parametrize("graph_name", sorted(GRAPHS))
+def test_codec_reads_the_neutral_types_of_model_json(tmp_path, graph_name):
+    """model.json carries each port type as FixedType.to_json(); the driver's copy of fixed.py reads it back."""
+    graph = GRAPHS[graph_name]()
+    project(tmp_path, graph)
+    drv = load_driver(tmp_path)
+    meta = json.loads(drv.MODEL_FILE.read_text())
+    assert meta["format"] == 2
+    want = {"input": graph.inputs[0].out_type, "output": graph.output_layers[0].out_type}
+    codec = drv.load_codec()
+    for key, t in want.items():
+        assert meta[key]["type"] == t.to_json()
+        assert set(meta[key]["type"]) == {"width", "integer", "signed", "rounding", "overflow"}
+        got = getattr(codec, key).type
+        # the driver's FixedType is its own class (the copied fixed.py), equal field by field
+        assert type(got).__module__.endswith(".fixed") and type(got) is not fixed.FixedType
+        assert (got.width, got.integer, got.signed, got.rounding.name, got.overflow.name) == (
+            t.width, t.integer, t.signed, t.rounding.name, t.overflow.name)
+        assert str(got) == str(t) and "ap_" not in json.dumps(meta[key])
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ("ap_fixed<8,4,AP_RND_CONV,AP_SAT>", "JSON object"),
+        ({"width": 8, "integer": 4, "signed": True, "rounding": "RND_CONV"}, "'overflow'"),
+        ({"width": 8, "integer": 4, "signed": True, "rounding": "AP_RND_CONV", "overflow": "SAT"}, "'rounding'"),
+        ({"width": "8", "integer": 4, "signed": True, "rounding": "TRN", "overflow": "SAT"}, "'width'"),
+    ],
+)
+def test_codec_rejects_a_malformed_model_json_type(tmp_path, bad, match):
+    project(tmp_path, mlp())
+    drv = load_driver(tmp_path)
+    meta = json.loads(drv.MODEL_FILE.read_text())
+    meta["input"]["type"] = bad
+    with pytest.raises(ValueError, match=match) as info:
+        drv.StreamCodec.from_meta(meta)
+    assert "model.json type" in str(info.value) and "regenerate the driver" in str(info.value)
 
 
 def test_codec_rejects_a_model_json_that_disagrees_with_stream_py(tmp_path):

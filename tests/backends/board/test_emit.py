@@ -22,13 +22,13 @@ from fpga_flow.backends.board import (
     deploy_section,
     dma_word_bits,
     emit_board,
-    has_board_project,
     render_board,
 )
 from fpga_flow.backends.hls import emit_hls
 from fpga_flow.backends.rtl import emit_rtl
 from fpga_flow.boards import Board, list_boards, load_board
 from fpga_flow.errors import FlowError
+from fpga_flow.hw import plan_design
 from fpga_flow.ir import Graph
 
 from .helpers import OTHER_BOARDS, ZYNQ_BOARDS, mlp, narrow_io, tree
@@ -46,8 +46,8 @@ OTHER_FILES = {"Makefile", "DEPLOY.md", "vivado/package_rtl_ip.tcl"}
 
 def test_every_known_board_is_covered():
     assert {b.name for b in list_boards()} == set(ZYNQ_BOARDS) | set(OTHER_BOARDS)
-    assert all(has_board_project(load_board(n)) for n in ZYNQ_BOARDS)
-    assert not any(has_board_project(load_board(n)) for n in OTHER_BOARDS)
+    assert all(load_board(n).has_ps for n in ZYNQ_BOARDS)
+    assert not any(load_board(n).has_ps for n in OTHER_BOARDS)
 
 
 @pytest.mark.parametrize("board_name", ZYNQ_BOARDS + OTHER_BOARDS)
@@ -95,16 +95,19 @@ def test_byte_identical_rebuilds_and_relative_paths(tmp_path, board_name):
 def test_full_tree_has_what_the_board_files_reference(tmp_path):
     """With hls/ and rtl/ written as the pipeline does, every path the Makefile and scripts need exists."""
     graph, board = mlp(), load_board("pynq-z2")
-    emit_hls(graph, board, tmp_path, 2)
-    emit_rtl(graph, tmp_path / "rtl", 2)
+    plan = plan_design(graph, 2, board)
+    emit_hls(plan, board, tmp_path)
+    emit_rtl(plan, tmp_path / "rtl")
     emit_board(graph, board, tmp_path, 2)
     make = (tmp_path / "Makefile").read_text()
     for rel in ("hls/build_prj.tcl", "vivado/build_bd.tcl", "vivado/build_bitstream.tcl"):
         assert rel in make and (tmp_path / rel).is_file()
     assert (tmp_path / "hls" / "firmware" / "fpga_flow_top.cpp").is_file()
     arty = tmp_path / "arty"
-    emit_hls(graph, load_board("arty-a7-100t"), arty, 2)
-    emit_rtl(graph, arty / "rtl", 2)
+    arty_board = load_board("arty-a7-100t")
+    arty_plan = plan_design(graph, 2, arty_board)
+    emit_hls(arty_plan, arty_board, arty)
+    emit_rtl(arty_plan, arty / "rtl")
     emit_board(graph, load_board("arty-a7-100t"), arty, 2)
     assert (arty / "rtl" / "sources.f").is_file() and (arty / "rtl" / "fpga_flow_top.v").is_file()
 

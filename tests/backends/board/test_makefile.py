@@ -17,6 +17,7 @@ import pytest
 from fpga_flow.backends.board import BITFILE, HLS_PROJECT, HLS_SOLUTION, emit_board
 from fpga_flow.backends.hls import emit_hls
 from fpga_flow.boards import load_board
+from fpga_flow.hw import plan_design
 
 from .helpers import STUB, mlp, tclsh
 
@@ -76,7 +77,7 @@ def _fake_tools(tmp_path: Path, hls: bool = True, vivado: bool = True) -> Path:
 def _project(tmp_path: Path, board: str = "pynq-z2") -> Path:
     root = tmp_path / "OUT"
     b = load_board(board)
-    emit_hls(mlp(), b, root, 2)
+    emit_hls(plan_design(mlp(), 2, b), b, root)
     emit_board(mlp(), b, root, 2)
     return root
 

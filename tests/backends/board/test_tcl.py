@@ -25,6 +25,7 @@ from fpga_flow.backends.board import (
 )
 from fpga_flow.backends.hls import emit_hls
 from fpga_flow.boards import load_board
+from fpga_flow.hw import plan_design
 
 from .helpers import OTHER_BOARDS, ZYNQ_BOARDS, fake_hls_ip, mlp, narrow_io, run_tcl
 
@@ -163,7 +164,7 @@ def test_rtl_ip_packaging_script_runs(tmp_path, board_name):
 def test_hls_project_names_match_the_block_design(tmp_path):
     """The HLS backend's build_prj.tcl exports the IP where and as build_bd.tcl expects it."""
     board = load_board("pynq-z2")
-    emit_hls(mlp(), board, tmp_path, 2)
+    emit_hls(plan_design(mlp(), 2, board), board, tmp_path)
     rc, err, calls = run_tcl(tmp_path / "hls" / "build_prj.tcl", "reset=1 csim=1 synth=1 cosim=1 export=1",
                              cwd=tmp_path / "hls")
     assert rc == 0, err

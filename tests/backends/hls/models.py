@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from fpga_flow.backends.hls import emit_hls
-from fpga_flow.boards import load_board
+from fpga_flow.boards import Board, load_board
 from fpga_flow.fixed import FixedType, Overflow, Rounding
+from fpga_flow.hw import DesignPlan, plan_design
 from fpga_flow.ir import (
     Activation,
     CodebookCsrWeights,
@@ -142,10 +143,22 @@ def stimulus(graph: Graph, n: int = 40, seed: int = 7) -> np.ndarray:
 def write_project(graph: Graph, out: Path, parallelism: int = 1, x: np.ndarray | None = None,
                   board: str = "pynq-z2") -> list[Path]:
     """What the pipeline does: ``out/hls`` from the backend, ``out/tb_data`` from the reference."""
-    files = emit_hls(graph, load_board(board), out, parallelism)
+    files = emit(graph, load_board(board), out, parallelism)
     x = stimulus(graph) if x is None else x
     vals = graph.execute(x)
     out_layer = graph.output_layers[0]
-    write_tb_data(out / "tb_data", TbData(vals[graph.inputs[0].name], vals[out_layer.name],
+    n = len(x)
+    write_tb_data(out / "tb_data", TbData(vals[graph.inputs[0].name].reshape(n, -1),
+                                          vals[out_layer.name].reshape(n, -1),
                                           graph.inputs[0].out_type, out_layer.out_type))
     return files
+
+
+def plan(graph: Graph, parallelism: int = 1, board: str = "pynq-z2") -> DesignPlan:
+    """The hardware plan of ``graph`` (what the pipeline computes once per build)."""
+    return plan_design(graph, parallelism, load_board(board))
+
+
+def emit(graph: Graph, board: Board, out: Path, parallelism: int = 1) -> list[Path]:
+    """Plan ``graph`` and write its HLS project (what the pipeline does)."""
+    return emit_hls(plan_design(graph, parallelism, board), board, out)

@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import pytest
 
-from fpga_flow.backends.hls import plan_graph
 from fpga_flow.cli import main
 from fpga_flow.errors import FlowError
 from fpga_flow.fixed import FixedType, Overflow, Rounding
@@ -15,7 +14,7 @@ from fpga_flow.ir import Activation, Graph, InputLayer
 from fpga_flow.sim.csim import run_csim
 from fpga_flow.tbdata import EXPECTED_FILE
 
-from .models import dense, mixed_mlp, single_layer, stimulus, write_project
+from .models import dense, mixed_mlp, plan, single_layer, stimulus, write_project
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 
@@ -41,7 +40,7 @@ def assert_bit_exact(graph: Graph, res, x: np.ndarray) -> None:
 @pytest.mark.parametrize("kind", ["dense", "csr", "codebook", "codebook_factored"])
 def test_single_layer_kernel_is_bit_exact(kind, parallelism, tmp_path):
     g = single_layer(kind)
-    assert plan_graph(g, parallelism).layers[0].kernel == kind
+    assert plan(g, parallelism).layers[0].engine == kind
     x = stimulus(g)
     assert_bit_exact(g, csim(g, tmp_path, parallelism, x), x)
 
@@ -49,8 +48,8 @@ def test_single_layer_kernel_is_bit_exact(kind, parallelism, tmp_path):
 @pytest.mark.parametrize("parallelism", [1, 4])
 def test_mixed_mlp_is_bit_exact(parallelism, tmp_path):
     g = mixed_mlp()
-    assert [p.kernel for p in plan_graph(g, parallelism).layers] == [
-        "csr", "codebook_factored", "relu", "dense", "quantize"
+    assert [p.engine for p in plan(g, parallelism).layers] == [
+        "csr", "codebook_factored", "pointwise", "dense", "pointwise"
     ]
     x = stimulus(g, n=60)
     res = csim(g, tmp_path, parallelism, x)
@@ -156,7 +155,7 @@ def test_errors_are_clear(project, tmp_path, capsys):
     with pytest.raises(FlowError, match="not found"):
         run_csim(out, cxx="no-such-compiler-g++", log=None)
     np.save(tmp_path / "bad.npy", np.zeros((2, 3)))
-    with pytest.raises(FlowError, match="features"):
+    with pytest.raises(FlowError, match=r"expected shape \(N, 20\), got \(2, 3\)"):
         run_csim(out, tmp_path / "bad.npy", opt=OPT, log=None)
     np.save(tmp_path / "nan.npy", np.full((1, g.inputs[0].size), np.nan))
     with pytest.raises(FlowError, match="NaN"):

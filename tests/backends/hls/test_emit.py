@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fpga_flow.backends.hls import LIB_FILES, emit_hls
+from fpga_flow.backends.hls import LIB_FILES
 from fpga_flow.boards import load_board
 from fpga_flow.fixed import FixedType, Overflow, Rounding
 from fpga_flow.ir import Activation, Graph, InputLayer, QuantizeLayer, ReluLayer
@@ -24,7 +24,7 @@ from fpga_flow.names import NameTable
 from fpga_flow.resources import templates_dir
 from fpga_flow.sim.csim import run_csim
 
-from .models import ACT_T, IN_T, dense, stimulus, write_project
+from .models import ACT_T, IN_T, dense, emit, stimulus, write_project
 
 GOLDEN = Path(__file__).parent / "golden" / "tiny"
 REGEN = os.environ.get("FPGA_FLOW_REGEN_GOLDEN") == "1"
@@ -46,7 +46,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def test_golden_files(tmp_path):
-    emit_hls(tiny(), load_board("pynq-z2"), tmp_path, parallelism=2)
+    emit(tiny(), load_board("pynq-z2"), tmp_path, 2)
     got = {k: v for k, v in tree(tmp_path / "hls").items() if not k.startswith("firmware/lib/")}
     if REGEN:
         shutil.rmtree(GOLDEN, ignore_errors=True)
@@ -60,7 +60,7 @@ def test_golden_files(tmp_path):
 
 
 def test_library_is_copied_verbatim(tmp_path):
-    files = emit_hls(tiny(), load_board("pynq-z2"), tmp_path)
+    files = emit(tiny(), load_board("pynq-z2"), tmp_path)
     lib = templates_dir() / "hls" / "lib"
     assert sorted(p.name for p in lib.glob("*.h")) == sorted(LIB_FILES)
     for name in LIB_FILES:
@@ -71,11 +71,11 @@ def test_library_is_copied_verbatim(tmp_path):
 def test_rebuild_is_byte_identical_and_relocatable(tmp_path):
     g = tiny()
     board = load_board("zcu104")
-    emit_hls(g, board, tmp_path / "a", parallelism=3)
-    emit_hls(g, board, tmp_path / "deeper" / "b", parallelism=3)
+    emit(g, board, tmp_path / "a", 3)
+    emit(g, board, tmp_path / "deeper" / "b", 3)
     first = tree(tmp_path / "a")
     assert first == tree(tmp_path / "deeper" / "b")
-    emit_hls(g, board, tmp_path / "a", parallelism=3)
+    emit(g, board, tmp_path / "a", 3)
     assert tree(tmp_path / "a") == first
     for rel, data in first.items():
         text = data.decode()
@@ -84,13 +84,13 @@ def test_rebuild_is_byte_identical_and_relocatable(tmp_path):
 
 
 def emit_dir(g: Graph, board, out: Path, parallelism: int) -> Path:
-    emit_hls(g, board, out, parallelism)
+    emit(g, board, out, parallelism)
     return out
 
 
 def test_project_files_name_the_board_and_the_interface(tmp_path):
     board = load_board("pynq-z2")
-    emit_hls(tiny(), board, tmp_path, parallelism=2)
+    emit(tiny(), board, tmp_path, 2)
     hls = tmp_path / "hls"
     tcl = (hls / "build_prj.tcl").read_text()
     assert "set_part {xc7z020clg400-1}" in tcl
@@ -151,13 +151,13 @@ def test_unsafe_layer_names_are_rejected(tmp_path):
     inp = InputLayer("x_in", (), (4,), IN_T)
     bad = dense("fc__1", inp, 2, rng)
     with pytest.raises(ValueError, match="NameTable"):
-        emit_hls(Graph("g", (inp, bad), ("fc__1",)).verify(), load_board("pynq-z2"), tmp_path)
+        emit(Graph("g", (inp, bad), ("fc__1",)).verify(), load_board("pynq-z2"), tmp_path)
 
 
 def test_emit_over_an_older_project_drops_its_layer_sources(tmp_path):
     board = load_board("pynq-z2")
     g, _ = hostile_graph()
-    emit_hls(g, board, tmp_path)
-    emit_hls(tiny(), board, tmp_path)
+    emit(g, board, tmp_path)
+    emit(tiny(), board, tmp_path)
     weights = sorted(p.name for p in (tmp_path / "hls" / "firmware" / "weights").iterdir())
     assert weights == ["fc_a.cpp", "fc_b.cpp"]

@@ -33,7 +33,7 @@ void fpga_flow_top(hls::stream<fpga_flow_in_t> &in_r, hls::stream<fpga_flow_out_
         fpga_flow_model::fc_b_slot,
         fpga_flow_model::fc_b_b);
     // layer q
-    fpga_flow::quantize_layer<fpga_flow_model::fc_b_type, fpga_flow_model::q_type, fpga_flow_model::q_cfg>(
+    fpga_flow::pointwise_layer<fpga_flow_model::fc_b_type, fpga_flow_model::q_type, fpga_flow_model::q_cfg>(
         fc_b_s, q_s);
     fpga_flow::axis_pack<fpga_flow_model::q_type, fpga_flow_out_t, fpga_flow_io::out_fmt>(q_s, out_r);
 }

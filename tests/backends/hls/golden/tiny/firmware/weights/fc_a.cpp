@@ -11,7 +11,7 @@ const fpga_flow::rom<fc_a_cfg::weight_t>::type fc_a_w[2][7] = {
         70, -16, -18, 91, 50, -77, -104,
     },
     {
-        72, -25, 82, -15, 0, 0, 0,
+        0, 0, 72, -25, 82, -15, 0,
     },
 };
 
@@ -21,7 +21,7 @@ const fpga_flow::rom<fc_a_cfg::col_t>::type fc_a_col[2][7] = {
         1, 3, 4, 5, 1, 2, 3,
     },
     {
-        0, 2, 3, 5, 0, 0, 0,
+        0, 0, 0, 2, 3, 5, 0,
     },
 };
 
@@ -31,18 +31,18 @@ const fpga_flow::rom<ap_uint<1> >::type fc_a_last[2][7] = {
         0, 0, 0, 1, 0, 0, 1,
     },
     {
-        0, 0, 0, 1, 0, 0, 0,
+        1, 1, 0, 0, 0, 1, 0,
     },
 };
 
 // lane_t: unsigned integers
 const fpga_flow::rom<fc_a_cfg::lane_t>::type fc_a_lane[5] = {
-    0, 0, 0, 0, 1,
+    0, 0, 1, 1, 1,
 };
 
 // slot_t: unsigned integers
 const fpga_flow::rom<fc_a_cfg::slot_t>::type fc_a_slot[5] = {
-    0, 1, 2, 2, 0,
+    0, 1, 0, 1, 2,
 };
 
 // bias_t mantissas: value = word * 2^-8

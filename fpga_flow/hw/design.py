@@ -1,0 +1,121 @@
+"""``plan_design``: the one place a lowered graph becomes a hardware plan (see :mod:`fpga_flow.hw.plan`).
+
+The design is a chain ``input -> layer -> ... -> output``::
+
+    axis_in -> buffer 0 -> engine 1 -> buffer 1 -> ... -> engine L -> buffer L -> axis_out
+
+Buffer 0 holds the input as the stream delivers it (element ``j`` in bank ``j % per_beat`` at
+address ``j // per_beat``); the buffer after an engine holds row ``r`` in bank ``row_lane[r]`` at
+``row_slot[r]``. Each buffer has as many read ports as its consumer has lanes (or the packer
+elements per beat). A shape change (``alias``) reuses its input's buffer. Elements stream in
+row-major order of the input's ONNX shape (NCHW; no engine reorders them yet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from fpga_flow.boards import Board
+from fpga_flow.errors import UnsupportedError
+from fpga_flow.fixed import FixedType
+from fpga_flow.hw.cost import dsp_slice, pack_cost, unpack_cost
+from fpga_flow.hw.engines import ENGINE_MODELS, HLS_LOOP_DEPTH, buffer_cost, pack_cycles, unpack_cycles
+from fpga_flow.hw.plan import BufferPlan, DesignPlan, LayerPlan, StreamPlan, bits_for
+from fpga_flow.hw.planners import plan_layer
+from fpga_flow.ir import Graph, InputLayer, Layer
+from fpga_flow.stream import stream_format
+
+__all__ = ["DEFAULT_FAMILY", "check_parallelism", "plan_design"]
+
+#: Device family assumed without a board (7-series: DSP48E1).
+DEFAULT_FAMILY = "xc7"
+
+
+def check_parallelism(parallelism: object) -> int:
+    """``parallelism`` as a positive int, or a ValueError that says what is allowed."""
+    if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
+        raise ValueError(f"parallelism must be a positive integer, got {parallelism!r}")
+    return parallelism
+
+
+def _chain(graph: Graph) -> tuple[InputLayer, list[Layer]]:
+    """The graph as input -> layer -> ... -> output, or an error naming what breaks the chain."""
+    graph.verify()
+    first = graph.layers[0]
+    if not isinstance(first, InputLayer) or len(graph.inputs) != 1:
+        raise UnsupportedError("the hardware backends support graphs with exactly one input, listed first")
+    if len(graph.outputs) != 1 or graph.outputs[0] != graph.layers[-1].name:
+        raise UnsupportedError("the hardware backends support graphs with exactly one output, the last layer")
+    prev: Layer = first
+    rest: list[Layer] = []
+    for lay in graph.layers[1:]:
+        if lay.inputs != (prev.name,):
+            raise UnsupportedError(
+                f"layer {lay.label}: the hardware backends support chains only (each layer reads the one before it)"
+            )
+        rest.append(lay)
+        prev = lay
+    return first, rest
+
+
+def _buffer(index: int, layer: str, t: FixedType, banks: int, bank_of: np.ndarray, addr_of: np.ndarray,
+            read_ports: int, family: str) -> BufferPlan:
+    depth = int(addr_of.max()) + 1 if addr_of.size else 1
+    b = BufferPlan(index, layer, t.width, banks, bits_for(depth), bits_for(banks), read_ports,
+                   np.asarray(bank_of, np.int64), np.asarray(addr_of, np.int64))
+    return replace(b, cost=buffer_cost(b, family))
+
+
+def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) -> DesignPlan:
+    """Plan every layer of ``graph`` (a lowered chain) at ``parallelism`` lanes for ``board``."""
+    p_lanes = check_parallelism(parallelism)
+    family = board.yosys_family if board is not None else DEFAULT_FAMILY
+    inp, rest = _chain(graph)
+    plans: list[LayerPlan] = []
+    in_type = inp.out_type
+    for lay in rest:
+        plans.append(plan_layer(lay, in_type, p_lanes))
+        in_type = lay.out_type
+    hw = [p for p in plans if not p.is_alias]
+    out_layer = rest[-1] if rest else inp
+    in_fmt = stream_format(inp.out_type.width, inp.out_type.signed, inp.size)
+    out_fmt = stream_format(out_layer.out_type.width, out_layer.out_type.signed, out_layer.size)
+    # read ports of each buffer: the lanes of the next hardware stage, or the packer's elements per beat
+    ports = [p.lanes for p in hw] + [out_fmt.per_beat]
+    j = np.arange(inp.size, dtype=np.int64)
+    buf = _buffer(0, inp.name, inp.out_type, in_fmt.per_beat, j % in_fmt.per_beat, j // in_fmt.per_beat,
+                  ports[0], family)
+    buffers = [buf]
+    done: list[LayerPlan] = []
+    k = 0
+    for p in plans:
+        if p.is_alias:
+            done.append(replace(p, in_buffer=buf, out_buffer=buf))
+            continue
+        k += 1
+        s = p.schedule
+        out = _buffer(k, p.name, p.layer.out_type, s.lanes, s.row_lane, s.row_slot, ports[k], family)
+        p = replace(p, in_buffer=buf, out_buffer=out)
+        model = ENGINE_MODELS.get(p.engine)
+        if model is None:
+            raise UnsupportedError(f"layer {p.layer.label}: engine '{p.engine}' has no cycle/cost model")
+        p = replace(p, cycles=model.cycles(p), hls_cycles=model.hls_cycles(p), cost=model.cost(p, family) + out.cost)
+        done.append(p)
+        buffers.append(out)
+        buf = out
+    in_stream = StreamPlan(
+        "axis_in", in_fmt, inp.out_type, buffers[0], unpack_cycles(in_fmt.beats), in_fmt.n_elems + HLS_LOOP_DEPTH,
+        unpack_cost(width=in_fmt.width, per_beat=in_fmt.per_beat, beats=in_fmt.beats, tdata_bits=in_fmt.tdata_bits,
+                    addr_bits=buffers[0].addr_bits, family=family) + buffers[0].cost,
+    )  # fmt: skip
+    last = buffers[-1]
+    out_stream = StreamPlan(
+        "axis_out", out_fmt, out_layer.out_type, last, pack_cycles(out_fmt.beats), out_fmt.n_elems + HLS_LOOP_DEPTH,
+        pack_cost(width=out_fmt.width, per_beat=out_fmt.per_beat, beats=out_fmt.beats, tdata_bits=out_fmt.tdata_bits,
+                  addr_bits=last.addr_bits, bank_bits=last.bank_bits, beat_addr_bits=bits_for(out_fmt.beats),
+                  family=family),
+    )  # fmt: skip
+    return DesignPlan(graph, p_lanes, family, dsp_slice(family), inp, in_stream, tuple(done), tuple(buffers),
+                      out_stream)

@@ -1,0 +1,130 @@
+"""Engine models: for each engine, its cycles (Verilog and HLS C++ schedules) and its resources.
+
+One model per engine, in one place. Resources come from :mod:`fpga_flow.hw.cost` (the Verilog
+library's blocks, checked against yosys); cycles are exact for the Verilog engines (checked by RTL
+simulation):
+
+* MAC and point-wise engines (``ff_sparse_mac``): 1 start cycle + ``entries`` (one ROM word per
+  cycle, all lanes in lockstep) + the lane pipeline (:data:`ENGINE_DRAIN`; the factored codebook
+  lane: :func:`factored_drain`). A sample finishes before the next starts, so II = latency.
+* the unpacker: one beat per cycle (``beats`` cycles); the packer: its first beat
+  :data:`PACK_LATENCY_EXTRA` cycles after the buffer fills, then one beat per cycle.
+
+The HLS C++ kernels stream between layers, one element per cycle: a MAC layer loads ``n_in``
+inputs, walks ``entries`` and emits ``n_out`` results (three II=1 loops of :data:`HLS_LOOP_DEPTH`
+fill each), a point-wise layer ``n + HLS_LOOP_DEPTH``. Those figures are the HLS schedule's
+estimate (Vivado HLS reports the real one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fpga_flow.hw.cost import Cost, act_buffer_cost, mac_engine_cost, pack_cost, unpack_cost
+from fpga_flow.hw.plan import BufferPlan, Cycles, LayerPlan
+
+__all__ = [
+    "ENGINE_DRAIN",
+    "ENGINE_MODELS",
+    "HLS_LOOP_DEPTH",
+    "PACK_II_EXTRA",
+    "PACK_LATENCY_EXTRA",
+    "EngineModel",
+    "buffer_cost",
+    "entry_bits",
+    "factored_drain",
+    "pack_cycles",
+    "unpack_cycles",
+]
+
+#: Cycles from an engine's last ROM entry to its last output write (ff_mac_lane pipeline).
+ENGINE_DRAIN = 5
+#: Cycles from the last buffer filling to the packer's first output beat, minus one.
+PACK_LATENCY_EXTRA = 3
+#: Packer cycles per sample beyond one per beat (start and release).
+PACK_II_EXTRA = 2
+#: Pipeline fill cycles of each HLS loop.
+HLS_LOOP_DEPTH = 4
+
+
+def factored_drain(code_bits: int) -> int:
+    """Pipeline cycles of the factored codebook lane after its last entry (``ff_factored_lane.v``:
+    the plain lane's 5 plus one registered adder-tree level per code bit)."""
+    return ENGINE_DRAIN + max(1, int(code_bits))
+
+
+def entry_bits(p: LayerPlan) -> int:
+    """Bits of one lane's ROM entry: weight field, input address and bank, bias, first/last/valid."""
+    assert p.fields is not None and p.in_buffer is not None
+    return p.fields.weight_field_bits + p.in_buffer.addr_bits + p.in_buffer.bank_bits + p.fields.bias_bits + 3
+
+
+class EngineModel:
+    """Cycles and resources of one engine kind."""
+
+    def __init__(self, cycles: Callable[[LayerPlan], Cycles], hls_cycles: Callable[[LayerPlan], int],
+                 cost: Callable[[LayerPlan, str], Cost]) -> None:
+        self.cycles = cycles
+        self.hls_cycles = hls_cycles
+        self.cost = cost
+
+
+def _mac_cycles(p: LayerPlan) -> Cycles:
+    drain = factored_drain(p.code_bits) if p.engine == "codebook_factored" else ENGINE_DRAIN
+    c = 1 + p.entries + drain
+    return Cycles(c, c)
+
+
+def _mac_hls_cycles(p: LayerPlan) -> int:
+    n_in = p.in_buffer.n_elems if p.in_buffer is not None else p.layer.size
+    return n_in + p.entries + p.layer.size + 3 * HLS_LOOP_DEPTH
+
+
+def _pointwise_hls_cycles(p: LayerPlan) -> int:
+    return p.layer.size + HLS_LOOP_DEPTH
+
+
+def _mac_cost(p: LayerPlan, family: str) -> Cost:
+    f = p.fields
+    assert f is not None and p.in_buffer is not None and p.out_buffer is not None
+    codebook = p.codebook is not None
+    return mac_engine_cost(
+        lanes=p.lanes, entries=p.entries, entry_bits=entry_bits(p), x_bits=f.x_type.width,
+        x_signed=f.x_type.signed, w_bits=f.w_bits, w_signed=f.w_signed, weight_field_bits=f.weight_field_bits,
+        codebook=codebook, codebook_bits=p.code_bits if codebook else 1, bias_bits=f.bias_bits,
+        acc_bits=f.acc_bits, out_bits=f.out_type.width, in_addr_bits=p.in_buffer.addr_bits,
+        in_bank_bits=p.in_buffer.bank_bits, out_addr_bits=p.out_buffer.addr_bits, relu=f.relu, family=family,
+        factored=p.engine == "codebook_factored", sum_bits=p.sum_type.width if p.sum_type is not None else 0,
+    )  # fmt: skip
+
+
+def _alias_cycles(p: LayerPlan) -> Cycles:
+    return Cycles(0, 0)
+
+
+#: engine -> its model. Every engine of :data:`fpga_flow.hw.plan.ENGINES` has one.
+ENGINE_MODELS: dict[str, EngineModel] = {
+    "dense": EngineModel(_mac_cycles, _mac_hls_cycles, _mac_cost),
+    "csr": EngineModel(_mac_cycles, _mac_hls_cycles, _mac_cost),
+    "codebook": EngineModel(_mac_cycles, _mac_hls_cycles, _mac_cost),
+    "codebook_factored": EngineModel(_mac_cycles, _mac_hls_cycles, _mac_cost),
+    "pointwise": EngineModel(_mac_cycles, _pointwise_hls_cycles, _mac_cost),
+    "alias": EngineModel(_alias_cycles, lambda p: 0, lambda p, family: Cost()),
+}
+
+
+def buffer_cost(b: BufferPlan, family: str) -> Cost:
+    """The activation buffer ``ff_act_mem``: banks x 2 slots x depth words, one copy per read port."""
+    return act_buffer_cost(width=b.width, banks=b.banks, addr_bits=b.addr_bits, read_ports=b.read_ports,
+                           family=family)
+
+
+def unpack_cycles(beats: int) -> Cycles:
+    return Cycles(beats, beats)
+
+
+def pack_cycles(beats: int) -> Cycles:
+    return Cycles(beats + PACK_II_EXTRA, beats + PACK_LATENCY_EXTRA)
+
+
+_ = (unpack_cost, pack_cost)  # used by fpga_flow.hw.design

@@ -1,0 +1,308 @@
+"""The hardware plan: what each layer becomes in hardware, decided once, as plain data.
+
+:func:`fpga_flow.hw.design.plan_design` turns a lowered graph into a :class:`DesignPlan`: one
+:class:`LayerPlan` per layer (the engine, its lanes, the row schedule, the ROM arrays and their
+widths, cycles and resources), the activation buffers between them and the two AXI4-Stream ends.
+The HLS and RTL backends only *spell* it; fit, ``--strict``, the report and ``inspect`` read its
+figures. Nothing here knows a backend.
+
+Engines (``LayerPlan.engine``):
+
+========================  ==========================================================================
+``dense``                 every weight stored (zeros too); rows dealt round-robin; ``slots * n_in``
+                          entries per lane
+``csr``                   the nonzeros: weight + column index + row-end bit per entry
+``codebook``              as ``csr`` with a narrow code per entry into the layer's codebook (registers)
+``codebook_factored``     codebook CSR computed as ``sum_k c_k * S_k``: per lane K running input sums
+                          (adders), K constant multiplies per row (no DSP)
+``pointwise``             ``y = requant(act(x * 2^shift))`` per element (ReLU, requantization, scaling)
+``alias``                 a shape change: no hardware, the buffer/stream of its input is reused
+========================  ==========================================================================
+
+Lane arrays of the MAC engines (``dense``, ``csr``, ``codebook``, ``codebook_factored``): lane ``l``
+stores its rows' entries back to back, ``col[l][t]``, ``val[l][t]`` (weight mantissa or code) and
+``last[l][t]`` (1 on a row's final entry), zero-padded to ``entries``; a row without nonzeros takes
+one zero-weight entry (a zero code), so every row's result is written by its lane. Row ``r``'s
+result sits in slot ``row_slot[r]`` of lane ``row_lane[r]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fpga_flow.fixed import FixedType
+from fpga_flow.hw.cost import Cost
+from fpga_flow.hw.schedule import Schedule
+from fpga_flow.ir import Graph, InputLayer, Layer
+from fpga_flow.stream import StreamFormat
+
+__all__ = [
+    "ENGINES",
+    "BufferPlan",
+    "Cycles",
+    "DesignPlan",
+    "LayerPlan",
+    "MacFields",
+    "Rom",
+    "StreamPlan",
+]
+
+#: Every engine a planner may choose (the backends have one spelling per engine).
+ENGINES = ("dense", "csr", "codebook", "codebook_factored", "pointwise", "alias")
+
+
+@dataclass(frozen=True, eq=False)
+class Rom:
+    """One constant array of a layer: ``values`` are integer mantissas or indices (1-D or 2-D).
+
+    ``frac`` is the fractional bits of a fixed-point element (value ``mantissa * 2**-frac``);
+    ``None`` for an unsigned index. ``signed`` tells how the ``bits``-bit word is read.
+    """
+
+    role: str
+    bits: int
+    values: np.ndarray
+    frac: int | None = None
+    signed: bool = False
+
+    @property
+    def n_bits(self) -> int:
+        """Bits stored (elements times element width)."""
+        return int(self.values.size) * self.bits
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.values.shape)
+
+
+@dataclass(frozen=True)
+class Cycles:
+    """Cycles of one stage per sample: ``ii`` between samples, ``latency`` through the stage."""
+
+    ii: int
+    latency: int
+
+
+@dataclass(frozen=True)
+class MacFields:
+    """The arithmetic of a MAC-style engine entry, as the hardware sees it.
+
+    ``weight_field_bits`` bits of weight per entry (the mantissa, or the code when ``codebook``);
+    weights are ``w_bits`` wide with ``w_frac`` fractional bits; biases ``bias_bits`` / ``bias_frac``;
+    the exact accumulator ``acc_bits`` / ``acc_frac`` (signed). ``shift_p`` / ``shift_b`` align a
+    product / the bias to the accumulator; ``rq_shift = acc_frac - out.frac``.
+    """
+
+    weight_field_bits: int
+    w_bits: int
+    w_signed: bool
+    w_frac: int
+    bias_bits: int
+    bias_signed: bool
+    bias_frac: int
+    acc_bits: int
+    acc_frac: int
+    x_type: FixedType
+    out_type: FixedType
+    relu: bool
+
+    @property
+    def shift_p(self) -> int:
+        return self.acc_frac - (self.w_frac + self.x_type.frac)
+
+    @property
+    def shift_b(self) -> int:
+        return self.acc_frac - self.bias_frac
+
+    @property
+    def rq_shift(self) -> int:
+        return self.acc_frac - self.out_type.frac
+
+
+@dataclass(frozen=True, eq=False)
+class BufferPlan:
+    """An activation buffer (ping-pong, banked) holding one layer's output for its consumer.
+
+    Element ``j`` of the producer's output lives in bank ``bank_of[j]`` at address ``addr_of[j]``;
+    ``read_ports`` consumers read it at once (the consumer's lanes, or the packer's elements per beat).
+    """
+
+    index: int
+    layer: str
+    width: int
+    banks: int
+    addr_bits: int
+    bank_bits: int
+    read_ports: int
+    bank_of: np.ndarray
+    addr_of: np.ndarray
+    cost: Cost = field(default_factory=Cost)
+
+    @property
+    def n_elems(self) -> int:
+        return int(self.bank_of.size)
+
+    @property
+    def depth(self) -> int:
+        """Words per bank and slot (``2**addr_bits``)."""
+        return 1 << self.addr_bits
+
+
+@dataclass(frozen=True, eq=False)
+class StreamPlan:
+    """One AXI4-Stream end: the unpacker into the first buffer, or the packer out of the last."""
+
+    name: str  # "axis_in" | "axis_out"
+    fmt: StreamFormat
+    type: FixedType
+    buffer: BufferPlan
+    cycles: Cycles
+    hls_cycles: int
+    cost: Cost
+
+
+@dataclass(frozen=True, eq=False)
+class LayerPlan:
+    """What one layer becomes in hardware (see the module docstring for the engines).
+
+    ``schedule`` deals rows to ``lanes``; ``arrays`` holds the lane arrays ``col``, ``val``, ``last``
+    (``lanes x entries``) of MAC engines; ``roms`` the constant arrays the engine stores (what the
+    HLS backend writes, what ``weight_bits`` counts); ``codebook`` the codebook as the hardware
+    holds it (mantissas of the weight type, a 0 entry added when a row has no nonzeros and the
+    codebook has none). ``cycles`` (the Verilog engine: equal to RTL simulation), ``hls_cycles``
+    (the HLS C++ loop schedule: load, walk, emit), ``cost`` (LUT/FF/DSP/BRAM36/URAM: the engine
+    with its output buffer) are filled in by :func:`fpga_flow.hw.design.plan_design`.
+    """
+
+    layer: Layer
+    in_type: FixedType
+    engine: str
+    reason: str
+    schedule: Schedule
+    fields: MacFields | None = None
+    roms: tuple[Rom, ...] = ()
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    codebook: np.ndarray | None = None
+    code_bits: int = 0
+    col_bits: int = 0
+    sum_type: FixedType | None = None
+    multiplies: int = 0
+    shift: int = 0
+    in_buffer: BufferPlan | None = None
+    out_buffer: BufferPlan | None = None
+    cycles: Cycles = Cycles(0, 0)
+    hls_cycles: int = 0
+    cost: Cost = field(default_factory=Cost)
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def lanes(self) -> int:
+        return self.schedule.lanes
+
+    @property
+    def entries(self) -> int:
+        """Entries of the longest lane (the MAC loop's trip count)."""
+        return self.schedule.entries
+
+    @property
+    def slots(self) -> int:
+        return self.schedule.slots
+
+    @property
+    def lane_bits(self) -> int:
+        return bits_for(self.lanes)
+
+    @property
+    def slot_bits(self) -> int:
+        return bits_for(self.slots)
+
+    @property
+    def weight_bits(self) -> int:
+        """Bits of every constant the engine stores (ROMs plus the codebook)."""
+        cb = 0 if self.codebook is None or self.fields is None else int(self.codebook.size) * self.fields.w_bits
+        return sum(r.n_bits for r in self.roms) + cb
+
+    @property
+    def is_alias(self) -> bool:
+        return self.engine == "alias"
+
+    def rom(self, role: str) -> Rom:
+        for r in self.roms:
+            if r.role == role:
+                return r
+        raise KeyError(role)
+
+
+@dataclass(frozen=True, eq=False)
+class DesignPlan:
+    """The whole design: input stream, one plan per layer (graph order), output stream, totals."""
+
+    graph: Graph
+    parallelism: int
+    family: str
+    dsp_slice: str
+    input: InputLayer
+    in_stream: StreamPlan
+    layers: tuple[LayerPlan, ...]
+    buffers: tuple[BufferPlan, ...]
+    out_stream: StreamPlan
+
+    @property
+    def output(self) -> LayerPlan | None:
+        return self.layers[-1] if self.layers else None
+
+    @property
+    def output_type(self) -> FixedType:
+        return self.out_stream.type
+
+    @property
+    def hardware_layers(self) -> tuple[LayerPlan, ...]:
+        """The layers that are hardware (aliases left out), in order."""
+        return tuple(p for p in self.layers if not p.is_alias)
+
+    def layer(self, name: str) -> LayerPlan:
+        for p in self.layers:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def cost(self) -> Cost:
+        """LUT/FF/DSP/BRAM36/URAM of the kernel: every stage and buffer."""
+        total = self.in_stream.cost + self.out_stream.cost
+        for p in self.layers:
+            total = total + p.cost
+        return total
+
+    @property
+    def ii(self) -> int:
+        """Cycles between samples, back to back: the slowest stage (stages overlap on samples)."""
+        return max([self.in_stream.cycles.ii, self.out_stream.cycles.ii, *(p.cycles.ii for p in self.layers)])
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a sample's first input beat to its last output beat (an ideal stream)."""
+        return (self.in_stream.cycles.latency + self.out_stream.cycles.latency
+                + sum(p.cycles.latency for p in self.layers))
+
+    @property
+    def hls_ii(self) -> int:
+        return max([self.in_stream.hls_cycles, self.out_stream.hls_cycles, *(p.hls_cycles for p in self.layers)])
+
+    @property
+    def hls_latency(self) -> int:
+        return self.in_stream.hls_cycles + self.out_stream.hls_cycles + sum(p.hls_cycles for p in self.layers)
+
+    @property
+    def weight_bits(self) -> int:
+        return sum(p.weight_bits for p in self.layers)
+
+
+def bits_for(n: int) -> int:
+    """Bits of an unsigned index that takes ``n`` distinct values (at least 1)."""
+    return max(1, int(n - 1).bit_length())
