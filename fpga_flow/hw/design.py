@@ -25,7 +25,7 @@ from fpga_flow.hw.engines import ENGINE_MODELS, HLS_LOOP_DEPTH, buffer_cost, pac
 from fpga_flow.hw.plan import BufferPlan, DesignPlan, LayerPlan, StreamPlan, bits_for
 from fpga_flow.hw.planners import plan_layer
 from fpga_flow.ir import Graph, InputLayer, Layer
-from fpga_flow.stream import stream_format
+from fpga_flow.stream import StreamFormat, stream_format
 
 __all__ = ["DEFAULT_FAMILY", "check_parallelism", "plan_design"]
 
@@ -61,11 +61,44 @@ def _chain(graph: Graph) -> tuple[InputLayer, list[Layer]]:
 
 
 def _buffer(index: int, layer: str, t: FixedType, banks: int, bank_of: np.ndarray, addr_of: np.ndarray,
-            read_ports: int, family: str) -> BufferPlan:
+            read_ports: int, family: str, consumer: LayerPlan | None, out_fmt: StreamFormat) -> BufferPlan:
     depth = int(addr_of.max()) + 1 if addr_of.size else 1
     b = BufferPlan(index, layer, t.width, banks, bits_for(depth), bits_for(banks), read_ports,
                    np.asarray(bank_of, np.int64), np.asarray(addr_of, np.int64))
-    return replace(b, cost=buffer_cost(b, family))
+    return replace(b, cost=buffer_cost(b, family, _bank_reads(b, consumer, out_fmt)))
+
+
+def _reachable(banks_read: set[int], n_banks: int) -> int:
+    """Banks a read port can select as yosys sees it: the constant bits of its ROM bank column are
+    removed (``opt_mem``) and fold the select; the varying bits can take any value."""
+    if not banks_read:
+        return 1
+    width = max(1, (n_banks - 1).bit_length())
+    ones = [all((b >> i) & 1 for b in banks_read) for i in range(width)]
+    zeros = [not any((b >> i) & 1 for b in banks_read) for i in range(width)]
+    return sum(1 for b in range(n_banks)
+               if all(not (ones[i] and not (b >> i) & 1) and not (zeros[i] and (b >> i) & 1) for i in range(width)))
+
+
+def _bank_reads(buf: BufferPlan, consumer: LayerPlan | None, out_fmt: StreamFormat) -> int:
+    """(read port, bank) pairs of ``buf`` that its consumer (an engine, or the packer) may select:
+    the bank copies the Verilog keeps (``ff_act_mem`` has one per pair; yosys drops the others)."""
+    per_port: list[set[int]] = []
+    if consumer is None:  # the packer: port k reads element b * per_beat + k of every beat b
+        n = buf.n_elems
+        for k in range(out_fmt.per_beat):
+            elems = [b * out_fmt.per_beat + k for b in range(out_fmt.beats)]
+            banks = {int(buf.bank_of[e]) for e in elems if e < n}
+            per_port.append(banks | ({0} if any(e >= n for e in elems) else set()))  # invalid slots read 0
+    elif consumer.engine == "pointwise":  # lane l reads the elements of its rows
+        per_port = [{int(buf.bank_of[r]) for r in rows} for rows in consumer.schedule.lane_rows]
+    else:
+        s = consumer.schedule
+        col = consumer.arrays["col"]
+        for lane, n_l in enumerate(s.lane_entries):
+            banks = {int(buf.bank_of[c]) for c in col[lane, :n_l]}
+            per_port.append(banks | ({0} if n_l < s.entries else set()))  # padding entries are zero words
+    return sum(_reachable(b, buf.banks) for b in per_port)
 
 
 def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) -> DesignPlan:
@@ -86,7 +119,7 @@ def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) 
     ports = [p.lanes for p in hw] + [out_fmt.per_beat]
     j = np.arange(inp.size, dtype=np.int64)
     buf = _buffer(0, inp.name, inp.out_type, in_fmt.per_beat, j % in_fmt.per_beat, j // in_fmt.per_beat,
-                  ports[0], family)
+                  ports[0], family, hw[0] if hw else None, out_fmt)
     buffers = [buf]
     done: list[LayerPlan] = []
     k = 0
@@ -96,7 +129,8 @@ def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) 
             continue
         k += 1
         s = p.schedule
-        out = _buffer(k, p.name, p.layer.out_type, s.lanes, s.row_lane, s.row_slot, ports[k], family)
+        out = _buffer(k, p.name, p.layer.out_type, s.lanes, s.row_lane, s.row_slot, ports[k], family,
+                      hw[k] if k < len(hw) else None, out_fmt)
         p = replace(p, in_buffer=buf, out_buffer=out)
         model = ENGINE_MODELS.get(p.engine)
         if model is None:
@@ -115,7 +149,7 @@ def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) 
         "axis_out", out_fmt, out_layer.out_type, last, pack_cycles(out_fmt.beats), out_fmt.n_elems + HLS_LOOP_DEPTH,
         pack_cost(width=out_fmt.width, per_beat=out_fmt.per_beat, beats=out_fmt.beats, tdata_bits=out_fmt.tdata_bits,
                   addr_bits=last.addr_bits, bank_bits=last.bank_bits, beat_addr_bits=bits_for(out_fmt.beats),
-                  family=family),
+                  family=family, n_elems=out_fmt.n_elems),
     )  # fmt: skip
     return DesignPlan(graph, p_lanes, family, dsp_slice(family), inp, in_stream, tuple(done), tuple(buffers),
                       out_stream)

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
+from fpga_flow.fixed import Overflow, Rounding
 from fpga_flow.hw.cost import Cost, act_buffer_cost, mac_engine_cost, pack_cost, unpack_cost
 from fpga_flow.hw.plan import BufferPlan, Cycles, LayerPlan
 
@@ -88,6 +91,8 @@ def _mac_cost(p: LayerPlan, family: str) -> Cost:
     f = p.fields
     assert f is not None and p.in_buffer is not None and p.out_buffer is not None
     codebook = p.codebook is not None
+    out = f.out_type
+    s = p.schedule
     return mac_engine_cost(
         lanes=p.lanes, entries=p.entries, entry_bits=entry_bits(p), x_bits=f.x_type.width,
         x_signed=f.x_type.signed, w_bits=f.w_bits, w_signed=f.w_signed, weight_field_bits=f.weight_field_bits,
@@ -95,6 +100,11 @@ def _mac_cost(p: LayerPlan, family: str) -> Cost:
         acc_bits=f.acc_bits, out_bits=f.out_type.width, in_addr_bits=p.in_buffer.addr_bits,
         in_bank_bits=p.in_buffer.bank_bits, out_addr_bits=p.out_buffer.addr_bits, relu=f.relu, family=family,
         factored=p.engine == "codebook_factored", sum_bits=p.sum_type.width if p.sum_type is not None else 0,
+        rq_shift=f.rq_shift, rounds=f.rq_shift > 0 and out.rounding is not Rounding.TRN,
+        saturates=out.overflow is not Overflow.WRAP, shift_p=f.shift_p, shift_b=f.shift_b,
+        pointwise=p.engine == "pointwise", in_banks=p.in_buffer.banks,
+        full_lanes=sum(1 for n in s.lane_entries if n == s.entries),
+        codebook_nonzero=int(np.count_nonzero(p.codebook)) if p.codebook is not None else None,
     )  # fmt: skip
 
 
@@ -113,10 +123,11 @@ ENGINE_MODELS: dict[str, EngineModel] = {
 }
 
 
-def buffer_cost(b: BufferPlan, family: str) -> Cost:
-    """The activation buffer ``ff_act_mem``: banks x 2 slots x depth words, one copy per read port."""
+def buffer_cost(b: BufferPlan, family: str, bank_reads: int | None = None) -> Cost:
+    """The activation buffer ``ff_act_mem``: banks x 2 slots x depth words, one copy per (read port,
+    bank) pair its consumer may select (``bank_reads``; default every pair)."""
     return act_buffer_cost(width=b.width, banks=b.banks, addr_bits=b.addr_bits, read_ports=b.read_ports,
-                           family=family)
+                           family=family, bank_reads=bank_reads)
 
 
 def unpack_cycles(beats: int) -> Cycles:

@@ -74,6 +74,12 @@ def layer_kind(layer: Layer) -> str:
     return op
 
 
+def _per_sample(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Mantissas ``x`` (batch first) as ``(batch, *shape)``, the same elements in row-major order."""
+    a = np.asarray(x, dtype=np.int64)
+    return a.reshape((a.shape[0], *shape))
+
+
 class Activation(enum.Enum):
     """Activation applied to the accumulator before requantization."""
 
@@ -147,8 +153,7 @@ class InputLayer(Layer):
         return m.reshape((x.shape[0], *self.shape))
 
     def reference(self, xs: Sequence[np.ndarray], in_types: Sequence[FixedType]) -> np.ndarray:
-        x = np.asarray(xs[0], dtype=np.int64)
-        return x.reshape((x.shape[0], *self.shape))
+        return _per_sample(xs[0], self.shape)
 
     def infer_shape(self, in_shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
         return tuple(self.shape)
@@ -289,8 +294,7 @@ class ReshapeLayer(Layer):
     op: ClassVar[str] = "reshape"
 
     def reference(self, xs: Sequence[np.ndarray], in_types: Sequence[FixedType]) -> np.ndarray:
-        x = np.asarray(xs[0], dtype=np.int64)
-        return x.reshape((x.shape[0], *self.shape))
+        return _per_sample(xs[0], self.shape)
 
     def infer_shape(self, in_shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
         return tuple(self.shape)

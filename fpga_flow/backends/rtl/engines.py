@@ -7,7 +7,8 @@ requantization are the engine's ``ff_requant``. The ROM word ``k`` holds entry `
 (lane ``l`` in bits ``[l*ENTRY_W +: ENTRY_W]``, LSB first: weight field, input address, input bank,
 bias, first, last, valid -- see ``ff_mac_lane.v``); an entry's input element is located through
 the input buffer's (bank, address) table, so no hardware divides. Short lanes are padded with
-invalid entries.
+invalid entries. The point-wise engine sets ``IDENTITY`` (every weight is 1: the lanes have no
+multiplier).
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ def spell_mac(p: LayerPlan, ident: str) -> RtlEngine:
         "RELU": int(f.relu),
         "AW_OUT": outb.addr_bits,
     }
+    if p.engine == "pointwise":
+        params["IDENTITY"] = 1
     if p.engine == "codebook_factored":
         assert p.sum_type is not None
         params["FACTORED"] = 1

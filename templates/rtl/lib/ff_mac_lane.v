@@ -34,6 +34,7 @@ module ff_mac_lane #(
     parameter integer OVF        = 0,
     parameter integer RELU       = 0,
     parameter integer AW_OUT     = 1,
+    parameter integer IDENTITY   = 0,    // 1: every weight is 1 (point-wise engine): no multiplier
     parameter integer ENTRY_W    = WF + AW_IN + BW_IN + BIAS_W + 3
 ) (
     input  wire               clk,
@@ -84,7 +85,17 @@ module ff_mac_lane #(
     wire signed [W_X:0] xs = {(X_SIGNED != 0) ? x[W_X-1] : 1'b0, x};
     wire signed [W_W:0] ws = {(W_SIGNED != 0) ? s2_w[W_W-1] : 1'b0, s2_w};
     wire signed [PW-1:0] xs_e = {{(PW - W_X - 1){xs[W_X]}}, xs};
+    /* verilator lint_off UNUSEDSIGNAL */
     wire signed [PW-1:0] ws_e = {{(PW - W_W - 1){ws[W_W]}}, ws};
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire signed [PW-1:0] prod_d;
+    generate
+        if (IDENTITY != 0) begin : g_identity
+            assign prod_d = xs_e;  // the point-wise engine: x * 1
+        end else begin : g_mult
+            assign prod_d = xs_e * ws_e;
+        end
+    endgenerate
     reg              s3_v, s3_first, s3_last;
     reg [BIAS_W-1:0] s3_bias;
     reg signed [PW-1:0] s3_prod;
@@ -140,7 +151,7 @@ module ff_mac_lane #(
         s3_first <= s2_first;
         s3_last  <= s2_last;
         s3_bias  <= s2_bias;
-        s3_prod  <= xs_e * ws_e;
+        s3_prod  <= prod_d;
         if (s3_v) acc <= (s3_first ? bias_al : acc) + prod_al;
         s5_addr <= ocnt;
         s5_data <= rq;

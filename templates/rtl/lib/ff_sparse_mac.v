@@ -48,6 +48,7 @@ module ff_sparse_mac #(
     parameter integer RELU       = 0,
     parameter integer AW_OUT     = 1,
     parameter integer FACTORED   = 0,    // 1: factored codebook lanes (ff_factored_lane)
+    parameter integer IDENTITY   = 0,    // 1: every weight is 1 (the point-wise engine): no multipliers
     /* verilator lint_off UNUSEDPARAM */
     parameter integer SUM_W      = 16    // FACTORED=1: signed width of each running sum S_k
     /* verilator lint_on UNUSEDPARAM */
@@ -150,7 +151,7 @@ module ff_sparse_mac #(
                     .BIAS_W(BIAS_W), .B_SIGNED(B_SIGNED), .W_ACC(W_ACC), .SHIFT_P(SHIFT_P),
                     .SHIFT_B(SHIFT_B), .AW_IN(AW_IN), .BW_IN(BW_IN), .W_OUT(W_OUT),
                     .OUT_SIGNED(OUT_SIGNED), .RQ_SHIFT(RQ_SHIFT), .RND(RND), .OVF(OVF),
-                    .RELU(RELU), .AW_OUT(AW_OUT), .ENTRY_W(ENTRY_W)
+                    .RELU(RELU), .AW_OUT(AW_OUT), .IDENTITY(IDENTITY), .ENTRY_W(ENTRY_W)
                 ) u_lane (
                     .clk(clk), .rst_n(rst_n), .start(start), .s1_v(s1_v),
                     .entry(rom_q[l*ENTRY_W +: ENTRY_W]),
