@@ -21,10 +21,8 @@ yosys 5-8 minutes each (P = 1 has a 235,200-entry ROM), under the 10 minutes abo
 would go to :data:`SLOW_POINTS` (left out unless named with ``--points``); ``--quick`` runs
 :data:`QUICK_POINTS` (a few minutes).
 
-The estimate is the cost model (fpga_flow/hw/cost.py) over the plan's blocks, computed here by
-:func:`estimate_from_plan` with every fact the plan knows (the adapter to replace by the plan's own
-figure once the plan passes them); the plan's own figure (``DesignPlan.cost``, what the report,
-``inspect`` and fit show today) is printed beside it.
+The estimate is the plan's own figure (``DesignPlan.cost``: the cost model of fpga_flow/hw/cost.py
+over the plan's blocks, what the report, ``inspect`` and fit show).
 
 Prints the figures; asserts nothing.
 Run: .venv/bin/python bench/bench_estimate_vs_synth.py [--quick] [--points auto:1,dense:16,small] [--keep DIR]
@@ -54,13 +52,10 @@ from fpga_flow.backends.rtl import emit_rtl
 from fpga_flow.boards import Board, load_board
 from fpga_flow.examples import LayerSpec, QuantSpecF, benchmark_mlp, sparse_mlp
 from fpga_flow.fixed import Overflow, Rounding
-from fpga_flow.hw import BufferPlan, Cost, DesignPlan, LayerPlan, plan_design
-from fpga_flow.hw.cost import act_buffer_cost, mac_engine_cost, pack_cost, unpack_cost
-from fpga_flow.hw.engines import entry_bits
+from fpga_flow.hw import Cost, DesignPlan, plan_design
 from fpga_flow.ir import Graph
 from fpga_flow.pipeline import LowerOptions, load_and_lower
 from fpga_flow.sim.synth import run_synth
-from fpga_flow.stream import StreamFormat
 
 PARALLELISM = (1, 4, 16)
 STORAGES = ("auto", "csr", "codebook_csr", "dense")
@@ -101,7 +96,7 @@ def _small_model(name: str) -> onnx.ModelProto:
 
 def _unfused_mlp() -> Graph:
     """input -> [dense -> relu -> quantize] x 2 -> dense, nothing fused: the point-wise engines."""
-    from fpga_flow.fixed import FixedType, Overflow, Rounding
+    from fpga_flow.fixed import FixedType
     from fpga_flow.ir import DenseLayer, DenseWeights, InputLayer, Layer, QuantizeLayer, ReluLayer
     from fpga_flow.ir.accum import naive_accumulator_type
 
@@ -189,86 +184,11 @@ def _graph(point: Point, models: Path) -> Graph:
     return load_and_lower(path, None, LowerOptions(storage=point.storage))
 
 
-# ---------------------------------------------------------------------------------------------------
-# ADAPTER -- to be replaced by the plan's own figure (``DesignPlan.cost``) once fpga_flow/hw passes
-# these facts to the cost functions itself. The plan (fpga_flow/hw/engines.py, design.py) calls
-# act_buffer_cost / mac_engine_cost / pack_cost with their required parameters only; the model also
-# takes what only the plan's data knows and yosys exploits: the banks each read port really reads
-# (bank_reads), the input buffer's bank count and the never-padded lanes (constant ROM columns),
-# the requantizer's shift/rounding/saturation, the nonzero codebook entries, the output stream's
-# element count. This adapter computes them from the plan; the table shows both figures.
-# ---------------------------------------------------------------------------------------------------
-def _reachable(banks_read: set[int], n_banks: int) -> int:
-    """Banks a read port can select, as yosys sees it: its ROM bank column's constant bits are
-    removed (``opt_mem``) and fold the select; the varying bits can take any value (no value-range
-    analysis of ROM outputs). So: the banks that agree with the constant bits."""
-    if not banks_read:
-        return 1
-    width = max(1, (n_banks - 1).bit_length())
-    ones = [all((b >> i) & 1 for b in banks_read) for i in range(width)]
-    zeros = [not any((b >> i) & 1 for b in banks_read) for i in range(width)]
-    return sum(1 for b in range(n_banks)
-               if all(not (ones[i] and not (b >> i) & 1) and not (zeros[i] and (b >> i) & 1) for i in range(width)))
-
-
-def _bank_reads(buf: BufferPlan, consumer: LayerPlan | None, out_fmt: StreamFormat) -> int:
-    """(read port, bank) pairs of ``buf`` its consumer (an engine, or the packer) may select."""
-    per_port: list[set[int]] = []
-    if consumer is None:  # the packer: port k reads element b * per_beat + k of every beat b
-        n = buf.n_elems
-        for k in range(out_fmt.per_beat):
-            elems = [b * out_fmt.per_beat + k for b in range(out_fmt.beats)]
-            banks = {int(buf.bank_of[e]) for e in elems if e < n}
-            per_port.append(banks | ({0} if any(e >= n for e in elems) else set()))  # invalid slots: zeros
-    elif consumer.engine == "pointwise":  # lane l reads the elements of its rows
-        per_port = [{int(buf.bank_of[r]) for r in rows} for rows in consumer.schedule.lane_rows]
-    else:
-        s = consumer.schedule
-        col = consumer.arrays["col"]
-        for lane, n_l in enumerate(s.lane_entries):
-            banks = {int(buf.bank_of[c]) for c in col[lane, :n_l]}
-            per_port.append(banks | ({0} if n_l < s.entries else set()))  # padding entries: zero words
-    return sum(_reachable(b, buf.banks) for b in per_port)
-
-
 def estimate_from_plan(plan: DesignPlan, family: str) -> Cost:
-    """The cost model (fpga_flow/hw/cost.py) over the plan's blocks, with every fact the plan knows."""
-    hw = [p for p in plan.layers if not p.is_alias]
-    consumers: dict[int, LayerPlan | None] = {}
-    for p in hw:
-        assert p.in_buffer is not None
-        consumers.setdefault(id(p.in_buffer), p)
-    out_fmt = plan.out_stream.fmt
-    total = unpack_cost(width=plan.in_stream.fmt.width, per_beat=plan.in_stream.fmt.per_beat,
-                        beats=plan.in_stream.fmt.beats, tdata_bits=plan.in_stream.fmt.tdata_bits,
-                        addr_bits=plan.buffers[0].addr_bits, family=family)
-    last = plan.buffers[-1]
-    total += pack_cost(width=out_fmt.width, per_beat=out_fmt.per_beat, beats=out_fmt.beats,
-                       tdata_bits=out_fmt.tdata_bits, addr_bits=last.addr_bits, bank_bits=last.bank_bits,
-                       beat_addr_bits=max(1, (out_fmt.beats - 1).bit_length()), family=family,
-                       n_elems=out_fmt.n_elems)
-    for b in plan.buffers:
-        total += act_buffer_cost(width=b.width, banks=b.banks, addr_bits=b.addr_bits, read_ports=b.read_ports,
-                                 family=family, bank_reads=_bank_reads(b, consumers.get(id(b)), out_fmt))
-    for p in hw:
-        f, inb, outb = p.fields, p.in_buffer, p.out_buffer
-        assert f is not None and inb is not None and outb is not None
-        codebook = p.codebook is not None
-        ot = f.out_type
-        total += mac_engine_cost(
-            lanes=p.lanes, entries=p.entries, entry_bits=entry_bits(p), x_bits=f.x_type.width,
-            x_signed=f.x_type.signed, w_bits=f.w_bits, w_signed=f.w_signed, weight_field_bits=f.weight_field_bits,
-            codebook=codebook, codebook_bits=p.code_bits if codebook else 1, bias_bits=f.bias_bits,
-            acc_bits=f.acc_bits, out_bits=ot.width, in_addr_bits=inb.addr_bits, in_bank_bits=inb.bank_bits,
-            out_addr_bits=outb.addr_bits, relu=f.relu, family=family,
-            factored=p.engine == "codebook_factored", sum_bits=p.sum_type.width if p.sum_type is not None else 0,
-            rq_shift=f.rq_shift, rounds=ot.rounding is not Rounding.TRN and f.rq_shift > 0,
-            saturates=ot.overflow is not Overflow.WRAP, shift_p=f.shift_p, shift_b=f.shift_b,
-            pointwise=p.engine == "pointwise", in_banks=inb.banks,
-            full_lanes=sum(1 for n in p.schedule.lane_entries if n == p.entries),
-            codebook_nonzero=int(np.count_nonzero(p.codebook)) if p.codebook is not None else None,
-        )  # fmt: skip
-    return total
+    """The plan's own figure: the cost model over every block, with every fact the plan knows
+    (fpga_flow/hw/engines.py and design.py pass them). ``family`` must be the plan's."""
+    assert family == plan.family, (family, plan.family)
+    return plan.cost
 
 
 def _rtl_digest(rtl: Path) -> str:
