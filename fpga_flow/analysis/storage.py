@@ -19,14 +19,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from fpga_flow.hw.plan import bits_for
 from fpga_flow.ir import DenseLayer
 
 __all__ = ["StorageCost", "bits_for", "storage_cost"]
-
-
-def bits_for(n: int) -> int:
-    """Bits of an unsigned index that takes ``n`` distinct values (at least 1)."""
-    return max(1, int(n - 1).bit_length())
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fpga_flow.fixed import Overflow, Rounding
-from fpga_flow.hw.cost import Cost, act_buffer_cost, mac_engine_cost, pack_cost, unpack_cost
+from fpga_flow.hw.cost import Cost, act_buffer_cost, mac_engine_cost
 from fpga_flow.hw.plan import BufferPlan, Cycles, LayerPlan
 
 __all__ = [
@@ -137,5 +137,3 @@ def unpack_cycles(beats: int) -> Cycles:
 def pack_cycles(beats: int) -> Cycles:
     return Cycles(beats + PACK_II_EXTRA, beats + PACK_LATENCY_EXTRA)
 
-
-_ = (unpack_cost, pack_cost)  # used by fpga_flow.hw.design

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from fpga_flow.ir import InputLayer, Layer, QuantizeLayer, ReluLayer, ReshapeLayer
+from fpga_flow.ir import Layer, QuantizeLayer, ReluLayer, ReshapeLayer
 from fpga_flow.onnx_io.reader import PASS_THROUGH, Reader
 from fpga_flow.onnx_io.registry import attr, onnx_handler
 
@@ -136,5 +136,3 @@ def read_gemm(r: Reader, node: onnx.NodeProto) -> None:
 def read_add(r: Reader, node: onnx.NodeProto) -> None:
     raise r.fail(node, "an Add that is not the bias of a MatMul is not supported", True)
 
-
-_ = InputLayer  # the input layer is made by the reader itself (Reader._read_input)

@@ -13,7 +13,7 @@ from fpga_flow.names import NameTable, sanitize
 from fpga_flow.resources import templates_dir
 
 from .engines import RtlEngine, spell_engine
-from .spelling import verilog_fixed
+from .spelling import clog2, verilog_fixed
 
 __all__ = ["LIBRARY_FILES", "TOP_MODULE", "emit_rtl", "library_dir", "render_context", "spell_engines", "write_mem"]
 
@@ -106,13 +106,9 @@ def render_context(plan: DesignPlan, engines: list[RtlEngine] | None = None) -> 
         ],
         "pack": {"buf": f"b{last.index}", "width": outs.fmt.width, "per_beat": outs.fmt.per_beat,
                  "beats": outs.fmt.beats, "tdata_bits": outs.fmt.tdata_bits, "aw": last.addr_bits,
-                 "bw": last.bank_bits, "beat_aw": clog2_beats(outs.fmt.beats), "rom_file": "out_pack.mem",
+                 "bw": last.bank_bits, "beat_aw": clog2(outs.fmt.beats), "rom_file": "out_pack.mem",
                  "rom_width": pack_width, "rom_words": pack_words},
     }
-
-
-def clog2_beats(beats: int) -> int:
-    return max(1, (int(beats) - 1).bit_length())
 
 
 def write_mem(path: Path, words: list[int], width: int) -> None:
