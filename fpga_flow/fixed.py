@@ -56,6 +56,7 @@ __all__ = [
     "Rounding",
     "add_type",
     "cast",
+    "cast_ratio",
     "fixed_add",
     "fixed_mul",
     "from_float",
@@ -407,6 +408,40 @@ def cast(m: np.ndarray | int, src_frac: int, t: FixedType, src_signed: bool = Tr
         k = np.int64(-s)
     out = _overflow(q, k, t, src_signed)
     return out.copy() if out is m else out  # never hand back the caller's array
+
+
+def cast_ratio(
+    m: np.ndarray | int, src_frac: int, divisor: np.ndarray | int, t: FixedType, src_signed: bool = True
+) -> np.ndarray:
+    """Cast the exact rationals ``m * 2**-src_frac / divisor`` to ``t``, rounding once.
+
+    ``divisor`` holds positive integers (broadcast against ``m``). The quotient is computed
+    exactly in integers (floor division and its remainder) and rounded with ``t``'s rounding mode
+    (ties compare twice the remainder with the divisor), then ``t``'s overflow mode applies. With
+    ``divisor == 1`` this is :func:`cast`. This is the one exact rule for every division the model
+    holds: an average pool's window count, a non-power-of-two requantization.
+    """
+    m = _as_i64(m)
+    d = _as_i64(divisor)
+    if d.size and int(d.min()) < 1:
+        raise ValueError("cast_ratio: the divisor must be a positive integer")
+    if d.size and int(d.max()) == 1:
+        return cast(m, src_frac, t, src_signed)
+    s = int(src_frac) - t.frac
+    if s >= 0:
+        if s > 62 or (d.size and int(d.max()).bit_length() + s > 62):
+            raise FixedPointRangeError(f"cast_ratio: divisor << {s} exceeds 62 bits")
+        num, den = m, d << s
+    else:
+        top = int(np.abs(m).max()).bit_length() if m.size else 0
+        if top - s > 62:
+            raise FixedPointRangeError(f"cast_ratio: mantissas << {-s} exceed 62 bits")
+        num, den = m << (-s), d
+    num, den = np.broadcast_arrays(num, den)
+    fl = np.floor_divide(num, den)
+    r = num - fl * den  # in [0, den)
+    q = _apply_rounding(fl, 2 * r, den, num, t.rounding)
+    return _overflow(q, np.int64(0), t, src_signed)
 
 
 def _decode_double(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

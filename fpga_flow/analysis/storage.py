@@ -1,4 +1,4 @@
-"""Bit-cost model of a dense layer's weight storage (dense vs CSR vs codebook-CSR).
+"""Bit-cost model of a MAC layer's weight storage (dense vs CSR vs codebook-CSR).
 
 * dense:        ``n_out * n_in * W`` (zeros stored, what hls4ml does)
 * CSR:          ``nnz * (W + C) + (n_out + 1) * P``
@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from fpga_flow.hw.plan import bits_for
-from fpga_flow.ir import DenseLayer
+from fpga_flow.ir import MacLayer
 
 __all__ = ["StorageCost", "bits_for", "storage_cost"]
 
@@ -55,15 +55,17 @@ class StorageCost:
 MAX_AUTO_CODEBOOK = 256
 
 
-def storage_cost(layer: DenseLayer) -> StorageCost:
-    """Bits of every storage format for ``layer``'s current weights."""
+def storage_cost(layer: MacLayer) -> StorageCost:
+    """Bits of every storage format for ``layer``'s current weights (a convolution's rows are its
+    output channels, ``n_in`` its ``C_in/groups * kh * kw`` window)."""
     w = layer.weights
     nnz = w.nnz
     wb = layer.weight_type.width
-    col = bits_for(layer.n_in)
+    n_out, n_in = layer.rows, layer.row_length
+    col = bits_for(n_in)
     ptr = max(1, int(nnz).bit_length())
-    dense = layer.n_out * layer.n_in * wb
-    csr = nnz * (wb + col) + (layer.n_out + 1) * ptr
+    dense = n_out * n_in * wb
+    csr = nnz * (wb + col) + (n_out + 1) * ptr
     if hasattr(w, "codebook"):
         entries: int | None = int(w.codebook.size)
     else:
@@ -73,5 +75,5 @@ def storage_cost(layer: DenseLayer) -> StorageCost:
     if entries is None:
         return StorageCost(dense, csr, None, None, col, ptr, None)
     kb = bits_for(entries)
-    cb = nnz * (kb + col) + (layer.n_out + 1) * ptr + entries * wb
+    cb = nnz * (kb + col) + (n_out + 1) * ptr + entries * wb
     return StorageCost(dense, csr, cb, entries, col, ptr, kb)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fpga_flow.analysis.storage import storage_cost
-from fpga_flow.ir import DenseLayer, Graph
+from fpga_flow.ir import Conv2dLayer, Graph, MacLayer
 
 __all__ = ["layer_rows", "totals"]
 
@@ -22,12 +22,15 @@ def layer_rows(graph: Graph) -> list[dict[str, Any]]:
             "shape": list(lay.shape),
             "output_type": lay.out_type.to_json(),
         }
-        if isinstance(lay, DenseLayer):
+        if isinstance(lay, Conv2dLayer):
+            row.update(in_shape=list(lay.in_shape), kernel=list(lay.kernel), stride=list(lay.stride),
+                       pads=list(lay.pads), groups=lay.groups)
+        if isinstance(lay, MacLayer):
             cost = storage_cost(lay)
-            total = lay.n_in * lay.n_out
+            total = lay.row_length * lay.rows
             row.update(
-                n_in=lay.n_in,
-                n_out=lay.n_out,
+                n_in=lay.row_length,
+                n_out=lay.rows,
                 activation=lay.activation.value,
                 weights=total,
                 nonzeros=lay.nnz,
@@ -47,8 +50,8 @@ def layer_rows(graph: Graph) -> list[dict[str, Any]]:
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sums over the dense layers."""
-    dense = [r for r in rows if r["op"] == "dense"]
+    """Sums over the layers with weights (dense and convolution)."""
+    dense = [r for r in rows if "weights" in r]
     t = {
         "weights": sum(r["weights"] for r in dense),
         "nonzeros": sum(r["nonzeros"] for r in dense),

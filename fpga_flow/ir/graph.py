@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fpga_flow.fixed import FixedType, to_float
-from fpga_flow.ir.layers import DenseLayer, GraphError, InputLayer, Layer, layer_kind
+from fpga_flow.ir.layers import DenseLayer, GraphError, InputLayer, Layer, MacLayer, layer_kind
 
 __all__ = ["Graph", "GraphError"]
 
@@ -46,6 +46,10 @@ class Graph:
 
     def dense_layers(self) -> tuple[DenseLayer, ...]:
         return tuple(lay for lay in self.layers if isinstance(lay, DenseLayer))
+
+    def mac_layers(self) -> tuple[MacLayer, ...]:
+        """The layers with weights (dense and convolution), in order."""
+        return tuple(lay for lay in self.layers if isinstance(lay, MacLayer))
 
     def replace_layers(self, layers: list[Layer] | tuple[Layer, ...], outputs: tuple[str, ...] | None = None) -> Graph:
         return Graph(self.name, tuple(layers), self.outputs if outputs is None else outputs)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,7 @@ __all__ = [
     "GraphError",
     "InputLayer",
     "Layer",
+    "MacLayer",
     "QuantizeLayer",
     "ReluLayer",
     "ReshapeLayer",
@@ -163,19 +164,17 @@ class InputLayer(Layer):
             raise GraphError(f"input layer {self.name}: shape {self.shape} must have positive dimensions")
 
 
-@register_layer
-@dataclass(frozen=True, eq=False)
-class DenseLayer(Layer):
-    """Fully connected: ``out = requant(act(bias + W @ x))``.
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MacLayer(Layer):
+    """A layer of multiply-accumulate rows: ``out = requant(act(bias + W @ patch))`` per output.
 
-    The sum is exact in ``acc_type`` (an overflow-free type: bias and every product are
-    aligned to ``acc_type.frac`` without loss, so summation order cannot change the result);
+    ``weights`` is 2-D ``(rows, row length)``: one row per output neuron (dense) or output channel
+    (convolution). The sum is exact in ``acc_type`` (an overflow-free type: bias and every product
+    are aligned to ``acc_type.frac`` without loss, so summation order cannot change the result);
     the activation acts on the accumulator; the single requantization to ``out_type`` uses
-    ``out_type``'s rounding and overflow modes. The input is a vector ``(n_in,)``.
+    ``out_type``'s rounding and overflow modes. Subclasses say what a row reads (``accumulate``).
     """
 
-    n_in: int
-    n_out: int
     weights: WeightStorage
     weight_type: FixedType
     bias: np.ndarray
@@ -183,15 +182,22 @@ class DenseLayer(Layer):
     acc_type: FixedType
     activation: Activation = Activation.LINEAR
 
-    op: ClassVar[str] = "dense"
-
     def __post_init__(self) -> None:
         b = np.array(self.bias, dtype=np.int64, copy=True)
         b.setflags(write=False)
         object.__setattr__(self, "bias", b)
 
-    def accumulate(self, x: np.ndarray, in_type: FixedType) -> np.ndarray:
-        """Exact accumulator mantissas (``acc_type``) before activation."""
+    @property
+    def rows(self) -> int:
+        """Output neurons / channels (rows of ``weights``)."""
+        return int(self.weights.shape[0])
+
+    @property
+    def row_length(self) -> int:
+        """Products per output (columns of ``weights``)."""
+        return int(self.weights.shape[1])
+
+    def _acc_shifts(self, in_type: FixedType) -> tuple[int, int]:
         fa = self.acc_type.frac
         fp = self.weight_type.frac + in_type.frac
         if fa < fp or fa < self.bias_type.frac:
@@ -199,32 +205,22 @@ class DenseLayer(Layer):
                 f"layer {self.name}: accumulator {self.acc_type} drops product/bias bits "
                 f"(needs >= {max(fp, self.bias_type.frac)} fractional bits)"
             )
-        x2 = np.asarray(x, dtype=np.int64).reshape(len(x), -1)
-        prod = np.asarray(self.weights.matrix @ x2.T).T.astype(np.int64)
-        return (prod << (fa - fp)) + (self.bias[None, :] << (fa - self.bias_type.frac))
+        return fa - fp, fa - self.bias_type.frac
+
+    def accumulate(self, x: np.ndarray, in_type: FixedType) -> np.ndarray:
+        """Exact accumulator mantissas (``acc_type``) before activation, ``(batch, *shape)``."""
+        raise NotImplementedError
 
     def reference(self, xs: Sequence[np.ndarray], in_types: Sequence[FixedType]) -> np.ndarray:
         acc = apply_activation(self.accumulate(xs[0], in_types[0]), self.activation)
         return cast(acc, self.acc_type.frac, self.out_type, src_signed=self.acc_type.signed)
 
-    def infer_shape(self, in_shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
-        return (self.n_out,)
-
-    def check(self, srcs: Sequence[Layer]) -> None:
+    def check_mac(self, src: Layer) -> None:
+        """The invariants every MAC layer shares: weights, bias, types and the accumulator bound."""
         from fpga_flow.ir.accum import accumulator_bound
 
-        src = srcs[0]
-        if tuple(src.shape) != (self.n_in,):
-            raise GraphError(
-                f"layer {self.name}: n_in={self.n_in} but its input {src.name} has shape {src.shape}"
-                + ("; flatten the feature map first" if len(src.shape) > 1 and src.size == self.n_in else "")
-            )
-        if self.shape != (self.n_out,):
-            raise GraphError(f"layer {self.name}: shape {self.shape} must be ({self.n_out},)")
-        if self.weights.shape != (self.n_out, self.n_in):
-            raise GraphError(f"layer {self.name}: weights shape {self.weights.shape} != ({self.n_out}, {self.n_in})")
-        if self.bias.shape != (self.n_out,):
-            raise GraphError(f"layer {self.name}: bias shape {self.bias.shape} != ({self.n_out},)")
+        if self.bias.shape != (self.rows,):
+            raise GraphError(f"layer {self.name}: bias shape {self.bias.shape} != ({self.rows},)")
         fp = self.weight_type.frac + src.out_type.frac
         if self.acc_type.frac < max(fp, self.bias_type.frac):
             raise GraphError(
@@ -245,7 +241,7 @@ class DenseLayer(Layer):
     def dense_weights(self) -> np.ndarray:
         return self.weights.to_dense()
 
-    def with_weights(self, weights: WeightStorage) -> DenseLayer:
+    def with_weights(self, weights: WeightStorage) -> Self:
         from dataclasses import replace
 
         return replace(self, weights=weights)
@@ -261,6 +257,40 @@ class DenseLayer(Layer):
     @property
     def storage(self) -> str:
         return self.weights.kind
+
+
+@register_layer
+@dataclass(frozen=True, eq=False, kw_only=True)
+class DenseLayer(MacLayer):
+    """Fully connected (see :class:`MacLayer`): the input is a vector ``(n_in,)``, row ``j`` of
+    ``weights`` is output neuron ``j``."""
+
+    n_in: int
+    n_out: int
+
+    op: ClassVar[str] = "dense"
+
+    def accumulate(self, x: np.ndarray, in_type: FixedType) -> np.ndarray:
+        sp_, sb = self._acc_shifts(in_type)
+        x2 = np.asarray(x, dtype=np.int64).reshape(len(x), -1)
+        prod = np.asarray(self.weights.matrix @ x2.T).T.astype(np.int64)
+        return (prod << sp_) + (self.bias[None, :] << sb)
+
+    def infer_shape(self, in_shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+        return (self.n_out,)
+
+    def check(self, srcs: Sequence[Layer]) -> None:
+        src = srcs[0]
+        if tuple(src.shape) != (self.n_in,):
+            raise GraphError(
+                f"layer {self.name}: n_in={self.n_in} but its input {src.name} has shape {src.shape}"
+                + ("; flatten the feature map first" if len(src.shape) > 1 and src.size == self.n_in else "")
+            )
+        if self.shape != (self.n_out,):
+            raise GraphError(f"layer {self.name}: shape {self.shape} must be ({self.n_out},)")
+        if self.weights.shape != (self.n_out, self.n_in):
+            raise GraphError(f"layer {self.name}: weights shape {self.weights.shape} != ({self.n_out}, {self.n_in})")
+        self.check_mac(src)
 
 
 @register_layer

@@ -1,9 +1,9 @@
-"""Tighten every dense layer's accumulator to the narrowest overflow-free type.
+"""Tighten every MAC (dense or convolution) layer's accumulator to the narrowest overflow-free type.
 
 The bound comes from the actual nonzero weights of each row (sum of their magnitudes times the
 largest input magnitude, plus the bias), not from ``n_in``. Layers that output their accumulator
-unchanged (no requantization) get the new type as output type too, and ReLU layers that pass it
-through follow, so every downstream layer sees the tighter type. Values never change.
+unchanged (no requantization) get the new type as output type too, and the ReLU, max-pool and
+reshape layers that pass it through follow, so every downstream layer sees the tighter type. Values never change.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fpga_flow.fixed import FixedType
-from fpga_flow.ir import DenseLayer, Graph, Layer, ReluLayer
-from fpga_flow.ir.accum import overflow_free_accumulator_type
+from fpga_flow.ir import Graph, Layer, MacLayer, MaxPool2dLayer, ReluLayer, ReshapeLayer, ScaleLayer
+from fpga_flow.ir.accum import overflow_free_accumulator_type, scale_accumulator_type
 
 __all__ = ["infer_accumulators"]
 
@@ -23,15 +23,18 @@ def infer_accumulators(graph: Graph) -> Graph:
     renamed: dict[str, tuple[FixedType, FixedType]] = {}  # layer -> (old out type, new out type)
     layers: list[Layer] = []
     for lay in graph.layers:
-        if isinstance(lay, DenseLayer):
+        if isinstance(lay, MacLayer | ScaleLayer):
             in_type = types[lay.inputs[0]]
-            acc = overflow_free_accumulator_type(lay, in_type)
+            if isinstance(lay, MacLayer):
+                acc = overflow_free_accumulator_type(lay, in_type)
+            else:
+                acc = scale_accumulator_type(lay, in_type)
             passes_acc = lay.out_type == lay.acc_type
             new = replace(lay, acc_type=acc, out_type=acc if passes_acc else lay.out_type)
             if passes_acc:
                 renamed[lay.name] = (lay.out_type, acc)
             lay = new
-        elif isinstance(lay, ReluLayer) and lay.inputs[0] in renamed:
+        elif isinstance(lay, ReluLayer | MaxPool2dLayer | ReshapeLayer) and lay.inputs[0] in renamed:
             old, acc = renamed[lay.inputs[0]]
             if lay.out_type == old:
                 lay = replace(lay, out_type=acc)

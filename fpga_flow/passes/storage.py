@@ -1,4 +1,4 @@
-"""Choose each dense layer's weight storage (dense, CSR or codebook-CSR) by bit cost.
+"""Choose each MAC (dense or convolution) layer's weight storage (dense, CSR or codebook-CSR) by bit cost.
 
 The cost model is :func:`fpga_flow.analysis.storage.storage_cost`; the report shows its
 numbers. A codebook is built from the distinct nonzero weights when none came with the model
@@ -7,18 +7,22 @@ and one is cheaper (at most 256 entries). ``force`` overrides the choice for eve
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from fpga_flow.analysis.storage import MAX_AUTO_CODEBOOK, storage_cost
 from fpga_flow.errors import UnsupportedError
-from fpga_flow.ir import CodebookCsrWeights, DenseLayer, DenseWeights, Graph, Layer, csr_from_dense
+from fpga_flow.ir import CodebookCsrWeights, DenseWeights, Graph, Layer, MacLayer, csr_from_dense
 
 __all__ = ["STORAGE_KINDS", "choose_storage", "convert_storage"]
+
+M = TypeVar("M", bound=MacLayer)
 
 STORAGE_KINDS = ("auto", "dense", "csr", "codebook_csr")
 
 
-def convert_storage(layer: DenseLayer, kind: str) -> DenseLayer:
+def convert_storage(layer: M, kind: str) -> M:
     """The same layer with its weights stored as ``kind`` (values unchanged)."""
     if kind == layer.weights.kind:
         return layer
@@ -39,12 +43,12 @@ def convert_storage(layer: DenseLayer, kind: str) -> DenseLayer:
 
 
 def choose_storage(graph: Graph, force: str = "auto") -> Graph:
-    """Return a graph where every dense layer uses the cheapest storage (or ``force``)."""
+    """Return a graph where every MAC layer uses the cheapest storage (or ``force``)."""
     if force not in STORAGE_KINDS:
         raise ValueError(f"unknown storage kind {force!r}; known: {', '.join(STORAGE_KINDS)}")
     layers: list[Layer] = []
     for lay in graph.layers:
-        if isinstance(lay, DenseLayer):
+        if isinstance(lay, MacLayer):
             kind = storage_cost(lay).best if force == "auto" else force
             if kind == "codebook_csr" and storage_cost(lay).codebook is None and force != "auto":
                 raise UnsupportedError(
