@@ -9,6 +9,7 @@ import json
 from fpga_flow.analysis.summary import layer_rows, totals
 from fpga_flow.boards import load_board
 from fpga_flow.commands._common import add_model_arguments
+from fpga_flow.errors import UnsupportedError
 from fpga_flow.fixed import FixedType
 from fpga_flow.hw import plan_figures
 from fpga_flow.pipeline import LowerOptions, load_and_lower, plan
@@ -30,20 +31,34 @@ def run(args: argparse.Namespace) -> int:
     graph = load_and_lower(args.model, args.precision, LowerOptions(storage=args.storage))
     rows = layer_rows(graph)
     tot = totals(rows)
-    fig = plan_figures(plan(graph, args.parallelism, board))
+    try:
+        fig: dict | None = plan_figures(plan(graph, args.parallelism, board))
+        no_plan = ""
+    except UnsupportedError as e:  # the model is readable, its hardware is not planned yet
+        fig, no_plan = None, str(e)
     if args.json:
-        print(json.dumps({"model": graph.name, "layers": rows, "totals": tot, "plan": fig}, indent=2))
+        doc = {"model": graph.name, "layers": rows, "totals": tot, "plan": fig}
+        if fig is None:
+            doc["plan_error"] = no_plan
+        print(json.dumps(doc, indent=2))
         return 0
     print(f"model {graph.name}: {len(graph.layers)} layers, outputs {', '.join(graph.outputs)}")
     for r in rows:
-        if r["op"] != "dense":
+        if "weights" not in r:
             print(f"  {r['name']:<20} {r['op']:<9} shape {tuple(r['shape'])}  out {_t(r['output_type'])}")
             continue
         cb = f"  codebook {r['codebook_size']}" if r["codebook_size"] else ""
-        print(
-            f"  {r['name']:<20} dense     {r['n_in']}->{r['n_out']} {r['activation']}  "
-            f"nnz {r['nonzeros']}/{r['weights']} ({100 * r['density']:.1f}%){cb}"
-        )
+        if r["op"] == "conv2d":
+            k, st, p = r["kernel"], r["stride"], r["pads"]
+            g = f" groups {r['groups']}" if r["groups"] != 1 else ""
+            print(f"  {r['name']:<20} conv2d    {tuple(r['in_shape'])}->{tuple(r['shape'])} {k[0]}x{k[1]} "
+                  f"stride {st[0]}x{st[1]} pads {tuple(p)}{g} {r['activation']}")
+            print(f"  {'':<20}           nnz {r['nonzeros']}/{r['weights']} ({100 * r['density']:.1f}%){cb}")
+        else:
+            print(
+                f"  {r['name']:<20} dense     {r['n_in']}->{r['n_out']} {r['activation']}  "
+                f"nnz {r['nonzeros']}/{r['weights']} ({100 * r['density']:.1f}%){cb}"
+            )
         print(
             f"  {'':<20}           w {_t(r['weight_type'])}  b {_t(r['bias_type'])}  "
             f"acc {_t(r['accumulator_type'])}  out {_t(r['output_type'])}"
@@ -59,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         f"{tot['bits_stored']} weight bits stored vs {tot['bits_dense']} dense"
         + (f" ({ratio:.2f}x smaller)" if ratio else "")
     )
+    if fig is None:
+        print(f"no hardware plan yet: {no_plan}")
+        return 0
     pt = fig["totals"]
     print(f"plan for {board.name} at parallelism {fig['parallelism']} ({fig['dsp_slice']}):")
     for s in fig["layers"]:

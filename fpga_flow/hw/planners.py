@@ -80,7 +80,8 @@ def plan_layer(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
     planner = PLANNERS.get(kind)
     if planner is None:
         raise UnsupportedError(
-            f"layer {layer.label}: op '{kind}' has no hardware planner (planned: {', '.join(sorted(PLANNERS))})"
+            f"layer {layer.label}: op '{kind}' has no hardware planner yet (planned: {', '.join(sorted(PLANNERS))}); "
+            "`fpga-flow inspect` and `fpga-flow run` (the bit-exact reference) work on this model"
         )
     return planner(layer, in_type, parallelism)
 

@@ -1,5 +1,6 @@
 """ONNX import (plain float and QONNX) into the IR: the reader core and its dispatch table."""
 
+from fpga_flow.onnx_io import cnn_handlers as _cnn_handlers  # noqa: F401 - registers the CNN handlers
 from fpga_flow.onnx_io import handlers as _handlers  # noqa: F401 - registers the handlers
 from fpga_flow.onnx_io.reader import DEFAULT_PRECISION, Reader, read_onnx
 from fpga_flow.onnx_io.registry import ONNX_HANDLERS, onnx_handler

@@ -130,9 +130,3 @@ def read_gemm(r: Reader, node: onnx.NodeProto) -> None:
             raise r.fail(node, "input C (bias) must be a constant", True)
         bias = (b, node)
     r.make_dense(node, src, w, transposed=bool(attr(node, "transB", 0)), bias=bias, out_tensor=node.output[0])
-
-
-@onnx_handler("Add", note="the bias of a MatMul")
-def read_add(r: Reader, node: onnx.NodeProto) -> None:
-    raise r.fail(node, "an Add that is not the bias of a MatMul is not supported", True)
-

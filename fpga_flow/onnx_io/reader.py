@@ -24,6 +24,7 @@ constant folding, the types of constants, naming and error messages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from fpga_flow.ir import (
     GraphError,
     InputLayer,
     Layer,
+    MacLayer,
     csr_from_dense,
 )
 from fpga_flow.names import NameTable
@@ -55,6 +57,8 @@ DEFAULT_PRECISION = "ap_fixed<16,6>"
 QUANT_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas", "qonnx")
 #: Ops that pass their input through unchanged (when constant, their input's value).
 PASS_THROUGH = ("Identity", "Dropout")
+#: Integer shape arithmetic folded when its inputs are constant (or shapes of activations).
+SHAPE_OPS = ("Shape", "Cast", "Unsqueeze", "Squeeze", "Concat")
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,8 @@ class Reader:
                     book.values[codes], book.mant[codes], book.ftype, codebook=book.mant, codes=codes
                 )
             return _Const(book.values[codes], codebook=book.values, codes=codes)
+        if node.op_type in SHAPE_OPS:
+            return self._fold_shape_op(node)
         if node.op_type in ("Transpose",):
             src = self.const(node.input[0])
             if src is None:
@@ -164,6 +170,44 @@ class Reader:
                 src.codebook,
                 None if src.codes is None else t(src.codes),
             )
+        return None
+
+    def _fold_shape_op(self, node: onnx.NodeProto) -> _Const | None:
+        """Fold the integer shape arithmetic exporters write around a ``Reshape`` (``x.view(x.size(0), -1)``).
+
+        ``Shape`` of an activation is ``[1, *sample shape]``: the batch taken as 1, which a
+        ``Reshape`` target keeps as the batch dimension."""
+        op = node.op_type
+        if op == "Shape":
+            src = self.tensor_layer.get(node.input[0])
+            if src is None:
+                c = self.const(node.input[0])
+                return None if c is None else _Const(np.array(c.values.shape, dtype=np.int64))
+            full = np.array([1, *src.shape], dtype=np.int64)
+            start, end = int(attr(node, "start", 0)), attr(node, "end", None)
+            return _Const(full[start:end])
+        ins = [self.const(t) if t else None for t in node.input]
+        if any(c is None for t, c in zip(node.input, ins, strict=True) if t):
+            return None
+        vals = [np.asarray(c.values) if c is not None else None for c in ins]
+        x = vals[0]
+        assert x is not None
+        if op == "Cast":
+            return _Const(x.copy())
+        if op in ("Unsqueeze", "Squeeze"):
+            axes = attr(node, "axes", None)
+            if axes is None and len(vals) > 1 and vals[1] is not None:
+                axes = [int(a) for a in vals[1].ravel()]
+            if op == "Unsqueeze":
+                out = x
+                rank = x.ndim + len(axes or [])
+                for a in sorted(a % rank for a in (axes or [])):
+                    out = np.expand_dims(out, a)
+                return _Const(out)
+            return _Const(np.squeeze(x, axis=None if axes is None else tuple(int(a) for a in axes)))
+        if op == "Concat":
+            return _Const(np.concatenate([np.atleast_1d(v) for v in vals if v is not None],
+                                         axis=int(attr(node, "axis", 0))))
         return None
 
     def is_quant(self, node: onnx.NodeProto) -> bool:
@@ -355,19 +399,45 @@ class Reader:
     ) -> None:
         """A :class:`~fpga_flow.ir.DenseLayer` from a constant weight (``(n_in, n_out)``, or
         ``(n_out, n_in)`` when ``transposed``) and an optional constant bias."""
-        from fpga_flow.ir.accum import naive_accumulator_type
-
         if len(src.shape) != 1:
             raise self.fail(node, f"the input must be a vector (batch, n); it is a feature map {src.shape}: "
                             "add a Flatten before it", True)
         w = self.fixed_const(node, w, "weight")
-        assert w.mant is not None and w.ftype is not None
-        mant = w.mant.T if not transposed else w.mant  # IR layout: (n_out, n_in)
-        n_out, n_in = mant.shape
+        assert w.mant is not None
+        n_in = w.mant.shape[1] if transposed else w.mant.shape[0]
         if n_in != src.size:
             raise self.fail(node, f"weight expects {n_in} inputs but the incoming activation has {src.size}")
+        n_out = w.mant.shape[0] if transposed else w.mant.shape[1]
+        self.make_mac(
+            node, src, w, (lambda a: a) if transposed else (lambda a: a.T), bias, out_tensor, "dense",
+            lambda **kw: DenseLayer(**kw, shape=(n_out,), n_in=n_in, n_out=n_out),
+        )
+
+    def make_mac(
+        self,
+        node: onnx.NodeProto,
+        src: Layer,
+        w: _Const,
+        layout: Callable[[np.ndarray], np.ndarray],
+        bias: tuple[_Const, onnx.NodeProto] | None,
+        out_tensor: str,
+        prefix: str,
+        build: Callable[..., MacLayer],
+    ) -> MacLayer:
+        """Add a MAC layer (dense or convolution) from a constant weight whose ``layout`` gives the
+        IR's 2-D ``(rows, row length)`` array, and an optional constant bias (one per row).
+
+        ``build(**fields)`` makes the layer from the common fields (name, inputs, out_type, weights,
+        types, origin). The accumulator starts at the hls4ml-style width; the accumulator pass
+        tightens it. A QONNX layer outputs its exact accumulator; a float one rounds to ``precision``."""
+        from fpga_flow.ir.accum import naive_accumulator_type
+
+        w = self.fixed_const(node, w, "weight")
+        assert w.mant is not None and w.ftype is not None
+        mant = np.ascontiguousarray(layout(w.mant))
+        n_out = mant.shape[0]
         if w.codebook is not None and w.codes is not None:
-            codes = w.codes.T if not transposed else w.codes
+            codes = np.ascontiguousarray(layout(w.codes))
             storage: CodebookCsrWeights | DenseWeights = _codebook_storage(mant, codes, w.codebook)
         else:
             storage = DenseWeights(mant)
@@ -385,21 +455,17 @@ class Reader:
         else:
             bm = np.zeros(n_out, dtype=np.int64)
             btype = FixedType(2, 2 - fp)
-        name, origin = self.new_name(node, "dense")
-        tmp = DenseLayer(
-            name, (src.name,), (n_out,), w.ftype, n_in=n_in, n_out=n_out, weights=storage, weight_type=w.ftype,
-            bias=bm, bias_type=btype, acc_type=w.ftype, origin=origin,
-        )
+        name, origin = self.new_name(node, prefix)
+        fields = dict(name=name, inputs=(src.name,), weights=storage, weight_type=w.ftype, bias=bm, bias_type=btype,
+                      origin=origin)
+        tmp = build(**fields, out_type=w.ftype, acc_type=w.ftype)
         try:
             acc = naive_accumulator_type(tmp, src.out_type)
         except FixedPointRangeError as e:
             raise self.fail(node, str(e), True) from None
-        out_t = acc if self.quantized else self.precision
-        layer = DenseLayer(
-            name, (src.name,), (n_out,), out_t, n_in=n_in, n_out=n_out, weights=storage, weight_type=w.ftype,
-            bias=bm, bias_type=btype, acc_type=acc, origin=origin,
-        )
+        layer = build(**fields, out_type=acc if self.quantized else self.precision, acc_type=acc)
         self.add_layer(layer, out_tensor)
+        return layer
 
 
 def _codebook_storage(mant: np.ndarray, codes: np.ndarray, book: np.ndarray) -> CodebookCsrWeights | DenseWeights:

@@ -1,0 +1,402 @@
+"""Handlers for convolutional networks: ``Conv``, pooling, ``BatchNormalization``, per-channel
+``Mul``/``Add`` by constants, the residual ``Add`` of two feature maps and ``Concat``.
+
+``BatchNormalization`` is folded without touching the weights of the layer before it (a folded
+scale would move every shared weight off its codebook centroid) into a per-channel
+:class:`~fpga_flow.ir.ScaleLayer`, by the rule of :func:`fold_batchnorm`.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import onnx
+
+from fpga_flow.fixed import FixedPointRangeError, FixedType, Overflow, Rounding, from_float, min_exact_type
+from fpga_flow.ir import (
+    Activation,
+    AddLayer,
+    AvgPool2dLayer,
+    ConcatLayer,
+    Conv2dLayer,
+    Layer,
+    MaxPool2dLayer,
+    ReshapeLayer,
+    ScaleLayer,
+)
+from fpga_flow.ir.accum import scale_accumulator_type, signed_type_for
+from fpga_flow.ir.conv import window_out_shape
+from fpga_flow.onnx_io.reader import Reader
+from fpga_flow.onnx_io.registry import attr, onnx_handler
+
+__all__ = ["BN_MULT_BITS", "fold_batchnorm"]
+
+#: Width of the signed per-channel multiplier a non-power-of-two BatchNormalization scale is
+#: rounded to (a DSP48 B port): relative error at most 2^-17 on the channel of largest |scale|.
+BN_MULT_BITS = 18
+
+
+# ----------------------------------------------------------------------------- geometry
+def _pair(r: Reader, node: onnx.NodeProto, name: str, default: list[int]) -> tuple[int, int]:
+    v = [int(a) for a in attr(node, name, default)]
+    if len(v) != 2:
+        raise r.fail(node, f"{name}={v}: only 2-D windows (two values) are supported", True)
+    return v[0], v[1]
+
+
+def _pads(r: Reader, node: onnx.NodeProto, hw: tuple[int, int], kernel: tuple[int, int],
+          stride: tuple[int, int]) -> tuple[int, int, int, int]:
+    """ONNX ``pads``/``auto_pad`` as ``(top, left, bottom, right)``."""
+    auto = attr(node, "auto_pad", "NOTSET")
+    if auto in ("NOTSET", ""):
+        p = [int(v) for v in attr(node, "pads", [0, 0, 0, 0])]
+        if len(p) != 4 or min(p) < 0:
+            raise r.fail(node, f"pads={p}: expected four values >= 0", True)
+        return p[0], p[1], p[2], p[3]
+    if auto == "VALID":
+        return 0, 0, 0, 0
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        tot = [max((math.ceil(n / s) - 1) * s + k - n, 0) for n, k, s in zip(hw, kernel, stride, strict=True)]
+        small = [t // 2 for t in tot]
+        big = [t - t // 2 for t in tot]
+        begin, end = (small, big) if auto == "SAME_UPPER" else (big, small)
+        return begin[0], begin[1], end[0], end[1]
+    raise r.fail(node, f"auto_pad={auto!r} is not supported (NOTSET, VALID, SAME_UPPER, SAME_LOWER)", True)
+
+
+def _feature_map(r: Reader, node: onnx.NodeProto) -> Layer:
+    src = r.activation(node)
+    if len(src.shape) != 3:
+        raise r.fail(node, f"the input must be a 2-D feature map (N, C, H, W); it has shape (N, "
+                     f"{', '.join(map(str, src.shape))})", True)
+    return src
+
+
+def _no_dilation(r: Reader, node: onnx.NodeProto) -> None:
+    d = [int(v) for v in attr(node, "dilations", [1, 1])]
+    if any(v != 1 for v in d):
+        raise r.fail(node, f"dilations={d} are not supported (only 1)", True)
+
+
+def _one_output(r: Reader, node: onnx.NodeProto) -> None:
+    if len([o for o in node.output if o]) > 1:
+        raise r.fail(node, "only the first output is supported (e.g. no MaxPool indices, no BatchNormalization "
+                     "running statistics)", True)
+
+
+# ----------------------------------------------------------------------------- Conv
+@onnx_handler("Conv", note="2-D, dilation 1, constant weight and bias")
+def read_conv(r: Reader, node: onnx.NodeProto) -> None:
+    src = _feature_map(r, node)
+    w = r.const(node.input[1])
+    if w is None:
+        raise r.fail(node, "the weight (input 1) must be a constant", True)
+    if w.values.ndim != 4:
+        raise r.fail(node, f"the weight must be 4-D (C_out, C_in/group, kh, kw), got shape {w.values.shape}", True)
+    c_out, cg, kh, kw = (int(v) for v in w.values.shape)
+    kernel = _pair(r, node, "kernel_shape", [kh, kw])
+    if kernel != (kh, kw):
+        raise r.fail(node, f"kernel_shape {list(kernel)} differs from the weight's {[kh, kw]}")
+    _no_dilation(r, node)
+    stride = _pair(r, node, "strides", [1, 1])
+    c_in, h, wd = (int(v) for v in src.shape)
+    pads = _pads(r, node, (h, wd), kernel, stride)
+    groups = int(attr(node, "group", 1))
+    if groups < 1 or cg * groups != c_in or c_out % groups:
+        raise r.fail(node, f"group={groups} does not fit {c_in} input channels, weight {list(w.values.shape)}", True)
+    bias = None
+    if len(node.input) > 2 and node.input[2]:
+        b = r.const(node.input[2])
+        if b is None:
+            raise r.fail(node, "the bias (input 2) must be a constant", True)
+        bias = (b, node)
+    ho, wo = window_out_shape(h, wd, kernel, stride, pads)
+    if ho < 1 or wo < 1:
+        raise r.fail(node, f"the {kh}x{kw} kernel does not fit the {h}x{wd} input with pads {list(pads)}", True)
+    r.make_mac(node, src, w, lambda a: a.reshape(a.shape[0], -1), bias, node.output[0], "conv",
+               lambda **kw: Conv2dLayer(**kw, shape=(c_out, ho, wo), in_shape=(c_in, h, wd), kernel=kernel,
+                                        stride=stride, pads=pads, groups=groups))
+
+
+# ----------------------------------------------------------------------------- pooling
+def _window(r: Reader, node: onnx.NodeProto, src: Layer) -> tuple[tuple[int, int], tuple[int, int], tuple[int, ...]]:
+    if int(attr(node, "ceil_mode", 0)) != 0:
+        raise r.fail(node, "ceil_mode=1 is not supported (only the floor output size)", True)
+    _no_dilation(r, node)
+    kernel = _pair(r, node, "kernel_shape", [])
+    stride = _pair(r, node, "strides", [1, 1])
+    pads = _pads(r, node, (int(src.shape[1]), int(src.shape[2])), kernel, stride)
+    return kernel, stride, pads
+
+
+def _pool_shape(r: Reader, node: onnx.NodeProto, src: Layer, kernel: tuple[int, int], stride: tuple[int, int],
+                pads: tuple[int, ...]) -> tuple[int, int, int]:
+    p4 = (pads[0], pads[1], pads[2], pads[3])
+    ho, wo = window_out_shape(int(src.shape[1]), int(src.shape[2]), kernel, stride, p4)
+    if ho < 1 or wo < 1:
+        raise r.fail(node, f"the window {list(kernel)} does not fit the input {list(src.shape[1:])}", True)
+    return int(src.shape[0]), ho, wo
+
+
+@onnx_handler("MaxPool", note="2-D, ceil_mode=0, dilation 1")
+def read_maxpool(r: Reader, node: onnx.NodeProto) -> None:
+    _one_output(r, node)
+    src = _feature_map(r, node)
+    if int(attr(node, "storage_order", 0)) != 0:
+        raise r.fail(node, "storage_order=1 is not supported", True)
+    kernel, stride, pads = _window(r, node, src)
+    shape = _pool_shape(r, node, src, kernel, stride, pads)
+    name, origin = r.new_name(node, "maxpool")
+    r.add_layer(MaxPool2dLayer(name, (src.name,), shape, src.out_type, kernel=kernel, stride=stride,
+                               pads=(pads[0], pads[1], pads[2], pads[3]), origin=origin), node.output[0])
+
+
+def _avg_out_type(r: Reader, src: Layer, count: int) -> FixedType:
+    """The output type of an average: exact when ``count`` is a power of two (the input type grown
+    by ``log2(count)`` fractional bits), else those bits rounded to nearest even; a following
+    ``Quant`` is fused into it, so the exact average is rounded once. ``precision`` in a float model."""
+    if not r.quantized:
+        return r.precision
+    t = src.out_type
+    extra = max(0, (count - 1).bit_length())
+    return FixedType(t.width + extra, t.integer, t.signed, Rounding.RND_CONV, Overflow.SAT)
+
+
+def _add_avgpool(r: Reader, node: onnx.NodeProto, src: Layer, kernel: tuple[int, int], stride: tuple[int, int],
+                 pads: tuple[int, ...], include_pad: bool, out_tensor: str, prefix: str) -> Layer:
+    shape = _pool_shape(r, node, src, kernel, stride, pads)
+    name, origin = r.new_name(node, prefix)
+    out_t = _avg_out_type(r, src, kernel[0] * kernel[1])
+    nxt = r.single_consumer(out_tensor)
+    if nxt is not None and r.is_quant(nxt) and nxt.input[0] == out_tensor:
+        # the model rounds the exact average once, to the Quant's type: so does the layer
+        out_t = r.quant_type(nxt)
+        r.mark_consumed(nxt)
+        out_tensor = nxt.output[0]
+    layer = AvgPool2dLayer(name, (src.name,), shape, out_t, kernel=kernel,
+                           stride=stride, pads=(pads[0], pads[1], pads[2], pads[3]),
+                           count_include_pad=include_pad, origin=origin)
+    r.add_layer(layer, out_tensor)
+    return layer
+
+
+@onnx_handler("AveragePool", note="2-D, ceil_mode=0")
+def read_avgpool(r: Reader, node: onnx.NodeProto) -> None:
+    src = _feature_map(r, node)
+    kernel, stride, pads = _window(r, node, src)
+    _add_avgpool(r, node, src, kernel, stride, pads, bool(attr(node, "count_include_pad", 0)), node.output[0],
+                 "avgpool")
+
+
+@onnx_handler("GlobalAveragePool")
+def read_global_avgpool(r: Reader, node: onnx.NodeProto) -> None:
+    src = _feature_map(r, node)
+    hw = (int(src.shape[1]), int(src.shape[2]))
+    _add_avgpool(r, node, src, hw, hw, (0, 0, 0, 0), False, node.output[0], "gap")
+
+
+@onnx_handler("GlobalMaxPool")
+def read_global_maxpool(r: Reader, node: onnx.NodeProto) -> None:
+    src = _feature_map(r, node)
+    hw = (int(src.shape[1]), int(src.shape[2]))
+    name, origin = r.new_name(node, "gmp")
+    r.add_layer(MaxPool2dLayer(name, (src.name,), (int(src.shape[0]), 1, 1), src.out_type, kernel=hw, stride=hw,
+                               origin=origin), node.output[0])
+
+
+@onnx_handler("ReduceMean", note="over the spatial axes (2, 3) of a feature map")
+def read_reduce_mean(r: Reader, node: onnx.NodeProto) -> None:
+    src = _feature_map(r, node)
+    axes = attr(node, "axes", None)
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        c = r.const(node.input[1])
+        axes = None if c is None else [int(v) for v in np.asarray(c.values).ravel()]
+    if axes is None or sorted(a % 4 for a in axes) != [2, 3]:
+        raise r.fail(node, f"only a mean over the spatial axes [2, 3] (a global average pool) is supported, "
+                     f"got axes={axes}", True)
+    keep = int(attr(node, "keepdims", 1))
+    hw = (int(src.shape[1]), int(src.shape[2]))
+    tensor = node.output[0] if keep else node.output[0] + "\0pooled"
+    pooled = _add_avgpool(r, node, src, hw, hw, (0, 0, 0, 0), False, tensor, "gap")
+    if not keep:
+        name, origin = r.new_name(node, "reshape")
+        r.add_layer(ReshapeLayer(name, (pooled.name,), (int(src.shape[0]),), pooled.out_type, origin=origin),
+                    node.output[0])
+
+
+# ----------------------------------------------------------------------------- per-channel
+def fold_batchnorm(
+    gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float, in_type: FixedType
+) -> tuple[np.ndarray, FixedType, np.ndarray, FixedType]:
+    """``BatchNormalization`` as ``y = x * m_c * 2^-fm + o_c * 2^-(fx+fm)``: ``(mult, mult_type, offset, offset_type)``.
+
+    1. ``s_c = gamma_c / sqrt(var_c + eps)`` in float64 (the parameters converted to float64).
+    2. If every ``s_c`` is zero or a power of two, ``mult_type`` is the narrowest type holding them
+       exactly; else a signed :data:`BN_MULT_BITS`-bit type whose range just holds ``max |s_c|``,
+       and ``m_c`` is ``s_c`` rounded half to even to it.
+    3. ``o_c = beta_c - mean_c * m_c * 2^-fm``, computed exactly (rationals of the parameters),
+       rounded half to even to the LSB ``2^-(fx + fm)`` of ``x * m`` (``fx`` the input's frac).
+    """
+    g, b, mu, v = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (gamma, beta, mean, var))
+    s = g / np.sqrt(v + float(eps))
+    if not np.all(np.isfinite(s)):
+        raise ValueError("the scale gamma / sqrt(var + epsilon) is not finite (var + epsilon <= 0?)")
+    exact = min_exact_type(s, max_width=BN_MULT_BITS)
+    nz = s[s != 0]
+    pow2 = nz.size == 0 or bool(np.all(np.frexp(np.abs(nz))[0] == 0.5))
+    if pow2 and exact is not None:
+        mult_type = exact
+    else:
+        top = float(np.max(np.abs(s)))
+        frac = BN_MULT_BITS - 2 - math.floor(math.log2(top))
+        while round(top * 2.0**frac) > (1 << (BN_MULT_BITS - 1)) - 1:
+            frac -= 1
+        mult_type = FixedType(BN_MULT_BITS, BN_MULT_BITS - frac, True, Rounding.RND_CONV, Overflow.SAT)
+    mult = from_float(s, mult_type)
+    fo = in_type.frac + mult_type.frac
+    step = Fraction(2) ** -mult_type.frac
+    scale = Fraction(2) ** fo
+    off = [round((Fraction(float(bc)) - Fraction(float(mc)) * int(m) * step) * scale)  # half to even
+           for bc, mc, m in zip(b, mu, mult.tolist(), strict=True)]
+    offset_type = signed_type_for(max((abs(o) for o in off), default=0), fo, "BatchNormalization offset")
+    return mult, mult_type, np.array(off, dtype=np.int64), offset_type
+
+
+def _channel_vector(r: Reader, node: onnx.NodeProto, a: np.ndarray, src: Layer, what: str) -> np.ndarray:
+    """A constant broadcast per channel (scalar, ``[C]``, ``[1, C]``, ``[C, 1, 1]`` or ``[1, C, 1, 1]``)."""
+    c = int(src.shape[0])
+    a = np.asarray(a)
+    shape = [int(d) for d in a.shape]
+    while shape and shape[0] == 1 and len(shape) > len(src.shape):
+        shape = shape[1:]  # the batch dimension
+    if a.size == 1:
+        return np.full(c, a.reshape(-1)[0])
+    trail = [d for d in shape[1:]]
+    if shape and shape[0] == c and all(d == 1 for d in trail) and len(shape) <= len(src.shape):
+        return a.reshape(-1)
+    if len(src.shape) == 1 and a.size == c:
+        return a.reshape(-1)
+    raise r.fail(node, f"the {what} of shape {list(a.shape)} is not one value per channel of a {list(src.shape)} "
+                 "input (scalar, [C] or [1, C, 1, 1])", True)
+
+
+def _add_scale(r: Reader, node: onnx.NodeProto, src: Layer, mult: np.ndarray, mult_type: FixedType,
+               offset: np.ndarray, offset_type: FixedType, prefix: str) -> None:
+    c = int(src.shape[0])
+    name, origin = r.new_name(node, prefix)
+    probe = ScaleLayer(name, (src.name,), src.shape, mult_type, mult=mult, mult_type=mult_type, offset=offset,
+                       offset_type=offset_type, divisor=np.ones(c, dtype=np.int64), acc_type=mult_type, origin=origin)
+    try:
+        acc = scale_accumulator_type(probe, src.out_type)
+    except FixedPointRangeError as e:
+        raise r.fail(node, str(e), True) from None
+    from dataclasses import replace
+
+    layer = replace(probe, acc_type=acc, out_type=acc if r.quantized else r.precision, activation=Activation.LINEAR)
+    r.add_layer(layer, node.output[0])
+
+
+@onnx_handler("BatchNormalization", note="inference form, folded into a per-channel scale")
+def read_batchnorm(r: Reader, node: onnx.NodeProto) -> None:
+    _one_output(r, node)
+    if int(attr(node, "training_mode", 0)) != 0:
+        raise r.fail(node, "training_mode=1 is not supported: export the model in eval mode", True)
+    src = r.activation(node)
+    params = []
+    for pos, what in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "var")):
+        c = r.const(node.input[pos]) if len(node.input) > pos else None
+        if c is None:
+            raise r.fail(node, f"the {what} (input {pos}) must be a constant", True)
+        params.append(_channel_vector(r, node, c.values, src, what))
+    eps = float(attr(node, "epsilon", 1e-5))
+    try:
+        mult, mt, off, ot = fold_batchnorm(params[0], params[1], params[2], params[3], eps, src.out_type)
+    except (ValueError, FixedPointRangeError) as e:
+        raise r.fail(node, str(e), True) from None
+    _add_scale(r, node, src, mult, mt, off, ot, "bn")
+
+
+def _const_operand(r: Reader, node: onnx.NodeProto) -> tuple[Layer, np.ndarray] | None:
+    """``(activation, constant)`` for a binary op with one constant operand, else None."""
+    a, b = node.input[0], node.input[1]
+    ca, cb = r.const(a), r.const(b)
+    if ca is None and cb is not None:
+        return r.activation(node, 0), cb.values
+    if cb is None and ca is not None:
+        return r.activation(node, 1), ca.values
+    return None
+
+
+def _typed(r: Reader, node: onnx.NodeProto, values: np.ndarray, what: str) -> tuple[np.ndarray, FixedType]:
+    from fpga_flow.onnx_io.reader import _Const
+
+    c = r.fixed_const(node, _Const(np.asarray(values, dtype=np.float64)), what)
+    assert c.mant is not None and c.ftype is not None
+    return np.asarray(c.mant).reshape(-1), c.ftype
+
+
+@onnx_handler("Mul", note="by a per-channel or scalar constant")
+def read_mul(r: Reader, node: onnx.NodeProto) -> None:
+    pair = _const_operand(r, node)
+    if pair is None:
+        raise r.fail(node, "only a Mul by a constant (scalar or one value per channel) is supported", True)
+    src, k = pair
+    mult, mt = _typed(r, node, _channel_vector(r, node, k, src, "multiplier"), "multiplier")
+    fo = src.out_type.frac + mt.frac
+    _add_scale(r, node, src, mult, mt, np.zeros_like(mult), FixedType(2, 2 - fo), "mul")
+
+
+@onnx_handler("Add", note="bias of a MatMul, per-channel constant, or two activations (residual)")
+def read_add(r: Reader, node: onnx.NodeProto) -> None:
+    pair = _const_operand(r, node)
+    if pair is not None:
+        src, k = pair
+        off, ot = _typed(r, node, _channel_vector(r, node, k, src, "addend"), "addend")
+        one = FixedType(2, 2)
+        _add_scale(r, node, src, np.ones_like(off), one, off, ot, "add")
+        return
+    srcs = [r.activation(node, i) for i in range(len(node.input))]
+    shapes = {tuple(s.shape) for s in srcs}
+    if len(shapes) != 1:
+        raise r.fail(node, f"the inputs have shapes {sorted(shapes)}; only an Add of equal shapes (no broadcast) "
+                     "is supported", True)
+    if r.quantized:
+        frac = max(s.out_type.frac for s in srcs)
+        bound = sum(s.out_type.max_abs_mantissa << (frac - s.out_type.frac) for s in srcs)
+        try:
+            out_t = signed_type_for(bound, frac, "Add")
+        except FixedPointRangeError as e:
+            raise r.fail(node, str(e), True) from None
+    else:
+        out_t = r.precision
+    name, origin = r.new_name(node, "add")
+    r.add_layer(AddLayer(name, tuple(s.name for s in srcs), srcs[0].shape, out_t, origin=origin), node.output[0])
+
+
+@onnx_handler("Concat", note="on the channel axis")
+def read_concat(r: Reader, node: onnx.NodeProto) -> None:
+    srcs = [r.activation(node, i) for i in range(len(node.input))]
+    rank = len(srcs[0].shape) + 1
+    axis = int(attr(node, "axis", 1))
+    if axis % rank != 1 or any(len(s.shape) + 1 != rank for s in srcs):
+        raise r.fail(node, f"only a Concat on the channel axis (axis=1) of equal-rank inputs is supported, "
+                     f"got axis={axis}", True)
+    types = {s.out_type for s in srcs}
+    if len(types) == 1:
+        out_t = next(iter(types))
+    else:
+        frac = max(t.frac for t in types)
+        signed = any(t.signed for t in types)
+        integer = max(t.integer + (1 if signed and not t.signed else 0) for t in types)
+        try:
+            out_t = FixedType(integer + frac, integer, signed, Rounding.RND_CONV, Overflow.SAT)
+        except FixedPointRangeError as e:
+            raise r.fail(node, str(e), True) from None
+    rest = {tuple(s.shape[1:]) for s in srcs}
+    if len(rest) != 1:
+        raise r.fail(node, f"the inputs differ outside the channel axis: {[list(s.shape) for s in srcs]}", True)
+    shape = (sum(int(s.shape[0]) for s in srcs), *next(iter(rest)))
+    name, origin = r.new_name(node, "concat")
+    r.add_layer(ConcatLayer(name, tuple(s.name for s in srcs), shape, out_t, origin=origin), node.output[0])
