@@ -1,9 +1,13 @@
 """ONNX (plain float or QONNX) -> IR graph, per contract 2 of DESIGN.md.
 
-Supported, for multilayer perceptrons:
+Supported:
 
 * ``MatMul`` (+ ``Add`` bias) and ``Gemm`` (``transA=0``, ``alpha=beta=1``, any ``transB``);
-* ``Relu``; ``Flatten`` / ``Reshape`` to a vector; ``Identity`` / ``Dropout`` (pass-through);
+* ``Relu``; ``Flatten`` / ``Reshape`` (keeping the batch); ``Identity`` / ``Dropout`` (pass-through);
+* convolutional networks (:mod:`fpga_flow.onnx_io.cnn_handlers`): ``Conv``, pooling,
+  ``BatchNormalization`` (folded into a per-channel scale), ``Mul``/``Add`` by constants, residual
+  ``Add``, ``Concat``; the exporters' shape arithmetic (``Shape``, ``Gather``, ``Unsqueeze``,
+  ``Concat``, ``Cast``) is folded with the batch taken as 1;
 * QONNX ``Quant`` on the input, on activations, on weights and biases (constant-folded, read by
   input position), with per-tensor or per-channel power-of-two scales;
 * weight sharing as ``Gather(codebook, indices)`` feeding the weight (a ``Quant`` before or after
