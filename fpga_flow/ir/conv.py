@@ -56,8 +56,6 @@ class Window:
                 f"layer {name}: kernel {self.kernel} is larger than the padded input "
                 f"{h + top + bottom}x{w + left + right}"
             )
-        if max(top, bottom) >= self.kernel[0] or max(left, right) >= self.kernel[1]:
-            raise GraphError(f"layer {name}: a padding of {self.pads} is not smaller than the kernel {self.kernel}")
 
     def out_hw(self, in_shape: tuple[int, ...]) -> Pair:
         return window_out_shape(int(in_shape[1]), int(in_shape[2]), self.kernel, self.stride, self.pads)
@@ -150,6 +148,10 @@ class MaxPool2dLayer(Window, Layer):
 
     def check(self, srcs: Sequence[Layer]) -> None:
         self.check_window(self.name, tuple(srcs[0].shape))
+        top, left, bottom, right = self.pads
+        if max(top, bottom) >= self.kernel[0] or max(left, right) >= self.kernel[1]:
+            raise GraphError(f"layer {self.name}: a padding of {self.pads} is not smaller than the kernel "
+                             f"{self.kernel} (a window of padding only has no maximum)")
         super().check(srcs)
 
     def reference(self, xs: Sequence[np.ndarray], in_types: Sequence[FixedType]) -> np.ndarray:

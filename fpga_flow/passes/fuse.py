@@ -5,7 +5,8 @@ Quant(T)`` becomes ``Dense(out=T)``; the same for a ``Conv2d`` and a per-channel
 BatchNormalization). A ReLU *after* a requantization, ``Dense(out=T) -> Relu``, is fused only when
 ``relu(q(a)) == q(relu(a))`` for every reachable accumulator value ``a``: that holds when ``q`` is
 monotone with ``q(0) = 0`` on the accumulator's range, i.e. when ``T`` saturates or when no
-reachable value overflows ``T``. (A scale's positive divisor commutes with the ReLU.)
+reachable value overflows ``T``. (A scale's positive divisor commutes with the ReLU.) Two scales in
+a row, the first exact, become one (an exporter's ``Mul`` + ``Add`` pair for a BatchNormalization).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from fpga_flow.fixed import FixedType, Overflow, cast
+from fpga_flow.fixed import FixedPointRangeError, FixedType, Overflow, cast
 from fpga_flow.ir import Activation, Graph, Layer, MacLayer, QuantizeLayer, ReluLayer, ScaleLayer
-from fpga_flow.ir.accum import accumulator_bound
+from fpga_flow.ir.accum import accumulator_bound, signed_type_for
 
 __all__ = ["fuse_activations"]
 
@@ -49,6 +50,26 @@ def _is_plain_acc(layer: Accumulating) -> bool:
     return layer.out_type == layer.acc_type
 
 
+def _merge_scales(a: ScaleLayer, b: ScaleLayer) -> ScaleLayer | None:
+    """``b(a(x))`` as one scale when ``a`` is exact (no rounding, no activation): ``x * (m_a m_b) +
+    (o_a m_b + o_b)``, e.g. the ``Mul`` and ``Add`` an exporter writes for a BatchNormalization."""
+    if not _is_plain_acc(a) or a.activation is not Activation.LINEAR:
+        return None
+    try:
+        mt = FixedType(a.mult_type.width + b.mult_type.width, a.mult_type.integer + b.mult_type.integer, True)
+        fo = max(a.offset_type.frac + b.mult_type.frac, b.offset_type.frac)
+        off = ((a.offset * b.mult) << (fo - a.offset_type.frac - b.mult_type.frac)) + (
+            b.offset << (fo - b.offset_type.frac))
+        ot = signed_type_for(int(np.abs(off).max()) if off.size else 0, fo, f"layer {b.label}")
+        probe = replace(b, inputs=a.inputs, mult=a.mult * b.mult, mult_type=mt, offset=off, offset_type=ot,
+                        name=a.name, origin=a.origin or b.origin)
+    except FixedPointRangeError:
+        return None
+    # b's accumulator holds the merged sum exactly: its frac covers every merged term and its range
+    # covers b's values over all of a's outputs, which the merged values are
+    return probe
+
+
 def fuse_activations(graph: Graph) -> Graph:
     """Return a graph where ReLU/Quant layers that follow an accumulating layer are folded into it."""
     layers: list[Layer] = list(graph.layers)
@@ -59,7 +80,7 @@ def fuse_activations(graph: Graph) -> Graph:
         changed = False
         by_name = {lay.name: lay for lay in layers}
         for nxt in layers:
-            if not isinstance(nxt, ReluLayer | QuantizeLayer):
+            if not isinstance(nxt, ReluLayer | QuantizeLayer | ScaleLayer):
                 continue
             prod = by_name[nxt.inputs[0]]
             if not isinstance(prod, Accumulating):
@@ -68,7 +89,10 @@ def fuse_activations(graph: Graph) -> Graph:
                 continue
             in_type = types[prod.inputs[0]]
             fused: Accumulating | None = None
-            if isinstance(nxt, QuantizeLayer) and _is_plain_acc(prod):
+            if isinstance(nxt, ScaleLayer):
+                if isinstance(prod, ScaleLayer):
+                    fused = _merge_scales(prod, nxt)
+            elif isinstance(nxt, QuantizeLayer) and _is_plain_acc(prod):
                 fused = replace(prod, out_type=nxt.out_type)
             elif isinstance(nxt, ReluLayer) and prod.activation is Activation.LINEAR:
                 if _is_plain_acc(prod) or _requant_is_monotone(prod, in_type):

@@ -1,0 +1,159 @@
+"""The CNN handlers on hand-written float graphs whose every value is a small dyadic rational.
+
+With inputs and weights on a 2^-4 grid and a wide ``--precision``, onnxruntime's float32 result is
+exact, so the reference must equal it bit for bit: an independent oracle for the geometry (pads,
+``auto_pad``, strides, groups) and for each op's arithmetic. Errors name the node and op.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+from onnx import numpy_helper as nh
+
+from fpga_flow.errors import UnsupportedError
+from fpga_flow.ir import AvgPool2dLayer, Conv2dLayer, ScaleLayer
+from fpga_flow.onnx_io import read_onnx
+from fpga_flow.pipeline import lower
+
+PRECISION = "ap_fixed<24,12>"  # 12 fractional bits: every value below is exact in it and in float32
+
+
+def _model(nodes: list, inits: list, in_shape: tuple[int, ...], opset: int = 13) -> onnx.ModelProto:
+    g = helper.make_graph(
+        nodes, "t", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *in_shape])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [])],
+        initializer=[nh.from_array(np.asarray(v, dtype=np.float32), k) for k, v in inits],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def _grid(rng: np.random.Generator, shape: tuple[int, ...], den: int = 16) -> np.ndarray:
+    return rng.integers(-2 * den, 2 * den, size=shape).astype(np.float64) / den
+
+
+def _check_exact(m: onnx.ModelProto, in_shape: tuple[int, ...], n: int = 3, seed: int = 0, den: int = 16) -> None:
+    x = _grid(np.random.default_rng(seed), (n, *in_shape), den)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"input": x.astype(np.float32)})[0].astype(np.float64)
+    g = lower(read_onnx(m, PRECISION))
+    got = g.run_float(x)
+    np.testing.assert_array_equal(got, want.reshape(got.shape))
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        dict(pads=[0, 0, 0, 0], strides=[1, 1]),
+        dict(pads=[1, 1, 1, 1], strides=[2, 2]),
+        dict(pads=[2, 0, 1, 2], strides=[1, 2]),
+        dict(auto_pad="SAME_UPPER", strides=[2, 2]),
+        dict(auto_pad="SAME_LOWER", strides=[2, 1]),
+        dict(auto_pad="VALID", strides=[1, 1]),
+    ],
+)
+def test_conv_geometry_equals_onnxruntime(attrs: dict) -> None:
+    rng = np.random.default_rng(1)
+    w, b = _grid(rng, (4, 3, 3, 2)), _grid(rng, (4,))
+    m = _model([helper.make_node("Conv", ["input", "w", "b"], ["output"], name="c", kernel_shape=[3, 2], **attrs)],
+               [("w", w), ("b", b)], (3, 7, 6))
+    _check_exact(m, (3, 7, 6))
+
+
+@pytest.mark.parametrize("groups", [2, 6])
+def test_grouped_and_depthwise_conv_equal_onnxruntime(groups: int) -> None:
+    rng = np.random.default_rng(2)
+    w = _grid(rng, (6, 6 // groups, 3, 3))
+    m = _model([helper.make_node("Conv", ["input", "w"], ["output"], name="c", group=groups, pads=[1, 1, 1, 1])],
+               [("w", w)], (6, 5, 5))
+    g = read_onnx(m, PRECISION)
+    conv = next(lay for lay in g.layers if isinstance(lay, Conv2dLayer))
+    assert conv.groups == groups and conv.row_length == (6 // groups) * 9
+    _check_exact(m, (6, 5, 5))
+
+
+def test_pools_mul_add_concat_and_residual_equal_onnxruntime() -> None:
+    rng = np.random.default_rng(3)
+    nodes = [
+        helper.make_node("Conv", ["input", "w"], ["c"], name="c", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="r"),
+        helper.make_node("Add", ["r", "c"], ["res"], name="residual"),
+        helper.make_node("Mul", ["res", "m"], ["mul"], name="mul"),
+        helper.make_node("Add", ["mul", "a"], ["aff"], name="add_const"),
+        helper.make_node("MaxPool", ["aff"], ["mp"], name="mp", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("AveragePool", ["aff"], ["ap"], name="ap", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Concat", ["mp", "ap"], ["cat"], name="cat", axis=1),
+        helper.make_node("GlobalAveragePool", ["cat"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["output"], name="flat", axis=1),
+    ]
+    # inputs and weights on 2^-2, so that the two averages (2^-4 each) stay on the 2^-12 grid
+    inits = [("w", _grid(rng, (2, 2, 3, 3), 4)), ("m", np.array([0.5, -2.0]).reshape(1, 2, 1, 1)),
+             ("a", np.array([0.25, 1.0]).reshape(1, 2, 1, 1))]
+    m = _model(nodes, inits, (2, 4, 4))
+    ops = [lay.op for lay in lower(read_onnx(m, PRECISION)).layers]
+    assert ops.count("scale") == 2 and "add" in ops and "concat" in ops and ops.count("avgpool2d") == 2
+    _check_exact(m, (2, 4, 4), den=4)
+
+
+def test_reduce_mean_over_space_is_a_global_average_pool() -> None:
+    nodes = [helper.make_node("ReduceMean", ["input", "axes"], ["output"], name="rm", keepdims=0)]
+    m = _model(nodes, [], (3, 4, 2), opset=18)
+    m.graph.initializer.append(nh.from_array(np.array([-1, -2], dtype=np.int64), "axes"))
+    g = read_onnx(m, PRECISION)
+    pool = next(lay for lay in g.layers if isinstance(lay, AvgPool2dLayer))
+    assert pool.kernel == (4, 2) and g.output_layers[0].shape == (3,)
+    _check_exact(m, (3, 4, 2))
+
+
+def test_dynamic_view_flatten_chain_is_folded() -> None:
+    nodes = [
+        helper.make_node("Shape", ["input"], ["s"], name="shape"),
+        helper.make_node("Constant", [], ["i0"], name="k0", value=nh.from_array(np.array(0, dtype=np.int64))),
+        helper.make_node("Gather", ["s", "i0"], ["n"], name="g", axis=0),
+        helper.make_node("Constant", [], ["ax"], name="k1", value=nh.from_array(np.array([0], dtype=np.int64))),
+        helper.make_node("Unsqueeze", ["n", "ax"], ["n1"], name="u"),
+        helper.make_node("Constant", [], ["m1"], name="k2", value=nh.from_array(np.array([-1], dtype=np.int64))),
+        helper.make_node("Concat", ["n1", "m1"], ["shp"], name="cat", axis=0),
+        helper.make_node("Reshape", ["input", "shp"], ["output"], name="view"),
+    ]
+    m = _model(nodes, [], (2, 3, 3))
+    g = read_onnx(m, PRECISION)
+    assert g.output_layers[0].shape == (18,)
+    _check_exact(m, (2, 3, 3))
+
+
+def test_batchnorm_becomes_one_scale_with_untouched_conv_weights() -> None:
+    rng = np.random.default_rng(4)
+    w = _grid(rng, (3, 2, 3, 3))
+    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], name="c"),
+             helper.make_node("BatchNormalization", ["c", "g", "b", "mu", "var"], ["output"], name="bn",
+                              epsilon=1e-5)]
+    inits = [("w", w), ("g", [1.0, -0.5, 2.0]), ("b", [0.1, 0.0, -0.3]), ("mu", [0.5, -1.0, 0.0]),
+             ("var", [1.0, 4.0, 0.25])]
+    g = read_onnx(_model(nodes, inits, (2, 5, 5)), PRECISION)
+    conv = next(lay for lay in g.layers if isinstance(lay, Conv2dLayer))
+    np.testing.assert_array_equal(conv.weights.to_dense(), (w * 2**12).reshape(3, -1))  # the --precision grid
+    scale = next(lay for lay in g.layers if isinstance(lay, ScaleLayer))
+    assert scale.mult_type.width == 18 and scale.mult_type.signed  # eps makes the scales non-dyadic
+
+
+@pytest.mark.parametrize(
+    ("node", "needle"),
+    [
+        (helper.make_node("Conv", ["input", "w"], ["output"], name="dil", dilations=[2, 2]), "dilations"),
+        (helper.make_node("MaxPool", ["input"], ["output"], name="cm", kernel_shape=[2, 2], ceil_mode=1), "ceil_mode"),
+        (helper.make_node("ReduceMean", ["input"], ["output"], name="rm", axes=[1]), "spatial axes"),
+        (helper.make_node("Mul", ["input", "input"], ["output"], name="sq"), "by a constant"),
+    ],
+)
+def test_unsupported_cnn_forms_name_the_node(node: onnx.NodeProto, needle: str) -> None:
+    m = _model([node], [("w", np.ones((2, 2, 3, 3)))], (2, 6, 6))
+    with pytest.raises(UnsupportedError) as e:
+        read_onnx(m, PRECISION)
+    msg = str(e.value)
+    assert f"'{node.name}' ({node.op_type})" in msg and needle in msg

@@ -1,0 +1,112 @@
+"""The passes on convolutional graphs: equal outputs before/after, plus the structural change."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+from onnx import numpy_helper as nh
+
+from fpga_flow.examples import QuantSpecF, quant_node
+from fpga_flow.ir import Activation, Conv2dLayer, Graph, ScaleLayer
+from fpga_flow.ir.accum import accumulator_bound
+from fpga_flow.onnx_io import read_onnx
+from fpga_flow.passes import choose_storage, fuse_activations, infer_accumulators
+
+Q_IN = QuantSpecF(8, 4)
+Q_W = QuantSpecF(6, 5)
+Q_B = QuantSpecF(12, 8)
+Q_ACT = QuantSpecF(8, 4, signed=False)
+
+
+def _qcnn(seed: int = 0, sparsity: float = 0.6, bn: bool = False) -> onnx.ModelProto:
+    """input -> Quant -> Conv(Quant W, Quant B) [-> Mul -> Add] -> Relu -> Quant -> MaxPool -> Conv -> output."""
+    rng = np.random.default_rng(seed)
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+
+    def grid(shape: tuple[int, ...], q: QuantSpecF) -> np.ndarray:
+        m = rng.integers(-(1 << (q.bits - 1)), 1 << (q.bits - 1), size=shape)
+        m[rng.random(shape) < sparsity] = 0
+        return (m / 2.0**q.frac).astype(np.float32)
+
+    quant_node(nodes, inits, "input", "xq", Q_IN, "qin")
+    inits += [nh.from_array(grid((4, 2, 3, 3), Q_W), "w1"), nh.from_array(grid((4,), Q_B), "b1"),
+              nh.from_array(grid((3, 4, 2, 2), Q_W), "w2")]
+    quant_node(nodes, inits, "w1", "w1q", Q_W, "qw1")
+    quant_node(nodes, inits, "b1", "b1q", Q_B, "qb1")
+    quant_node(nodes, inits, "w2", "w2q", Q_W, "qw2")
+    nodes.append(helper.make_node("Conv", ["xq", "w1q", "b1q"], ["c1"], name="conv1", pads=[1, 1, 1, 1]))
+    cur = "c1"
+    if bn:
+        inits += [nh.from_array(np.array([0.5, -1.0, 2.0, 0.25], dtype=np.float32).reshape(1, 4, 1, 1), "m"),
+                  nh.from_array(np.array([0.125, 0.5, -1.5, 0.0], dtype=np.float32).reshape(1, 4, 1, 1), "a")]
+        nodes += [helper.make_node("Mul", [cur, "m"], ["bn_m"], name="bn_mul"),
+                  helper.make_node("Add", ["bn_m", "a"], ["bn_a"], name="bn_add")]
+        cur = "bn_a"
+    nodes.append(helper.make_node("Relu", [cur], ["r1"], name="relu1"))
+    quant_node(nodes, inits, "r1", "a1", Q_ACT, "qa1")
+    nodes.append(helper.make_node("MaxPool", ["a1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]))
+    nodes.append(helper.make_node("Conv", ["p1", "w2q"], ["output"], name="conv2", strides=[2, 2]))
+    g = helper.make_graph(nodes, "qcnn", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 2, 8, 8])],
+                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, 2, 2])],
+                          initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
+                                            helper.make_opsetid("qonnx.custom_op.general", 1)])
+    m.ir_version = 8
+    return m
+
+
+def _x(n: int = 16) -> np.ndarray:
+    return np.random.default_rng(7).uniform(-9, 9, size=(n, 2, 8, 8))
+
+
+def _same(a: Graph, b: Graph) -> None:
+    ya, ta = a.run(_x())
+    yb, tb = b.run(_x())
+    np.testing.assert_array_equal(ya, yb)
+    assert ta.frac == tb.frac
+
+
+def test_fuse_folds_relu_and_quant_into_the_conv() -> None:
+    g = read_onnx(_qcnn())
+    f = fuse_activations(g)
+    _same(g, f)
+    assert [lay.op for lay in g.layers] == ["input", "conv2d", "relu", "quantize", "maxpool2d", "conv2d"]
+    assert [lay.op for lay in f.layers] == ["input", "conv2d", "maxpool2d", "conv2d"]
+    conv1 = f.layers[1]
+    assert isinstance(conv1, Conv2dLayer) and conv1.activation is Activation.RELU
+    assert conv1.out_type.width == Q_ACT.bits and not conv1.out_type.signed
+
+
+def test_mul_add_pair_becomes_one_scale_with_relu_and_quant_fused() -> None:
+    g = read_onnx(_qcnn(bn=True))
+    f = fuse_activations(g)
+    _same(g, f)
+    assert [lay.op for lay in g.layers] == ["input", "conv2d", "scale", "scale", "relu", "quantize", "maxpool2d",
+                                            "conv2d"]
+    assert [lay.op for lay in f.layers] == ["input", "conv2d", "scale", "maxpool2d", "conv2d"]
+    s = f.layers[2]
+    assert isinstance(s, ScaleLayer) and s.activation is Activation.RELU
+    # the merged multiplier and offset are the model's, exactly: m in 2^-mult_frac, o in 2^-offset_frac
+    np.testing.assert_array_equal(s.mult / 2.0**s.mult_type.frac, [0.5, -1.0, 2.0, 0.25])
+    np.testing.assert_array_equal(s.offset / 2.0**s.offset_type.frac, [0.125, 0.5, -1.5, 0.0])
+
+
+def test_accumulators_narrow_conv_rows_from_their_nonzero_weights() -> None:
+    g = fuse_activations(read_onnx(_qcnn(sparsity=0.7)))
+    t = infer_accumulators(g)
+    _same(g, t)
+    types = {lay.name: lay.out_type for lay in t.layers}
+    for before, after in zip(g.mac_layers(), t.mac_layers(), strict=True):
+        assert after.acc_type.width < before.acc_type.width and after.acc_type.frac == before.acc_type.frac
+        bound = accumulator_bound(after, types[after.inputs[0]])
+        assert bound <= after.acc_type.max_mantissa < 2 * bound + 1  # tight: one bit less would not hold it
+
+
+def test_storage_converts_conv_weights_without_changing_values() -> None:
+    g = infer_accumulators(fuse_activations(read_onnx(_qcnn(sparsity=0.8))))
+    for kind in ("dense", "csr", "codebook_csr"):
+        s = choose_storage(g, kind)
+        _same(g, s)
+        assert {lay.weights.kind for lay in s.mac_layers()} == {kind}
