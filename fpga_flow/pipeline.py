@@ -1,6 +1,6 @@
 """The one explicit pipeline. Every CLI command goes through here::
 
-    read ONNX -> passes (fuse, accumulators, storage) -> hardware plan (once) -> fit ->
+    read ONNX -> passes (fuse, scales, accumulators, storage) -> hardware plan (once) -> fit ->
     tb_data (reference) -> HLS, RTL, board files (each spells the plan) -> report
 """
 
@@ -21,7 +21,7 @@ from fpga_flow.fixed import FixedType, to_float
 from fpga_flow.hw import DesignPlan, check_parallelism, plan_design
 from fpga_flow.ir import Graph
 from fpga_flow.onnx_io import read_onnx
-from fpga_flow.passes import choose_storage, fuse_activations, infer_accumulators
+from fpga_flow.passes import choose_storage, fuse_activations, infer_accumulators, scales_to_dense
 
 __all__ = [
     "BuildOptions", "BuildResult", "LowerOptions", "build", "load_and_lower", "lower", "make_stimulus", "plan",
@@ -37,8 +37,10 @@ class LowerOptions:
 
 
 def lower(graph: Graph, options: LowerOptions = LowerOptions()) -> Graph:
-    """Run the passes in order: fuse activations, tighten accumulators, choose storage."""
+    """Run the passes in order: fuse activations, vector scales to diagonal dense layers, tighten
+    accumulators, choose storage."""
     graph = fuse_activations(graph)
+    graph = scales_to_dense(graph)
     graph = infer_accumulators(graph)
     graph = choose_storage(graph, options.storage)
     return graph

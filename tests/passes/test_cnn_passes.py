@@ -110,3 +110,39 @@ def test_storage_converts_conv_weights_without_changing_values() -> None:
         s = choose_storage(g, kind)
         _same(g, s)
         assert {lay.weights.kind for lay in s.mac_layers()} == {kind}
+
+
+def _bn_vector_model() -> onnx.ModelProto:
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+    quant_node(nodes, inits, "input", "xq", Q_IN, "qin")
+    inits += [nh.from_array(np.array([[0.5, -1.25, 3.0]], dtype=np.float32), "m"),
+              nh.from_array(np.array([[0.0625, 1.0, -2.5]], dtype=np.float32), "a")]
+    nodes += [helper.make_node("Mul", ["xq", "m"], ["y"], name="mul"),
+              helper.make_node("Add", ["y", "a"], ["z"], name="add"),
+              helper.make_node("Relu", ["z"], ["r"], name="relu")]
+    quant_node(nodes, inits, "r", "output", Q_ACT, "qout")
+    g = helper.make_graph(nodes, "bnvec", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3])],
+                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
+                                            helper.make_opsetid("qonnx.custom_op.general", 1)])
+    m.ir_version = 8
+    return m
+
+
+def test_vector_scale_becomes_a_diagonal_dense_layer() -> None:
+    from fpga_flow.ir import CsrWeights, DenseLayer
+    from fpga_flow.passes import scales_to_dense
+
+    g = fuse_activations(read_onnx(_bn_vector_model()))
+    d = scales_to_dense(g)
+    x = np.random.default_rng(3).uniform(-9, 9, size=(200, 3))
+    np.testing.assert_array_equal(g.run(x)[0], d.run(x)[0])
+    assert [lay.op for lay in g.layers] == ["input", "scale"] and [lay.op for lay in d.layers] == ["input", "dense"]
+    dense = d.layers[1]
+    assert isinstance(dense, DenseLayer) and isinstance(dense.weights, CsrWeights)
+    np.testing.assert_array_equal(dense.weights.to_dense() / 2.0**dense.weight_type.frac, np.diag([0.5, -1.25, 3.0]))
+    # exact against the model's own arithmetic: Quant(x) * m + a, ReLU, Quant (ROUND = half to even, saturating)
+    xq = np.clip(np.round(x * 16), -128, 127) / 16
+    z = np.maximum(xq * np.array([0.5, -1.25, 3.0]) + np.array([0.0625, 1.0, -2.5]), 0)
+    np.testing.assert_array_equal(d.run_float(x), np.clip(np.round(z * 16), 0, 255) / 16)
