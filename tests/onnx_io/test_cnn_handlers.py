@@ -157,3 +157,78 @@ def test_unsupported_cnn_forms_name_the_node(node: onnx.NodeProto, needle: str) 
         read_onnx(m, PRECISION)
     msg = str(e.value)
     assert f"'{node.name}' ({node.op_type})" in msg and needle in msg
+
+
+# ------------------------------------------------------------------ QONNX convolutions, exact
+QDOM = "qonnx.custom_op.general"
+
+
+def _quant(nodes: list, inits: list, src: str, dst: str, scale: np.ndarray | float, bits: int, signed: int = 1,
+           tag: str = "q") -> None:
+    inits += [(f"{tag}_s", np.asarray(scale)), (f"{tag}_z", np.array(0.0)), (f"{tag}_b", np.array(float(bits)))]
+    nodes.append(helper.make_node("Quant", [src, f"{tag}_s", f"{tag}_z", f"{tag}_b"], [dst], name=tag, domain=QDOM,
+                                  signed=signed, narrow=0, rounding_mode="ROUND"))
+
+
+def _qmodel(nodes: list, inits: list, in_shape: tuple[int, ...]) -> onnx.ModelProto:
+    m = _model(nodes, inits, in_shape)
+    m.opset_import.append(helper.make_opsetid(QDOM, 1))
+    return m
+
+
+def _conv_loops(x: np.ndarray, w: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """Plain loops over integer arrays: NCHW input, OIHW weight, stride 1, group 1."""
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    n, _, h, wd = xp.shape
+    co, ci, kh, kw = w.shape
+    out = np.zeros((n, co, h - kh + 1, wd - kw + 1), dtype=object)
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            patch = xp[:, :, i : i + kh, j : j + kw].astype(object)
+            out[:, :, i, j] = np.tensordot(patch, w.astype(object), axes=([1, 2, 3], [1, 2, 3]))
+    return out
+
+
+def test_per_output_channel_weight_scales_and_a_shared_codebook_are_exact() -> None:
+    rng = np.random.default_rng(5)
+    # conv1: per-output-channel scales 2^-3, 2^-5, 2^-4 on raw float weights the Quant rounds
+    fw = np.array([3, 5, 4])
+    w_raw = rng.uniform(-0.9, 0.9, size=(3, 2, 3, 3))
+    # conv2: weights shared through Gather(codebook, indices), codebook entry 0 = 0.0 (pruned)
+    book = np.array([0.0, -0.75, 0.25, 0.5])
+    idx = rng.integers(0, 4, size=(2, 3, 2, 2))
+    nodes: list = []
+    inits: list = [("w1", w_raw), ("book", book)]
+    m_idx = nh.from_array(idx.astype(np.int64), "idx")
+    _quant(nodes, inits, "input", "xq", 2.0**-4, 8, tag="qin")
+    _quant(nodes, inits, "w1", "w1q", (2.0 ** -fw).reshape(3, 1, 1, 1), 8, tag="qw1")
+    nodes.append(helper.make_node("Conv", ["xq", "w1q"], ["c1"], name="conv1", pads=[1, 1, 1, 1]))
+    nodes.append(helper.make_node("Relu", ["c1"], ["r1"], name="relu1"))
+    _quant(nodes, inits, "r1", "a1", 2.0**-3, 8, signed=0, tag="qa1")
+    nodes.append(helper.make_node("Gather", ["book", "idx"], ["w2"], name="gather", axis=0))
+    _quant(nodes, inits, "w2", "w2q", 2.0**-2, 4, tag="qw2")
+    nodes.append(helper.make_node("Conv", ["a1", "w2q"], ["output"], name="conv2"))
+    m = _qmodel(nodes, inits, (2, 5, 5))
+    m.graph.initializer.append(m_idx)
+    read = read_onnx(m)
+    c1, c2 = (lay for lay in read.layers if isinstance(lay, Conv2dLayer))
+    assert c1.weight_type.frac == 5 and c1.weights.kind == "dense"  # the channel scales unified exactly
+    assert c2.weights.kind == "codebook_csr" and c2.codebook_size == 3  # the 0.0 entry is not stored
+    g = lower(read)
+    x = rng.uniform(-8, 8, size=(4, 2, 5, 5))
+    # independent integer computation: every tensor as integers at its own scale
+    xi = np.clip(np.round(x * 16), -128, 127).astype(np.int64)  # 2^-4
+    w1i = np.clip(np.round(w_raw * 2.0 ** fw.reshape(3, 1, 1, 1)), -128, 127).astype(np.int64)
+    w1i = w1i << (5 - fw).reshape(3, 1, 1, 1)  # all on 2^-5
+    acc1 = _conv_loops(xi, w1i, (1, 1, 1, 1))  # 2^-9
+    a1 = np.array([[[[min(max(_round_half_even(int(v), 6), 0), 255) for v in row] for row in ch] for ch in s]
+                   for s in acc1])  # relu, then 2^-9 -> 2^-3, saturating unsigned 8-bit
+    w2i = np.round(book[idx] * 4).astype(np.int64)  # 2^-2
+    acc2 = _conv_loops(a1.astype(np.int64), w2i, (0, 0, 0, 0))  # 2^-5
+    np.testing.assert_array_equal(g.run_float(x), acc2.astype(np.float64) / 32)
+
+
+def _round_half_even(v: int, shift: int) -> int:
+    q, r = divmod(v, 1 << shift)
+    half = 1 << (shift - 1)
+    return q + (1 if r > half or (r == half and q % 2) else 0)
