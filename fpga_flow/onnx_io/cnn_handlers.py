@@ -264,22 +264,28 @@ def fold_batchnorm(
     return mult, mult_type, np.array(off, dtype=np.int64), offset_type
 
 
+def _bn_param(r: Reader, node: onnx.NodeProto, a: np.ndarray, src: Layer, what: str) -> np.ndarray:
+    """A BatchNormalization parameter: one value per channel (``[C]``)."""
+    a = np.asarray(a).reshape(-1)
+    if a.size != int(src.shape[0]):
+        raise r.fail(node, f"the {what} has {a.size} values for {src.shape[0]} channels")
+    return a
+
+
 def _channel_vector(r: Reader, node: onnx.NodeProto, a: np.ndarray, src: Layer, what: str) -> np.ndarray:
-    """A constant broadcast per channel (scalar, ``[C]``, ``[1, C]``, ``[C, 1, 1]`` or ``[1, C, 1, 1]``)."""
+    """The constant operand of a ``Mul``/``Add`` as one value per channel, by ONNX (numpy)
+    broadcasting against ``(N, *shape)``: every axis but the channel axis (1) must be 1."""
     c = int(src.shape[0])
     a = np.asarray(a)
-    shape = [int(d) for d in a.shape]
-    while shape and shape[0] == 1 and len(shape) > len(src.shape):
-        shape = shape[1:]  # the batch dimension
-    if a.size == 1:
-        return np.full(c, a.reshape(-1)[0])
-    trail = [d for d in shape[1:]]
-    if shape and shape[0] == c and all(d == 1 for d in trail) and len(shape) <= len(src.shape):
-        return a.reshape(-1)
-    if len(src.shape) == 1 and a.size == c:
-        return a.reshape(-1)
-    raise r.fail(node, f"the {what} of shape {list(a.shape)} is not one value per channel of a {list(src.shape)} "
-                 "input (scalar, [C] or [1, C, 1, 1])", True)
+    rank = len(src.shape) + 1
+    if a.ndim > rank:
+        raise r.fail(node, f"the {what} of shape {list(a.shape)} has more axes than the input", True)
+    full = [1] * (rank - a.ndim) + [int(d) for d in a.shape]
+    if all(d == 1 for i, d in enumerate(full) if i != 1) and full[1] in (1, c):
+        return np.broadcast_to(a.reshape(-1), (c,)).copy() if a.size == 1 else a.reshape(-1)
+    raise r.fail(node, f"the {what} of shape {list(a.shape)} is not one value per channel of the input "
+                 f"(N, {', '.join(map(str, src.shape))}): use a scalar or shape [1, C"
+                 + (", 1, 1]" if len(src.shape) == 3 else "]"), True)
 
 
 def _add_scale(r: Reader, node: onnx.NodeProto, src: Layer, mult: np.ndarray, mult_type: FixedType,
@@ -309,7 +315,7 @@ def read_batchnorm(r: Reader, node: onnx.NodeProto) -> None:
         c = r.const(node.input[pos]) if len(node.input) > pos else None
         if c is None:
             raise r.fail(node, f"the {what} (input {pos}) must be a constant", True)
-        params.append(_channel_vector(r, node, c.values, src, what))
+        params.append(_bn_param(r, node, c.values, src, what))
     eps = float(attr(node, "epsilon", 1e-5))
     try:
         mult, mt, off, ot = fold_batchnorm(params[0], params[1], params[2], params[3], eps, src.out_type)

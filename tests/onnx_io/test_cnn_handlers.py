@@ -232,3 +232,14 @@ def _round_half_even(v: int, shift: int) -> int:
     q, r = divmod(v, 1 << shift)
     half = 1 << (shift - 1)
     return q + (1 if r > half or (r == half and q % 2) else 0)
+
+
+def test_a_constant_that_broadcasts_along_width_is_not_a_channel_scale() -> None:
+    # numpy broadcasting aligns [2] with W, not with C: reading it per channel would be wrong
+    m = _model([helper.make_node("Mul", ["input", "k"], ["output"], name="mulw")], [("k", [0.5, 2.0])], (2, 6, 2))
+    with pytest.raises(UnsupportedError) as e:
+        read_onnx(m, PRECISION)
+    assert "'mulw' (Mul)" in str(e.value) and "one value per channel" in str(e.value)
+    ok = _model([helper.make_node("Mul", ["input", "k"], ["output"], name="mulc")],
+                [("k", np.array([0.5, 2.0]).reshape(2, 1, 1))], (2, 6, 2))
+    _check_exact(ok, (2, 6, 2))
