@@ -106,12 +106,7 @@ def read_conv(r: Reader, node: onnx.NodeProto) -> None:
     groups = int(attr(node, "group", 1))
     if groups < 1 or cg * groups != c_in or c_out % groups:
         raise r.fail(node, f"group={groups} does not fit {c_in} input channels, weight {list(w.values.shape)}", True)
-    bias = None
-    if len(node.input) > 2 and node.input[2]:
-        b = r.const(node.input[2])
-        if b is None:
-            raise r.fail(node, "the bias (input 2) must be a constant", True)
-        bias = (b, node)
+    bias = r.input_bias(node, 2, "the bias (input 2)")
     ho, wo = window_out_shape(h, wd, kernel, stride, pads)
     if ho < 1 or wo < 1:
         raise r.fail(node, f"the {kh}x{kw} kernel does not fit the {h}x{wd} input with pads {list(pads)}", True)

@@ -123,10 +123,5 @@ def read_gemm(r: Reader, node: onnx.NodeProto) -> None:
     w = r.const(node.input[1])
     if w is None or w.values.ndim != 2:
         raise r.fail(node, "input B must be a constant 2-D weight", True)
-    bias = None
-    if len(node.input) > 2 and node.input[2]:
-        b = r.const(node.input[2])
-        if b is None:
-            raise r.fail(node, "input C (bias) must be a constant", True)
-        bias = (b, node)
+    bias = r.input_bias(node, 2, "input C (bias)")
     r.make_dense(node, src, w, transposed=bool(attr(node, "transB", 0)), bias=bias, out_tensor=node.output[0])

@@ -329,6 +329,16 @@ class Reader:
         outs = {o.name for o in self.g.output}
         return cons[0] if len(cons) == 1 and tensor not in outs else None
 
+    def input_bias(self, node: onnx.NodeProto, pos: int, what: str) -> tuple[_Const, onnx.NodeProto] | None:
+        """The constant bias input ``pos`` of ``node`` with the node, None when absent (an error
+        naming ``what`` when it is not a constant)."""
+        if len(node.input) <= pos or not node.input[pos]:
+            return None
+        b = self.const(node.input[pos])
+        if b is None:
+            raise self.fail(node, f"{what} must be a constant", True)
+        return b, node
+
     def mark_consumed(self, node: onnx.NodeProto) -> None:
         """``node`` was folded into a layer another handler built (e.g. a bias ``Add``)."""
         self.consumed.add(list(self.g.node).index(node))
