@@ -57,6 +57,13 @@ class Window:
                 f"{h + top + bottom}x{w + left + right}"
             )
 
+    def check_pool_pads(self, name: str) -> None:
+        """A pooling window must hold an input element: padding smaller than the kernel (as ONNX)."""
+        top, left, bottom, right = self.pads
+        if max(top, bottom) >= self.kernel[0] or max(left, right) >= self.kernel[1]:
+            raise GraphError(f"layer {name}: a padding of {self.pads} is not smaller than the kernel "
+                             f"{self.kernel} (a window of padding only has no maximum or average)")
+
     def out_hw(self, in_shape: tuple[int, ...]) -> Pair:
         return window_out_shape(int(in_shape[1]), int(in_shape[2]), self.kernel, self.stride, self.pads)
 
@@ -148,10 +155,7 @@ class MaxPool2dLayer(Window, Layer):
 
     def check(self, srcs: Sequence[Layer]) -> None:
         self.check_window(self.name, tuple(srcs[0].shape))
-        top, left, bottom, right = self.pads
-        if max(top, bottom) >= self.kernel[0] or max(left, right) >= self.kernel[1]:
-            raise GraphError(f"layer {self.name}: a padding of {self.pads} is not smaller than the kernel "
-                             f"{self.kernel} (a window of padding only has no maximum)")
+        self.check_pool_pads(self.name)
         super().check(srcs)
 
     def reference(self, xs: Sequence[np.ndarray], in_types: Sequence[FixedType]) -> np.ndarray:
@@ -179,6 +183,7 @@ class AvgPool2dLayer(Window, Layer):
 
     def check(self, srcs: Sequence[Layer]) -> None:
         self.check_window(self.name, tuple(srcs[0].shape))
+        self.check_pool_pads(self.name)
         super().check(srcs)
 
     def counts(self, in_shape: tuple[int, ...]) -> np.ndarray:
