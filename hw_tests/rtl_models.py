@@ -71,8 +71,8 @@ def dense_layer(
         assert isinstance(weights, DenseWeights | CsrWeights)
     bias = rng.integers(bias_type.min_mantissa, bias_type.max_mantissa + 1, size=n_out)
     lay = DenseLayer(
-        name, (src,), (n_out,), out_type, n_in, n_out, weights, weight_type, bias, bias_type,
-        FixedType(2, 2), activation,
+        name, (src,), (n_out,), out_type, n_in=n_in, n_out=n_out, weights=weights, weight_type=weight_type,
+        bias=bias, bias_type=bias_type, acc_type=FixedType(2, 2), activation=activation,
     )
     return replace(lay, acc_type=overflow_free_accumulator_type(lay, in_type))
 
