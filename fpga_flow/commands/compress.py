@@ -1,4 +1,4 @@
-"""``fpga-flow compress --example lenet300 --dataset fashion-mnist -o model.onnx [--quick]``.
+"""``fpga-flow compress --example lenet300|lenet5 --dataset fashion-mnist|digits -o model.onnx [--quick]``.
 
 Trains the dense baseline, prunes, quantizes to fixed point, shares weights, fine-tunes, exports
 QONNX (see :mod:`fpga_flow.compress`), then reads the export back, checks it bit for bit against
@@ -15,13 +15,14 @@ from pathlib import Path
 
 from fpga_flow.errors import FlowError
 
-EXAMPLES = ("lenet300",)
+EXAMPLES = ("lenet300", "lenet5")  # fpga_flow.compress.flow.EXAMPLES (not imported: it imports torch)
 DATASETS = ("fashion-mnist", "digits")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--example", default="lenet300", choices=EXAMPLES,
-                   help="model to train and compress (LeNet-300-100: n_in-300-100-10)")
+                   help="model to train and compress: lenet300 (LeNet-300-100, n_in-300-100-10) or lenet5 "
+                        "(Caffe LeNet-5: conv 20@5x5, pool, conv 50@5x5, pool, fc 500, fc 10)")
     p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS,
                    help="fashion-mnist (Debian package dataset-fashion-mnist, 784 inputs) or digits "
                         "(scikit-learn's 8x8 digits, 64 inputs; seconds)")
@@ -31,12 +32,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: <output stem>_report/ beside the model)")
     p.add_argument("--quick", action="store_true", help="short training on a data subset (demo, smoke tests)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--codebook-bits", type=int, default=None, metavar="B",
-                   help="share 2^B values per layer (default: the preset's, 5 for fashion-mnist)")
+    p.add_argument("--codebook-bits", type=int, nargs="+", default=None, metavar="B",
+                   help="share 2^B values per layer: one value for every layer or one per weighted layer "
+                        "(default: the preset's; lenet300 5, lenet5 8 8 5 5 as Han et al.)")
     p.add_argument("--density", type=float, nargs="+", default=None, metavar="D",
-                   help="fraction of weights kept per layer, one value per layer (default: the preset's)")
+                   help="fraction of weights kept per weighted layer, one value per layer: 3 for lenet300, "
+                        "4 for lenet5 (default: the preset's)")
     p.add_argument("--weight-bits", type=int, default=None, metavar="W",
-                   help="weight (and codebook value) width in bits (default 8; types from the observed ranges)")
+                   help="weight (and codebook value) width in bits for every layer (default 8, lenet5's "
+                        "convolutions 10; types from the observed ranges)")
     p.add_argument("--bias-bits", type=int, default=None, metavar="W", help="bias width in bits (default 16)")
     p.add_argument("--act-bits", type=int, default=None, metavar="W",
                    help="hidden activation width in bits (default 8)")
@@ -54,17 +58,17 @@ def run(args: argparse.Namespace) -> int:
         raise FlowError(f"{args.output}: the output must be an .onnx file")
     if args.threads < 1:
         raise FlowError("--threads must be at least 1")
-    data = load_dataset(args.dataset)
-    cfg = CompressConfig.preset(args.dataset, quick=args.quick)
+    cfg = CompressConfig.preset(args.dataset, quick=args.quick, example=args.example)
     cfg = replace(cfg, seed=args.seed, threads=args.threads)
+    n_layers = len(cfg.final_density)
     if args.codebook_bits is not None:
-        if not 1 <= args.codebook_bits <= 8:
-            raise FlowError("--codebook-bits must be between 1 and 8")
-        cfg = replace(cfg, codebook_bits=args.codebook_bits)
+        if len(args.codebook_bits) not in (1, n_layers) or not all(1 <= b <= 8 for b in args.codebook_bits):
+            raise FlowError(f"--codebook-bits takes 1 or {n_layers} values (one per layer) between 1 and 8")
+        bits = args.codebook_bits
+        cfg = replace(cfg, codebook_bits=bits[0] if len(bits) == 1 else tuple(bits))
     if args.density is not None:
-        n_layers = len(cfg.hidden) + 1
         if len(args.density) != n_layers or not all(0 < d <= 1 for d in args.density):
-            raise FlowError(f"--density takes {n_layers} values in (0, 1], one per layer")
+            raise FlowError(f"--density takes {n_layers} values in (0, 1], one per layer of {args.example}")
         cfg = replace(cfg, final_density=tuple(args.density))
     widths = {"weight_width": args.weight_bits, "bias_width": args.bias_bits, "act_width": args.act_bits}
     for key, w in widths.items():
@@ -72,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             if not 2 <= w <= 24:
                 raise FlowError(f"--{key.split('_')[0]}-bits must be between 2 and 24")
             cfg = replace(cfg, types=replace(cfg.types, **{key: w}))
+    if args.weight_bits is not None:  # every layer, the preset's per-layer widths included
+        cfg = replace(cfg, types=replace(cfg.types, layer_weight_width={}))
+    data = load_dataset(args.dataset)
     report_dir = args.report_dir or args.output.with_name(args.output.stem + "_report")
     t0 = time.perf_counter()
     print(f"compressing {args.example} on {args.dataset}{' (quick)' if args.quick else ''}", flush=True)
@@ -92,5 +99,7 @@ def run(args: argparse.Namespace) -> int:
         f"storage: dense float32 {r['bits']['dense_float32']} bits, hardware {r['bits']['hardware']} bits "
         f"({q['hardware']:.1f}x), Huffman {r['bits']['huffman']} bits ({q['huffman']:.1f}x)"
     )
+    print("weights kept: " + ", ".join(f"{lay['name']} {100 * lay['density']:.1f}% (K={lay['codebook_size']})"
+                                       for lay in r["layers"]) + f"; overall {100 * r['density']:.2f}%")
     print(f"wrote {args.output} and {report_dir}/compression_report.md ({time.perf_counter() - t0:.0f} s)")
     return 0

@@ -14,7 +14,8 @@ from fpga_flow.pipeline import LowerOptions, load_and_lower
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
-    p.add_argument("--input", required=True, type=Path, help="float array (N x features) as .npy")
+    p.add_argument("--input", required=True, type=Path,
+                   help="float array as .npy: (N, features), or (N, C, H, W) for a convolutional model")
     p.add_argument("--output", required=True, type=Path, help="where to write the outputs (.npy, float64)")
 
 

@@ -5,7 +5,10 @@ The only package of fpga-flow that imports torch (hardware commands never import
 * :func:`compress` with :class:`CompressConfig` -- the whole flow, up to the export (a
   :class:`CompressResult`), on a :class:`Dataset` (:func:`load_dataset`, :func:`load_fashion_mnist`,
   :func:`load_digits`);
-* the model: :class:`CompressibleMLP`, :class:`CompressibleLinear`, :func:`lenet300`;
+* the model: :class:`CompressibleNet` (conv / max-pool / flatten / linear stages),
+  :class:`CompressibleMLP`, the weighted layers :class:`CompressibleLinear` and
+  :class:`CompressibleConv2d` (common API :class:`CompressibleLayer`), the examples :func:`lenet300`
+  and :func:`lenet5` (:func:`build_model`, :data:`EXAMPLES`);
 * pruning: :class:`Pruner`, :class:`PruneStep`, :func:`magnitude_mask`, :func:`density_schedule`,
   :func:`quality_schedule`;
 * fixed point: :func:`fake_quant`, :func:`choose_type`, :class:`TypePolicy`, :func:`quantize_model`;
@@ -29,15 +32,21 @@ from typing import Any
 
 _EXPORTS = {
     "compress": "flow",
-    "CompressConfig": "flow",
+    "CompressConfig": "config",
     "CompressResult": "flow",
+    "EXAMPLES": "config",
+    "build_model": "config",
     "Dataset": "data",
     "load_dataset": "data",
     "load_digits": "data",
     "load_fashion_mnist": "data",
-    "CompressibleLinear": "model",
+    "CompressibleConv2d": "layers",
+    "CompressibleLayer": "layers",
+    "CompressibleLinear": "layers",
+    "CompressibleNet": "network",
     "CompressibleMLP": "model",
     "lenet300": "model",
+    "lenet5": "model",
     "Pruner": "prune",
     "PruneStep": "prune",
     "magnitude_mask": "prune",

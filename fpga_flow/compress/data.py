@@ -2,9 +2,9 @@
 
 * ``fashion-mnist``: Zalando's Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package
   (``/usr/share/datasets/fashion-mnist/``, the original gzipped IDX files). 60000 training and
-  10000 test images of 28x28 = 784 pixels.
+  10000 test images of 28x28 = 784 pixels (image shape ``(1, 28, 28)``).
 * ``digits``: scikit-learn's bundled 8x8 handwritten digits (1797 images, 64 pixels), split
-  80/20 with a fixed seed; small enough for tests that run in seconds.
+  80/20 with a fixed seed; small enough for tests that run in seconds (image shape ``(1, 8, 8)``).
 
 Pixels are scaled to ``[0, 1)`` by powers of two (``p / 256`` for 8-bit pixels, ``p / 16`` for
 the digits' 0..16 levels), so the inputs are float32 values that an unsigned fixed-point input
@@ -31,7 +31,12 @@ DATASETS = ("fashion-mnist", "digits")
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training and test arrays: ``x_*`` float32 ``(N, features)``, ``y_*`` int64 labels."""
+    """Training and test arrays: ``x_*`` float32 ``(N, features)``, ``y_*`` int64 labels.
+
+    ``image_shape`` ``(C, H, W)``: what a sample's features are, in row-major (NCHW) order
+    (``x.reshape(N, *image_shape)`` gives the images a convolutional network reads); ``None`` for
+    plain feature vectors.
+    """
 
     name: str
     x_train: np.ndarray
@@ -39,6 +44,11 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     classes: int = 10
+    image_shape: tuple[int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.image_shape is not None and int(np.prod(self.image_shape)) != self.x_train.shape[1]:
+            raise ValueError(f"image shape {self.image_shape} does not hold {self.x_train.shape[1]} features")
 
     @property
     def n_features(self) -> int:
@@ -53,7 +63,7 @@ class Dataset:
         xs, ys = self.x_test, self.y_test
         if n_test is not None:
             xs, ys = xs[:n_test], ys[:n_test]
-        return Dataset(self.name, xt, yt, xs, ys, self.classes)
+        return Dataset(self.name, xt, yt, xs, ys, self.classes, self.image_shape)
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -88,7 +98,8 @@ def load_fashion_mnist(root: str | Path = FASHION_MNIST_DIR) -> Dataset:
     x_train = (arr["x_train"].reshape(arr["x_train"].shape[0], -1).astype(np.float32) / np.float32(256))
     x_test = (arr["x_test"].reshape(arr["x_test"].shape[0], -1).astype(np.float32) / np.float32(256))
     return Dataset(
-        "fashion-mnist", x_train, arr["y_train"].astype(np.int64), x_test, arr["y_test"].astype(np.int64)
+        "fashion-mnist", x_train, arr["y_train"].astype(np.int64), x_test, arr["y_test"].astype(np.int64),
+        image_shape=(1, 28, 28),
     )
 
 
@@ -104,7 +115,7 @@ def load_digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     perm = np.random.default_rng(seed).permutation(x.shape[0])
     n_test = int(round(test_fraction * x.shape[0]))
     te, tr = np.sort(perm[:n_test]), np.sort(perm[n_test:])
-    return Dataset("digits", x[tr], y[tr], x[te], y[te])
+    return Dataset("digits", x[tr], y[tr], x[te], y[te], image_shape=(1, 8, 8))
 
 
 def load_dataset(name: str) -> Dataset:

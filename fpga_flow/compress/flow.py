@@ -2,12 +2,13 @@
 
 :func:`compress` runs, on a :class:`~fpga_flow.compress.data.Dataset`:
 
-1. **dense**: train the float32 baseline (LeNet-300-100 by default);
-2. **pruned**: iterative magnitude pruning to per-layer target densities (or quality x std
-   thresholds), fine-tuning after every round with the masks held;
+1. **dense**: train the float32 baseline (``config.example``: LeNet-300-100 by default, or LeNet-5);
+2. **pruned**: iterative magnitude pruning of every weighted layer (conv and linear) to per-layer
+   target densities (or quality x std thresholds), fine-tuning after every round with the masks held;
 3. **quantized**: per-tensor fixed-point types from the observed ranges (or user-given), then
    quantization-aware fine-tuning (float64, straight-through estimator), masks still held;
-4. **shared**: per-layer k-means codebooks of ``2**bits`` values over the kept weights, centroids
+4. **shared**: per-layer k-means codebooks of ``2**bits`` values over the kept weights (by default
+   8 bits for convolutions and 5 for linear layers, as Han et al.), centroids
    fine-tuned with the summed gradients of their members;
 5. **export**: QONNX (contract 2), and the torch forward of the whole test set that the export
    must reproduce.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,85 +32,17 @@ import numpy as np
 import onnx
 import torch
 
+from fpga_flow.compress.config import EXAMPLES, CompressConfig, build_model
 from fpga_flow.compress.data import Dataset
 from fpga_flow.compress.export import export_onnx
 from fpga_flow.compress.kmeans import share_weights
-from fpga_flow.compress.model import CompressibleMLP, lenet300
+from fpga_flow.compress.network import CompressibleNet
 from fpga_flow.compress.prune import Pruner, PruneStep, density_schedule, prune_steps_from, quality_schedule
-from fpga_flow.compress.qat import TypePolicy, quantize_model
-from fpga_flow.compress.training import TrainSpec, evaluate, predict, train
-from fpga_flow.errors import FlowError
+from fpga_flow.compress.qat import quantize_model
+from fpga_flow.compress.training import evaluate, predict, train
 from fpga_flow.fixed import FixedType
 
-__all__ = ["CompressConfig", "CompressResult", "compress"]
-
-
-@dataclass(frozen=True)
-class CompressConfig:
-    """Every knob of :func:`compress`. ``preset()`` gives the tuned settings per data set.
-
-    ``final_density``: fraction of weights kept per layer (in layer order) after the last of
-    ``prune_steps`` rounds (geometric schedule); or ``prune_quality`` (quality x std thresholds,
-    linear schedule) instead. ``codebook_bits``: ``K = 2**bits`` shared values per layer.
-    ``train_subset`` / ``test_subset`` shrink the data (``--quick``).
-    """
-
-    hidden: tuple[int, ...] = (300, 100)
-    seed: int = 0
-    dense: TrainSpec = TrainSpec(epochs=20, lr=1e-3)
-    final_density: tuple[float, ...] = (0.07, 0.15, 0.3)
-    prune_quality: tuple[float, ...] | None = None
-    prune_steps: int = 5
-    prune: TrainSpec = TrainSpec(epochs=5, lr=0.05, optimizer="sgd")
-    types: TypePolicy = field(default_factory=TypePolicy)
-    qat: TrainSpec = TrainSpec(epochs=2, lr=5e-3, optimizer="sgd")
-    codebook_bits: int | tuple[int, ...] = 5
-    share: TrainSpec = TrainSpec(epochs=3, lr=1e-4)
-    train_subset: int | None = None
-    test_subset: int | None = None
-    calib_samples: int = 10000
-    threads: int | None = 2
-    stimulus_samples: int = 256
-
-    @classmethod
-    def preset(cls, dataset: str, quick: bool = False) -> CompressConfig:
-        """Settings for ``fashion-mnist`` or ``digits``; ``quick`` trades accuracy for a short run."""
-        if dataset == "digits":
-            cfg = cls(
-                dense=TrainSpec(epochs=40, lr=2e-3, batch_size=64),
-                final_density=(0.15, 0.15, 0.4),
-                prune=TrainSpec(epochs=8, lr=1e-3, batch_size=64),
-                qat=TrainSpec(epochs=8, lr=2e-4, batch_size=64),
-                codebook_bits=4,
-                share=TrainSpec(epochs=8, lr=2e-4, batch_size=64),
-                calib_samples=2000,
-            )
-            if quick:
-                cfg = replace(
-                    cfg,
-                    dense=replace(cfg.dense, epochs=15),
-                    prune_steps=2,
-                    prune=replace(cfg.prune, epochs=3),
-                    qat=replace(cfg.qat, epochs=2),
-                    share=replace(cfg.share, epochs=2),
-                )
-            return cfg
-        if dataset == "fashion-mnist":
-            cfg = cls()
-            if quick:
-                cfg = replace(
-                    cfg,
-                    dense=replace(cfg.dense, epochs=3),
-                    prune_steps=2,
-                    prune=replace(cfg.prune, epochs=1),
-                    qat=replace(cfg.qat, epochs=1),
-                    share=replace(cfg.share, epochs=1),
-                    train_subset=10000,
-                    test_subset=2000,
-                    calib_samples=2000,
-                )
-            return cfg
-        raise FlowError(f"no preset for data set {dataset!r}")
+__all__ = ["EXAMPLES", "CompressConfig", "CompressResult", "build_model", "compress"]
 
 
 @dataclass
@@ -118,7 +51,7 @@ class CompressResult:
     check and the report need (:func:`fpga_flow.verify_export.verify_and_report` fills ``report``
     and ``files``)."""
 
-    model: CompressibleMLP
+    model: CompressibleNet
     proto: onnx.ModelProto  # the exported QONNX model
     onnx_path: Path | None  # where it was written (None: not written)
     data: Dataset  # the data the flow ran on (after train_subset / test_subset)
@@ -133,30 +66,34 @@ class CompressResult:
     files: dict[str, Path] = field(default_factory=dict)
 
     def stimulus(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The first ``n`` test samples (default ``config.stimulus_samples``): float32 inputs, the
+        """The first ``n`` test samples (default ``config.stimulus_samples``): float32 inputs shaped
+        as the exported model's input (``(n, C, H, W)`` for a CNN, ``(n, features)`` for an MLP), the
         expected float64 outputs (``fpga-flow run`` reproduces them exactly) and the labels."""
         n = min(self.config.stimulus_samples if n is None else n, self.data.x_test.shape[0])
-        return self.data.x_test[:n], self.y_test[:n], self.data.y_test[:n]
+        x = self.data.x_test[:n].reshape(n, *self.model.input_shape)
+        return x, self.y_test[:n], self.data.y_test[:n]
 
 
-def _snapshot(model: CompressibleMLP) -> dict[str, np.ndarray]:
+def _snapshot(model: CompressibleNet) -> dict[str, np.ndarray]:
     with torch.no_grad():
         return {lay.name: lay.effective_weight().detach().double().cpu().numpy().copy() for lay in model.layers}
 
 
 def compress(
     data: Dataset,
-    config: CompressConfig = CompressConfig(),
+    config: CompressConfig | None = None,
     out: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> CompressResult:
     """Train, prune, quantize and share on ``data``, then export to ``out`` (ONNX; ``None``: kept in memory).
 
-    ``log`` receives one line per finished stage. Deterministic for a given ``config.seed`` and
-    thread count. The result is not yet checked: pass it to
-    :func:`fpga_flow.verify_export.verify_and_report` (the read-back check and the report).
+    ``config`` defaults to ``CompressConfig()`` (LeNet-300-100 for Fashion-MNIST). ``log`` receives
+    one line per finished stage. Deterministic for a given ``config.seed`` and thread count. The
+    result is not yet checked: pass it to :func:`fpga_flow.verify_export.verify_and_report` (the
+    read-back check and the report).
     """
+    config = config if config is not None else CompressConfig()
     say = log or (lambda _m: None)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -165,7 +102,7 @@ def compress(
     timings: dict[str, float] = {}
     data = data.subset(config.train_subset, config.test_subset, seed=config.seed)
     x_tr, y_tr, x_te, y_te = data.x_train, data.y_train, data.x_test, data.y_test
-    model = lenet300(data.n_features, data.classes, config.hidden)
+    model = build_model(config, data)
     acc: dict[str, float] = {}
     snaps: dict[str, dict[str, np.ndarray]] = {}
 

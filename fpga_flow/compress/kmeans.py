@@ -8,7 +8,7 @@
 * :func:`project_codebook`: centroids -> ``K`` *distinct, nonzero* values of the layer's weight
   ``FixedType`` (round to nearest even, saturate, then the fewest moves that make them distinct and
   keep their order and sign). Zero is reserved for pruned weights.
-* :func:`share_weights`: replaces every layer's weights of a fixed-point model by ``codes`` into a
+* :func:`share_weights`: replaces every weighted layer's weights of a fixed-point model by ``codes`` into a
   codebook; the centroids are then trained by the optimizer with the *sum* of the gradients of
   their member weights, which is what autograd computes for ``table[codes]``.
 """
@@ -23,7 +23,7 @@ import numpy as np
 from fpga_flow.fixed import FixedType, from_float, to_float
 
 if TYPE_CHECKING:  # torch is imported only by share_weights
-    from fpga_flow.compress.model import CompressibleMLP
+    from fpga_flow.compress.network import CompressibleNet
 
 __all__ = ["kmeans_1d", "project_codebook", "share_weights"]
 
@@ -109,13 +109,15 @@ def project_codebook(centroids: np.ndarray, t: FixedType) -> np.ndarray:
 
 
 def share_weights(
-    model: CompressibleMLP, bits: int | Sequence[int] | Mapping[str, int], max_iter: int = 100
+    model: CompressibleNet, bits: int | Sequence[int] | Mapping[str, int], max_iter: int = 100
 ) -> dict[str, int]:
-    """Replace each layer's kept weights by ``2**bits`` shared values (k-means, linear init).
+    """Replace each weighted layer's kept weights by ``2**bits`` shared values (k-means, linear init).
 
-    ``model`` is a fixed-point :class:`~fpga_flow.compress.model.CompressibleMLP`; ``bits`` one
-    value for all layers, one per layer, or a mapping by layer name. Clusters the float weights
-    the mask keeps; returns the codebook size per layer.
+    ``model`` is a fixed-point :class:`~fpga_flow.compress.network.CompressibleNet` (conv and
+    linear layers alike: one codebook per layer over all its kept weights); ``bits`` one value for
+    all layers, one per layer, or a mapping by layer name. Clusters the float weights the mask
+    keeps; returns the codebook size per layer (fewer than ``2**bits`` when the layer keeps fewer
+    distinct weights).
     """
     import torch
 

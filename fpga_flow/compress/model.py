@@ -1,221 +1,70 @@
-"""Compressible multilayer perceptron: masked, fixed-point, codebook-shared dense layers.
+"""The example networks of ``fpga-flow compress``: LeNet-300-100 and LeNet-5 (Han et al. 2015).
 
-One :class:`CompressibleLinear` goes through every stage of the flow:
+* :func:`lenet300`: the multilayer perceptron ``n_in-300-100-n_classes`` (:class:`CompressibleMLP`);
+* :func:`lenet5`: Caffe's LeNet-5 (431K weights): ``conv1 20@5x5 -> ReLU -> maxpool 2x2 -> conv2
+  50@5x5 -> ReLU -> maxpool 2x2 -> flatten (800) -> fc1 500 -> ReLU -> fc2 n_classes``.
 
-1. float: ``y = x @ W.T + b`` (float32 while training the dense baseline and pruning);
-2. pruned: ``W * mask`` (``mask`` a boolean buffer; see :mod:`fpga_flow.compress.prune`);
-3. fixed point: ``weight_type``, ``bias_type`` and ``act_type`` set (float64 model): the forward is
-   the hardware's, ``act_q(relu(bias_q + sum_i w_q x_i))`` with ONE rounding after the activation;
-4. shared: ``W = table[codes]`` with ``table = [0, c_1 .. c_K]``, the ``K`` centroids projected to
-   distinct nonzero values of ``weight_type`` (:func:`fpga_flow.compress.kmeans.project_codebook`);
-   ``codes == 0`` marks pruned weights, so zero stays exactly zero.
-
-The fixed-point forward in float64 is bit-exact with the ONNX export read by
-:func:`fpga_flow.onnx_io.read_onnx` (see :mod:`fpga_flow.compress.quant` for the argument).
+Both are :class:`~fpga_flow.compress.network.CompressibleNet`; their layers are
+:class:`~fpga_flow.compress.layers.CompressibleConv2d` / :class:`~fpga_flow.compress.layers.CompressibleLinear`
+(re-exported here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, cast, overload
+from collections.abc import Sequence
 
-import numpy as np
-import torch
 from torch import nn
 
-from fpga_flow.compress.quant import FLOAT64_EXACT_BITS, accumulator_bits, check_quant_type, fake_quant
-from fpga_flow.fixed import FixedType
+from fpga_flow.compress.layers import CompressibleConv2d, CompressibleLayer, CompressibleLinear
+from fpga_flow.compress.network import CompressibleNet
 
-__all__ = ["CompressibleLinear", "CompressibleMLP", "LayerList", "lenet300"]
-
-
-class _ProjectCodebook(torch.autograd.Function):
-    """Forward: centroids -> their projection on the weight grid; backward: identity (STE)."""
-
-    @staticmethod
-    def forward(ctx: Any, centroids: torch.Tensor, t: FixedType) -> torch.Tensor:
-        from fpga_flow.compress.kmeans import project_codebook
-
-        vals = project_codebook(centroids.detach().cpu().numpy().astype(np.float64), t)
-        return torch.as_tensor(vals, dtype=centroids.dtype, device=centroids.device)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad, None
+__all__ = ["CompressibleConv2d", "CompressibleLayer", "CompressibleLinear", "CompressibleMLP", "CompressibleNet",
+           "lenet300", "lenet5"]
 
 
-class CompressibleLinear(nn.Module):
-    """Dense layer ``n_in -> n_out`` with optional mask, fixed-point types and shared weights.
-
-    ``weight`` is ``(n_out, n_in)`` as in :class:`torch.nn.Linear`. ``relu`` applies ReLU to the
-    accumulator; ``act_type`` (optional) requantizes the result once, as the hardware does.
-    """
-
-    # registered buffers (declared for the type checker; nn.Module keeps them in _buffers)
-    mask: torch.Tensor
-    codes: torch.Tensor
-
-    def __init__(self, n_in: int, n_out: int, relu: bool, name: str) -> None:
-        super().__init__()
-        lin = nn.Linear(n_in, n_out)
-        self.weight = nn.Parameter(lin.weight.detach().clone())
-        self.bias = nn.Parameter(lin.bias.detach().clone())
-        self.register_buffer("mask", torch.ones(n_out, n_in, dtype=torch.bool))
-        self.register_buffer("codes", torch.zeros(0, dtype=torch.int64))
-        self.centroids: nn.Parameter | None
-        self.register_parameter("centroids", None)
-        self.n_in, self.n_out, self.relu, self.name = n_in, n_out, relu, name
-        self.weight_type: FixedType | None = None
-        self.bias_type: FixedType | None = None
-        self.act_type: FixedType | None = None
-
-    # ------------------------------------------------------------------ state
-    @property
-    def shared(self) -> bool:
-        """True once the layer uses a codebook (weight sharing)."""
-        return self.centroids is not None
-
-    @property
-    def quantized(self) -> bool:
-        """True when weights and bias are fixed point."""
-        return self.weight_type is not None and self.bias_type is not None
-
-    def set_types(self, weight: FixedType, bias: FixedType, act: FixedType | None) -> None:
-        """Make the layer fixed point (each type must map to a QONNX Quant)."""
-        for t in (weight, bias, act):
-            if t is not None:
-                check_quant_type(t)
-        self.weight_type, self.bias_type, self.act_type = weight, bias, act
-
-    def set_codebook(self, centroids: np.ndarray, codes: np.ndarray) -> None:
-        """Share weights: ``codes`` (n_out, n_in) int, 0 = pruned, ``k`` = ``centroids[k-1]``."""
-        if self.weight_type is None:
-            raise ValueError(f"layer {self.name}: weight sharing needs a weight FixedType (quantize first)")
-        codes_t = torch.as_tensor(np.asarray(codes, dtype=np.int64), device=self.weight.device)
-        if tuple(codes_t.shape) != (self.n_out, self.n_in):
-            raise ValueError(f"layer {self.name}: codes must have shape {(self.n_out, self.n_in)}")
-        if not torch.equal(codes_t != 0, self.mask):
-            raise ValueError(f"layer {self.name}: codes must be nonzero exactly where the mask keeps weights")
-        self.codes = codes_t
-        self.centroids = nn.Parameter(torch.as_tensor(centroids, dtype=self.weight.dtype, device=self.weight.device))
-        self.weight.requires_grad_(False)
-
-    # ---------------------------------------------------------------- values
-    def codebook(self) -> torch.Tensor:
-        """The ``K`` shared values as the hardware holds them (projected on ``weight_type``)."""
-        if self.centroids is None:
-            raise ValueError(f"layer {self.name} is not shared")
-        assert self.weight_type is not None
-        return _ProjectCodebook.apply(self.centroids, self.weight_type)
-
-    def effective_weight(self) -> torch.Tensor:
-        """The ``(n_out, n_in)`` weights the forward uses (masked, quantized or shared)."""
-        if self.centroids is not None:
-            table = torch.cat([torch.zeros(1, dtype=self.centroids.dtype, device=self.centroids.device),
-                               self.codebook()])
-            return table[self.codes]
-        w = self.weight * self.mask
-        if self.weight_type is not None:
-            w = fake_quant(w, self.weight_type)
-        return w
-
-    def effective_bias(self) -> torch.Tensor:
-        """The bias the forward uses (quantized when ``bias_type`` is set)."""
-        return fake_quant(self.bias, self.bias_type) if self.bias_type is not None else self.bias
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        acc = torch.nn.functional.linear(x, self.effective_weight(), self.effective_bias())
-        if self.relu:
-            acc = torch.relu(acc)
-        if self.act_type is not None:
-            acc = fake_quant(acc, self.act_type, clip=True)
-        return acc
-
-    def extra_repr(self) -> str:
-        return f"{self.name}: {self.n_in}->{self.n_out}, relu={self.relu}, density={self.density():.3f}"
-
-    def density(self) -> float:
-        """Fraction of weights kept by the mask."""
-        return float(self.mask.sum().item()) / self.mask.numel()
-
-
-class LayerList(nn.ModuleList):
-    """The :class:`CompressibleLinear` layers of a :class:`CompressibleMLP` (an ``nn.ModuleList``
-    whose iteration and indexing say what they hold)."""
-
-    def __iter__(self) -> Iterator[CompressibleLinear]:
-        return cast(Iterator[CompressibleLinear], super().__iter__())
-
-    @overload
-    def __getitem__(self, idx: slice) -> LayerList: ...
-
-    @overload
-    def __getitem__(self, idx: int) -> CompressibleLinear: ...
-
-    def __getitem__(self, idx: int | slice) -> CompressibleLinear | LayerList:
-        return cast("CompressibleLinear | LayerList", super().__getitem__(idx))
-
-
-class CompressibleMLP(nn.Module):
-    """A stack of :class:`CompressibleLinear` (ReLU on all but the last) with an optional input type.
-
-    ``input_type`` quantizes the input like the exported graph's input Quant.
-    """
+class CompressibleMLP(CompressibleNet):
+    """A stack of :class:`CompressibleLinear` ``sizes[0] -> ... -> sizes[-1]`` (ReLU on all but the
+    last), layers named ``fc1``, ``fc2``, ..."""
 
     def __init__(self, sizes: Sequence[int], name: str = "mlp") -> None:
-        super().__init__()
         if len(sizes) < 2:
             raise ValueError("an MLP needs at least an input and an output size")
-        self.sizes = tuple(int(s) for s in sizes)
-        self.name = name
-        self.layers = LayerList(
+        sizes = tuple(int(s) for s in sizes)
+        layers = [
             CompressibleLinear(a, b, relu=i < len(sizes) - 2, name=f"fc{i + 1}")
             for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
-        )
-        self.input_type: FixedType | None = None
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.layers[0].bias.dtype
-
-    @property
-    def quantized(self) -> bool:
-        """True when the input and every layer are fixed point (exportable)."""
-        return self.input_type is not None and all(lay.quantized for lay in self.layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.reshape(x.shape[0], -1).to(self.dtype)
-        if self.input_type is not None:
-            x = fake_quant(x, self.input_type)
-        for lay in self.layers:
-            x = lay(x)
-        return x
-
-    def check_exact(self) -> None:
-        """Raise ``ValueError`` unless the fixed-point forward is exact in float64 (see module doc)."""
-        if not self.quantized:
-            raise ValueError("the model is not fully fixed point: quantize it first")
-        if self.dtype != torch.float64:
-            raise ValueError("a fixed-point model must run in float64 to be bit-exact")
-        xt = self.input_type
-        for lay in self.layers:
-            assert lay.weight_type is not None and xt is not None
-            bits = accumulator_bits(lay.n_in, lay.weight_type, xt, lay.bias_type)
-            if bits > FLOAT64_EXACT_BITS:
-                raise ValueError(
-                    f"layer {lay.name}: the accumulator needs {bits} bits, more than float64 holds exactly "
-                    f"({FLOAT64_EXACT_BITS}); narrow the weight, bias or activation types"
-                )
-            xt = lay.act_type
-            if xt is None and lay is not self.layers[-1]:
-                raise ValueError(f"layer {lay.name}: hidden layers need an activation type")
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        """Parameters that the current stage trains (weights, or centroids once shared; biases)."""
-        return [p for p in self.parameters() if p.requires_grad]
+        ]
+        super().__init__(layers, (sizes[0],), name=name)
+        self.sizes = sizes
 
 
 def lenet300(n_in: int = 784, n_classes: int = 10, hidden: Sequence[int] = (300, 100)) -> CompressibleMLP:
     """LeNet-300-100 (Han et al.): ``n_in-300-100-n_classes`` with ReLU (784 inputs for MNIST-like
     28x28 images, 64 for scikit-learn's 8x8 digits)."""
     return CompressibleMLP([n_in, *hidden, n_classes], name="lenet300")
+
+
+def lenet5(in_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, padding: int | None = None) -> CompressibleNet:
+    """LeNet-5 as in Caffe and Deep Compression (431,080 weights for 1x28x28 inputs).
+
+    ``conv1 20@5x5 -> ReLU -> maxpool 2x2 -> conv2 50@5x5 -> ReLU -> maxpool 2x2 -> flatten -> fc1 500
+    -> ReLU -> fc2 n_classes``; ReLU after both convolutions (sparse activations), the output is
+    fc2's accumulator. ``padding`` (both convolutions) defaults to 0 (the paper's network, 28x28 ->
+    24 -> 12 -> 8 -> 4, flatten 800) for inputs of at least 16x16, and to 2 ("same") for smaller
+    ones: scikit-learn's 8x8 digits give 8x8 -> 8 -> 4 -> 4 -> 2, flatten 50*2*2 = 200, fc1 200->500
+    (130,500 weights), the same layers and kinds with padded convolutions.
+    """
+    c, h, w = (int(d) for d in in_shape)
+    pad = padding if padding is not None else (0 if min(h, w) >= 16 else 2)
+    conv1 = CompressibleConv2d(c, 20, 5, padding=pad, relu=True, name="conv1")
+    conv2 = CompressibleConv2d(20, 50, 5, padding=pad, relu=True, name="conv2")
+    shape = conv2.out_shape(_pooled(conv1.out_shape((c, h, w))))
+    n_flat = shape[0] * (shape[1] // 2) * (shape[2] // 2)
+    stages = [conv1, nn.MaxPool2d(2), conv2, nn.MaxPool2d(2), nn.Flatten(),
+              CompressibleLinear(n_flat, 500, relu=True, name="fc1"),
+              CompressibleLinear(500, n_classes, relu=False, name="fc2")]
+    return CompressibleNet(stages, (c, h, w), name="lenet5")
+
+
+def _pooled(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[0], shape[1] // 2, shape[2] // 2)

@@ -1,8 +1,10 @@
 """Magnitude pruning with masks that hold through fine-tuning (Han et al. 2015).
 
 A layer's mask keeps the weights whose magnitude exceeds a threshold: ``quality * std`` of the
-layer's weights (the paper's rule; the standard deviation over all entries of the weight matrix,
-pruned zeros included) or the magnitude that leaves a target sparsity. Pruning is iterative: a
+layer's weights (the paper's rule; the standard deviation over all entries of the weight tensor,
+pruned zeros included) or the magnitude that leaves a target sparsity. Every weighted layer, conv
+or linear, has its own threshold, so each keeps its own density (convolutions, with few weights
+that every output reuses, are kept denser). Pruning is iterative: a
 :class:`PruneStep` per round, fine-tuning in between (:func:`density_schedule`,
 :func:`quality_schedule`). A pruned weight never comes back.
 
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
-from fpga_flow.compress.model import CompressibleLinear, CompressibleMLP
+from fpga_flow.compress.layers import CompressibleLayer
+from fpga_flow.compress.network import CompressibleNet
 
 __all__ = [
     "PruneStep",
@@ -100,12 +103,13 @@ def quality_schedule(final_quality: Mapping[str, float], steps: int) -> list[Pru
 
 
 class Pruner:
-    """Applies pruning steps to a :class:`CompressibleMLP` and keeps its masks through training."""
+    """Applies pruning steps to the weighted layers (conv and linear) of a :class:`CompressibleNet` and
+    keeps their masks through training."""
 
-    def __init__(self, model: CompressibleMLP) -> None:
+    def __init__(self, model: CompressibleNet) -> None:
         self.model = model
 
-    def layers(self) -> dict[str, CompressibleLinear]:
+    def layers(self) -> dict[str, CompressibleLayer]:
         return {lay.name: lay for lay in self.model.layers}
 
     def prune(self, step: PruneStep, optimizer: torch.optim.Optimizer | None = None) -> dict[str, float]:
@@ -144,13 +148,13 @@ class Pruner:
         self.apply(optimizer)
 
 
-def sparsity_of(model: CompressibleMLP) -> dict[str, float]:
+def sparsity_of(model: CompressibleNet) -> dict[str, float]:
     """Per-layer fraction of pruned weights."""
     return {lay.name: 1.0 - lay.density() for lay in model.layers}
 
 
 def prune_steps_from(
-    model: CompressibleMLP, densities: Sequence[float] | Mapping[str, float]
+    model: CompressibleNet, densities: Sequence[float] | Mapping[str, float]
 ) -> dict[str, float]:
     """Per-layer densities from a sequence (in layer order) or a mapping by layer name."""
     if isinstance(densities, Mapping):

@@ -8,8 +8,10 @@ Storage of the weights and biases, in bits:
   :func:`fpga_flow.analysis.storage.storage_cost` (codebook-CSR): per nonzero a column index of
   ``ceil(log2 n_in)`` bits and a code of ``ceil(log2 K)`` bits, ``n_out + 1`` row pointers of
   ``bitlen(nnz)`` bits, the ``K`` codebook values in the weight type; plus each bias in its type.
+  A convolution is its 2-D storage: one row per output channel, ``n_in = C_in/groups * kh * kw``
+  columns (the flattened ``(ci, ky, kx)`` window).
 * **Huffman**: the same content with the code indices and the relative column indices (zeros
-  skipped since the previous nonzero of the row) each Huffman-coded per layer
+  skipped since the previous nonzero of the row, over those columns) each Huffman-coded per layer
   (:mod:`fpga_flow.compress.huffman`; the streams are really encoded and decoded back, and the
   canonical code tables are counted), row pointers, codebook and biases as in the hardware format.
 
@@ -32,13 +34,14 @@ from fpga_flow.fixed import FixedType, Overflow, Rounding
 if TYPE_CHECKING:
     from fpga_flow.compress.data import Dataset
     from fpga_flow.compress.flow import CompressConfig
-    from fpga_flow.compress.model import CompressibleMLP
+    from fpga_flow.compress.network import CompressibleNet
     from fpga_flow.ir import Graph
 
 __all__ = ["build_report", "huffman_layer", "markdown", "write_report"]
 
 #: The paper's row for LeNet-300-100 on MNIST (Han, Mao, Dally 2015, Table 1).
 PAPER_LENET300 = {
+    "model": "LeNet-300-100",
     "dataset": "MNIST",
     "compression_ratio": 40,
     "top1_error_dense": 0.0164,
@@ -47,6 +50,28 @@ PAPER_LENET300 = {
     "size_dense_kb": 1070,
     "size_compressed_kb": 27,
 }
+
+#: The paper's LeNet-5 on MNIST (Table 1; per layer Table 3: weights kept after pruning and the
+#: codebook bits of the quantized weights). The paper's ``ip1``/``ip2`` are ``fc1``/``fc2`` here.
+PAPER_LENET5 = {
+    "model": "LeNet-5",
+    "dataset": "MNIST",
+    "compression_ratio": 39,
+    "top1_error_dense": 0.0080,
+    "top1_error_compressed": 0.0074,
+    "weights_kept": 0.08,
+    "size_dense_kb": 1720,
+    "size_compressed_kb": 44,
+    "layers": {
+        "conv1": {"paper_name": "conv1", "weights": 500, "kept": 0.66, "codebook_bits": 8},
+        "conv2": {"paper_name": "conv2", "weights": 25000, "kept": 0.12, "codebook_bits": 8},
+        "fc1": {"paper_name": "ip1", "weights": 400000, "kept": 0.08, "codebook_bits": 5},
+        "fc2": {"paper_name": "ip2", "weights": 5000, "kept": 0.19, "codebook_bits": 5},
+    },
+}
+
+#: The paper's figures by example name.
+PAPER = {"lenet300": PAPER_LENET300, "lenet5": PAPER_LENET5}
 
 
 def huffman_layer(row_ptr: np.ndarray, col_idx: np.ndarray, codes: np.ndarray, code_bits: int,
@@ -78,47 +103,53 @@ def huffman_layer(row_ptr: np.ndarray, col_idx: np.ndarray, codes: np.ndarray, c
     return out
 
 
-def build_report(*, model: CompressibleMLP, graph: Graph, data: Dataset, config: CompressConfig,
+def build_report(*, model: CompressibleNet, graph: Graph, data: Dataset, config: CompressConfig,
                  accuracies: Mapping[str, float], types: Mapping[str, FixedType], timings: Mapping[str, float],
                  bit_exact_samples: int) -> dict[str, Any]:
     """The report as a JSON-ready dict (see the module doc for the accounting).
 
     ``graph`` is the exported model as read back by :func:`fpga_flow.onnx_io.read_onnx` (not
-    lowered: its layers hold the codebook-CSR weights the export wrote).
+    lowered: its layers hold the codebook-CSR weights the export wrote); its MAC layers (dense and
+    convolution) are the model's weighted layers, in order.
     """
     from fpga_flow.analysis.storage import storage_cost
     from fpga_flow.ir import CodebookCsrWeights
 
-    dense_layers = graph.dense_layers()
+    mac_layers = graph.mac_layers()
+    if len(mac_layers) != len(model.layers):  # pragma: no cover - the export writes one per layer
+        raise AssertionError(f"read back {len(mac_layers)} MAC layers for {len(model.layers)} weighted layers")
     layers: list[dict[str, Any]] = []
     tot = {"dense_float32": 0, "hardware": 0, "huffman": 0, "pruned_csr_float32": 0}
-    for lay_t, lay in zip(model.layers, dense_layers, strict=True):
+    for lay_t, lay in zip(model.layers, mac_layers, strict=True):
         w = lay.weights
         if not isinstance(w, CodebookCsrWeights):  # pragma: no cover - export always shares
             raise AssertionError(f"layer {lay.name}: expected codebook storage after export")
         cost = storage_cost(lay)
         assert cost.codebook is not None and cost.code_bits is not None
-        n_w = lay.n_in * lay.n_out
-        bias_bits = lay.n_out * lay.bias_type.width
-        dense_bits = (n_w + lay.n_out) * 32
+        n_out, n_in = lay.rows, lay.row_length
+        n_w = n_in * n_out
+        bias_bits = n_out * lay.bias_type.width
+        dense_bits = (n_w + n_out) * 32
         hw_bits = cost.codebook + bias_bits
         huff = huffman_layer(w.row_ptr, w.col_idx, w.codes, cost.code_bits, cost.col_bits)
-        ptr_bits = (lay.n_out + 1) * cost.ptr_bits
+        ptr_bits = (n_out + 1) * cost.ptr_bits
         book_bits = int(w.codebook.size) * lay.weight_type.width
         huff_bits = (
             huff["codes"]["payload_bits"] + huff["codes"]["table_bits"]
             + huff["relative_columns"]["payload_bits"] + huff["relative_columns"]["table_bits"]
             + ptr_bits + book_bits + bias_bits
         )
-        pruned_csr = lay.nnz * (32 + cost.col_bits) + ptr_bits + lay.n_out * 32
+        pruned_csr = lay.nnz * (32 + cost.col_bits) + ptr_bits + n_out * 32
         tot["dense_float32"] += dense_bits
         tot["hardware"] += hw_bits
         tot["huffman"] += huff_bits
         tot["pruned_csr_float32"] += pruned_csr
         layers.append({
             "name": lay_t.name,
-            "n_in": lay.n_in,
-            "n_out": lay.n_out,
+            "kind": lay_t.kind,
+            "weight_shape": [int(d) for d in lay_t.weight.shape],
+            "n_in": n_in,
+            "n_out": n_out,
             "weights": n_w,
             "nonzero": lay.nnz,
             "density": lay.nnz / n_w,
@@ -151,8 +182,9 @@ def build_report(*, model: CompressibleMLP, graph: Graph, data: Dataset, config:
     n_w = sum(x["weights"] for x in layers)
     nnz = sum(x["nonzero"] for x in layers)
     return {
-        "model": {"name": model.name, "sizes": list(model.sizes), "dataset": data.name,
-                  "train_samples": int(data.x_train.shape[0]), "test_samples": int(data.x_test.shape[0])},
+        "model": {"name": model.name, "architecture": model.describe(), "input_shape": list(model.input_shape),
+                  "dataset": data.name, "train_samples": int(data.x_train.shape[0]),
+                  "test_samples": int(data.x_test.shape[0])},
         "accuracy": {k: float(v) for k, v in accuracies.items()},
         "accuracy_drop_pp": 100.0 * (accuracies["dense"] - accuracies["final"]),
         "bit_exact": {"test_samples": bit_exact_samples, "equal": True,
@@ -164,7 +196,7 @@ def build_report(*, model: CompressibleMLP, graph: Graph, data: Dataset, config:
         "layers": layers,
         "timings_s": {k: round(float(v), 2) for k, v in timings.items()},
         "config": _config_dict(config),
-        "paper": PAPER_LENET300,
+        "paper": PAPER.get(model.name),
     }
 
 
@@ -200,7 +232,7 @@ def markdown(report: dict) -> str:
     a, b, r = report["accuracy"], report["bits"], report["ratios"]
     m = report["model"]
     lines = [
-        f"# Compression report: {m['name']} ({'-'.join(map(str, m['sizes']))}) on {m['dataset']}",
+        f"# Compression report: {m['name']} ({m['architecture']}) on {m['dataset']}",
         "",
         "## Accuracy (test set, top-1)",
         "",
@@ -242,24 +274,16 @@ def markdown(report: dict) -> str:
     for lay in report["layers"]:
         h = lay["huffman"]
         lines.append(
-            f"| {lay['name']} | {lay['n_in']}x{lay['n_out']} | {100 * lay['density']:.2f}% | {lay['codebook_size']} "
+            f"| {lay['name']} | {_shape_text(lay)} | {100 * lay['density']:.2f}% | {lay['codebook_size']} "
             f"| `{_type_text(lay['weight_type'])}` | `{_type_text(lay['bias_type'])}` "
             f"| `{_type_text(lay['activation_type']) if lay['activation_type'] else '(accumulator)'}` "
             f"| {lay['code_bits']} / {lay['col_bits']} "
             f"| {h['codes']['bits_per_symbol']:.2f} / {h['relative_columns']['bits_per_symbol']:.2f} "
             f"| {lay['bits']['hardware']} | {lay['bits']['huffman']} |"
         )
-    p = report["paper"]
+    if report.get("paper"):
+        lines += _paper_lines(report)
     lines += [
-        "",
-        "## Reference: Deep Compression (Han, Mao, Dally 2015), LeNet-300-100",
-        "",
-        "| | data set | top-1 error dense -> compressed | weights kept | compression |",
-        "| --- | --- | --- | ---: | ---: |",
-        f"| paper | {p['dataset']} | {100 * p['top1_error_dense']:.2f}% -> {100 * p['top1_error_compressed']:.2f}% "
-        f"| {100 * p['weights_kept']:.0f}% | {p['compression_ratio']}x |",
-        f"| this run | {m['dataset']} | {100 * (1 - a['dense']):.2f}% -> {100 * (1 - a['final']):.2f}% "
-        f"| {100 * report['density']:.1f}% | {r['huffman']:.1f}x (Huffman), {r['hardware']:.1f}x (hardware) |",
         "",
         "## Time",
         "",
@@ -269,6 +293,44 @@ def markdown(report: dict) -> str:
     if report.get("plots"):
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in report["plots"]] + [""]
     return "\n".join(lines)
+
+
+def _shape_text(lay: Mapping[str, Any]) -> str:
+    """``n_in x n_out`` of a dense layer; the weight shape and the row length of a convolution."""
+    if lay.get("kind") == "conv2d":
+        return f"{'x'.join(map(str, lay['weight_shape']))} ({lay['n_out']} rows of {lay['n_in']})"
+    return f"{lay['n_in']}x{lay['n_out']}"
+
+
+def _paper_lines(report: dict) -> list[str]:
+    """The paper's row next to this run's (and, when the paper gives them, per-layer figures)."""
+    p, a, r, m = report["paper"], report["accuracy"], report["ratios"], report["model"]
+    lines = [
+        "",
+        f"## Reference: Deep Compression (Han, Mao, Dally 2015), {p['model']}",
+        "",
+        "| | data set | top-1 error dense -> compressed | weights kept | compression |",
+        "| --- | --- | --- | ---: | ---: |",
+        f"| paper | {p['dataset']} | {100 * p['top1_error_dense']:.2f}% -> {100 * p['top1_error_compressed']:.2f}% "
+        f"| {100 * p['weights_kept']:.0f}% | {p['compression_ratio']}x |",
+        f"| this run | {m['dataset']} | {100 * (1 - a['dense']):.2f}% -> {100 * (1 - a['final']):.2f}% "
+        f"| {100 * report['density']:.1f}% | {r['huffman']:.1f}x (Huffman), {r['hardware']:.1f}x (hardware) |",
+    ]
+    if p.get("layers"):
+        lines += [
+            "",
+            "| layer (paper's name) | weights | kept: paper | kept: this run | codebook bits: paper | this run |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for lay in report["layers"]:
+            ref = p["layers"].get(lay["name"])
+            if ref is None:
+                continue
+            lines.append(
+                f"| {lay['name']} ({ref['paper_name']}) | {lay['weights']} | {100 * ref['kept']:.0f}% "
+                f"| {100 * lay['density']:.1f}% | {ref['codebook_bits']} | {lay['code_bits']} |"
+            )
+    return lines
 
 
 def _plots(report: dict, out: Path, snapshots: dict, codebooks: dict) -> list[Path]:
@@ -289,8 +351,10 @@ def _plots(report: dict, out: Path, snapshots: dict, codebooks: dict) -> list[Pa
         pruned = snapshots["pruned"][name].ravel()
         kept = pruned[pruned != 0]
         axes[1].hist(kept, bins=120, color="#55a868", label=f"after pruning ({kept.size} kept)")
-        for i, c in enumerate(np.asarray(codebooks[name]).ravel()):
-            axes[1].axvline(c, color="#c44e52", lw=0.8, alpha=0.8, label="codebook centroids" if i == 0 else None)
+        book = np.asarray(codebooks[name]).ravel()
+        lw, alpha = (0.8, 0.8) if book.size <= 64 else (0.3, 0.5)  # 256 lines would hide the histogram
+        for i, c in enumerate(book):
+            axes[1].axvline(c, color="#c44e52", lw=lw, alpha=alpha, label="codebook centroids" if i == 0 else None)
         axes[1].set_title(f"{name}: pruned weights and K={lay['codebook_size']} shared values")
         axes[1].set_xlabel("weight")
         axes[1].legend(loc="upper right", fontsize=8)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from fpga_flow.compress.model import CompressibleMLP
+from fpga_flow.compress.network import CompressibleNet
 from fpga_flow.compress.prune import Pruner
 
 __all__ = ["TrainSpec", "evaluate", "predict", "train"]
@@ -30,16 +30,16 @@ class TrainSpec:
 
 
 @torch.no_grad()
-def predict(model: CompressibleMLP, x: np.ndarray, batch: int = 4096) -> np.ndarray:
+def predict(model: CompressibleNet, x: np.ndarray, batch: int = 1024) -> np.ndarray:
     """Model outputs for ``x`` as a float64 numpy array (eval mode, no gradient)."""
     model.eval()
     outs = []
     for i in range(0, x.shape[0], batch):
         outs.append(model(torch.as_tensor(x[i : i + batch])).double().cpu().numpy())
-    return np.concatenate(outs) if outs else np.zeros((0, model.sizes[-1]))
+    return np.concatenate(outs) if outs else np.zeros((0, model.n_outputs))
 
 
-def evaluate(model: CompressibleMLP, x: np.ndarray, y: np.ndarray) -> float:
+def evaluate(model: CompressibleNet, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy on ``(x, y)``."""
     return float(np.mean(predict(model, x).argmax(axis=1) == y))
 
@@ -53,7 +53,7 @@ def _optimizer(params: list[torch.nn.Parameter], spec: TrainSpec) -> torch.optim
 
 
 def train(
-    model: CompressibleMLP,
+    model: CompressibleNet,
     x: np.ndarray,
     y: np.ndarray,
     spec: TrainSpec,

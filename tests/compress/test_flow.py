@@ -69,6 +69,59 @@ def test_stimulus_replays_bit_exactly_through_the_reference(cli_run):
     np.testing.assert_array_equal(graph.run_float(x.astype(np.float64)), y)
 
 
+@pytest.fixture(scope="module")
+def cli_run_lenet5(tmp_path_factory):
+    import torch
+
+    out = tmp_path_factory.mktemp("compress_lenet5")
+    threads = torch.get_num_threads()
+    rc = cli_main(["compress", "--example", "lenet5", "--dataset", "digits", "-o", str(out / "lenet5.onnx"),
+                   "--quick", "--threads", "1", "--no-progress"])
+    torch.set_num_threads(threads)
+    return rc, out
+
+
+def test_cli_lenet5_end_to_end(cli_run_lenet5, tmp_path):
+    from fpga_flow.compress.flow import CompressConfig
+
+    rc, out = cli_run_lenet5
+    assert rc == 0
+    rep_dir = out / "lenet5_report"
+    report = json.loads((rep_dir / "compression_report.json").read_text())
+    layers = report["layers"]
+    assert [(lay["name"], lay["kind"]) for lay in layers] == [
+        ("conv1", "conv2d"), ("conv2", "conv2d"), ("fc1", "dense"), ("fc2", "dense")]
+    assert [lay["weight_shape"] for lay in layers] == [[20, 1, 5, 5], [50, 20, 5, 5], [500, 200], [10, 500]]
+    # the preset's per-layer densities, kept exactly (round(density * weights) of each layer)
+    cfg = CompressConfig.preset("digits", quick=True, example="lenet5")
+    for lay, d in zip(layers, cfg.final_density, strict=True):
+        assert lay["nonzero"] == round(d * lay["weights"]) and lay["density"] == lay["nonzero"] / lay["weights"]
+        assert lay["n_in"] * lay["n_out"] == lay["weights"]
+        assert lay["huffman"]["relative_columns"]["symbols"] == lay["nonzero"]
+    assert [lay["n_in"] for lay in layers] == [25, 500, 200, 500]  # conv rows: C_in/groups * kh * kw
+    assert [lay["code_bits"] for lay in layers] == [8, 8, 5, 5] and layers[1]["codebook_size"] == 256
+    assert report["bits"]["dense_float32"] == (130500 + 580) * 32
+    assert report["bits"]["dense_float32"] > report["bits"]["hardware"] > report["bits"]["huffman"]
+    a = report["accuracy"]
+    assert a["exported_reference"] == a["final"] > 0.8 and report["bit_exact"]["test_samples"] == 359
+    assert report["paper"]["model"] == "LeNet-5"
+    md = (rep_dir / "compression_report.md").read_text()
+    assert "| conv2 (conv2) | 25000 | 12% |" in md and "50x20x5x5 (50 rows of 500)" in md
+    for name in ("weights_conv1.png", "weights_conv2.png", "weights_fc1.png", "weights_fc2.png", "density.png"):
+        assert (rep_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the stimulus is 4-D like the model's input, and `fpga-flow run` reproduces its outputs bit for bit
+    x = np.load(rep_dir / "stimulus_x.npy")
+    y = np.load(rep_dir / "stimulus_y.npy")
+    assert x.dtype == np.float32 and x.shape == (256, 1, 8, 8)
+    assert cli_main(["run", str(out / "lenet5.onnx"), "--input", str(rep_dir / "stimulus_x.npy"),
+                     "--output", str(tmp_path / "y.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), y)
+    np.save(tmp_path / "x_flat.npy", x.reshape(256, 64))
+    assert cli_main(["run", str(out / "lenet5.onnx"), "--input", str(tmp_path / "x_flat.npy"),
+                     "--output", str(tmp_path / "y2.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "y2.npy"), y)
+
+
 def test_missing_fashion_mnist_says_how_to_install(tmp_path):
     with pytest.raises(FlowError, match="apt-get install dataset-fashion-mnist"):
         load_fashion_mnist(tmp_path)
@@ -81,6 +134,12 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert ".onnx" in capsys.readouterr().err
     assert cli_main(["compress", "--dataset", "digits", "-o", str(tmp_path / "m.onnx"), "--density", "0.5"]) == 2
     assert "--density" in capsys.readouterr().err
+    assert cli_main(["compress", "--example", "lenet5", "--dataset", "digits", "-o", str(tmp_path / "m.onnx"),
+                     "--density", "0.5", "0.1", "0.1"]) == 2
+    assert "--density takes 4 values" in capsys.readouterr().err
+    assert cli_main(["compress", "--example", "lenet5", "--dataset", "digits", "-o", str(tmp_path / "m.onnx"),
+                     "--codebook-bits", "8", "5"]) == 2
+    assert "--codebook-bits takes 1 or 4 values" in capsys.readouterr().err
 
 
 def test_fashion_mnist_reader_when_installed():
@@ -88,7 +147,7 @@ def test_fashion_mnist_reader_when_installed():
         d = load_fashion_mnist()
     except FlowError:
         pytest.skip("dataset-fashion-mnist is not installed")
-    assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784)
+    assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784) and d.image_shape == (1, 28, 28)
     assert d.x_train.dtype == np.float32 and 0 <= d.x_train.min() and d.x_train.max() <= 255 / 256
     assert np.array_equal(np.unique(d.y_test), np.arange(10))
     # pixels / 256 are exact 8-bit fixed-point values
@@ -108,3 +167,17 @@ def test_cli_help_and_torch_free_modules_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_cli_examples_are_the_flows():
+    from fpga_flow.commands.compress import EXAMPLES as CLI_EXAMPLES
+    from fpga_flow.compress import EXAMPLES, CompressConfig
+
+    assert CLI_EXAMPLES == EXAMPLES
+    for example in EXAMPLES:
+        for dataset in ("fashion-mnist", "digits"):
+            cfg = CompressConfig.preset(dataset, example=example)
+            assert cfg.example == example and len(cfg.final_density) == {"lenet300": 3, "lenet5": 4}[example]
+    assert CompressConfig.preset("fashion-mnist", example="lenet5").codebook_bits == (8, 8, 5, 5)
+    with pytest.raises(FlowError, match="unknown example"):
+        CompressConfig.preset("digits", example="alexnet")

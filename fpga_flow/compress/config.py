@@ -1,0 +1,171 @@
+"""The settings of :func:`fpga_flow.compress.compress`: :class:`CompressConfig`, the tuned presets per
+example and data set, and the example networks (:func:`build_model`).
+
+Presets (``CompressConfig.preset(dataset, quick, example)``):
+
+* ``lenet300`` (LeNet-300-100): 7 / 15 / 30 % of the weights kept, 5-bit codebooks (Fashion-MNIST);
+* ``lenet5`` (LeNet-5): the convolutions kept denser than the linear layers, as in the paper
+  (which kept conv1 66 %, conv2 12 %, ip1 8 %, ip2 19 %), 8-bit codebooks on the convolutions
+  (10-bit weight types: room for 256 distinct values) and 5-bit codebooks on the linear layers.
+
+``quick`` shortens training (and, on Fashion-MNIST, uses a data subset) for demos and smoke tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from fpga_flow.compress.data import Dataset
+from fpga_flow.compress.model import lenet5, lenet300
+from fpga_flow.compress.network import CompressibleNet
+from fpga_flow.compress.qat import TypePolicy
+from fpga_flow.compress.training import TrainSpec
+from fpga_flow.errors import FlowError
+
+__all__ = ["EXAMPLES", "CompressConfig", "build_model"]
+
+#: The example networks :func:`compress` trains.
+EXAMPLES = ("lenet300", "lenet5")
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """Every knob of :func:`compress`. ``preset()`` gives the tuned settings per example and data set.
+
+    ``example``: ``lenet300`` (``hidden`` sizes) or ``lenet5``. ``final_density``: fraction of
+    weights kept per weighted layer (in layer order: 3 for LeNet-300-100, 4 for LeNet-5) after the
+    last of ``prune_steps`` rounds (geometric schedule); or ``prune_quality`` (quality x std
+    thresholds, linear schedule) instead. ``codebook_bits``: ``K = 2**bits`` shared values, one
+    value for every layer or one per layer. ``train_subset`` / ``test_subset`` shrink the data
+    (``--quick``).
+    """
+
+    example: str = "lenet300"
+    hidden: tuple[int, ...] = (300, 100)
+    seed: int = 0
+    dense: TrainSpec = TrainSpec(epochs=20, lr=1e-3)
+    final_density: tuple[float, ...] = (0.07, 0.15, 0.3)
+    prune_quality: tuple[float, ...] | None = None
+    prune_steps: int = 5
+    prune: TrainSpec = TrainSpec(epochs=5, lr=0.05, optimizer="sgd")
+    types: TypePolicy = field(default_factory=TypePolicy)
+    qat: TrainSpec = TrainSpec(epochs=2, lr=5e-3, optimizer="sgd")
+    codebook_bits: int | tuple[int, ...] = 5
+    share: TrainSpec = TrainSpec(epochs=3, lr=1e-4)
+    train_subset: int | None = None
+    test_subset: int | None = None
+    calib_samples: int = 10000
+    threads: int | None = 2
+    stimulus_samples: int = 256
+
+    @classmethod
+    def preset(cls, dataset: str, quick: bool = False, example: str = "lenet300") -> CompressConfig:
+        """Settings for ``example`` on ``fashion-mnist`` or ``digits``; ``quick`` trades accuracy for a
+        short run."""
+        if example == "lenet5":
+            return _lenet5_preset(dataset, quick)
+        if example != "lenet300":
+            raise FlowError(f"unknown example {example!r}; known: {', '.join(EXAMPLES)}")
+        if dataset == "digits":
+            cfg = cls(
+                dense=TrainSpec(epochs=40, lr=2e-3, batch_size=64),
+                final_density=(0.15, 0.15, 0.4),
+                prune=TrainSpec(epochs=8, lr=1e-3, batch_size=64),
+                qat=TrainSpec(epochs=8, lr=2e-4, batch_size=64),
+                codebook_bits=4,
+                share=TrainSpec(epochs=8, lr=2e-4, batch_size=64),
+                calib_samples=2000,
+            )
+            if quick:
+                cfg = replace(
+                    cfg,
+                    dense=replace(cfg.dense, epochs=15),
+                    prune_steps=2,
+                    prune=replace(cfg.prune, epochs=3),
+                    qat=replace(cfg.qat, epochs=2),
+                    share=replace(cfg.share, epochs=2),
+                )
+            return cfg
+        if dataset == "fashion-mnist":
+            cfg = cls()
+            if quick:
+                cfg = replace(
+                    cfg,
+                    dense=replace(cfg.dense, epochs=3),
+                    prune_steps=2,
+                    prune=replace(cfg.prune, epochs=1),
+                    qat=replace(cfg.qat, epochs=1),
+                    share=replace(cfg.share, epochs=1),
+                    train_subset=10000,
+                    test_subset=2000,
+                    calib_samples=2000,
+                )
+            return cfg
+        raise FlowError(f"no preset for data set {dataset!r}")
+
+
+def _lenet5_preset(dataset: str, quick: bool) -> CompressConfig:
+    """LeNet-5: convolutions kept denser than the linear layers (the paper kept 66 / 12 / 8 / 19 %),
+    8-bit codebooks on the convolutions (their weights 10 bits wide, room for 256 distinct values)
+    and 5-bit codebooks on the linear layers, as Han et al."""
+    types = TypePolicy(layer_weight_width={"conv1": 10, "conv2": 10})
+    if dataset == "digits":
+        cfg = CompressConfig(
+            example="lenet5",
+            dense=TrainSpec(epochs=30, lr=2e-3, batch_size=64),
+            final_density=(0.66, 0.2, 0.1, 0.3),
+            prune_steps=4,
+            prune=TrainSpec(epochs=6, lr=1e-3, batch_size=64),
+            types=types,
+            qat=TrainSpec(epochs=6, lr=2e-4, batch_size=64),
+            codebook_bits=(8, 8, 5, 5),
+            share=TrainSpec(epochs=6, lr=2e-4, batch_size=64),
+            calib_samples=2000,
+        )
+        if quick:
+            cfg = replace(
+                cfg,
+                dense=replace(cfg.dense, epochs=8),
+                prune_steps=2,
+                prune=replace(cfg.prune, epochs=2),
+                qat=replace(cfg.qat, epochs=1),
+                share=replace(cfg.share, epochs=1),
+            )
+        return cfg
+    if dataset == "fashion-mnist":
+        cfg = CompressConfig(
+            example="lenet5",
+            dense=TrainSpec(epochs=12, lr=1e-3),
+            final_density=(0.66, 0.12, 0.06, 0.19),
+            prune_steps=5,
+            prune=TrainSpec(epochs=3, lr=0.05, optimizer="sgd"),
+            types=types,
+            qat=TrainSpec(epochs=2, lr=2e-3, optimizer="sgd"),
+            codebook_bits=(8, 8, 5, 5),
+            share=TrainSpec(epochs=2, lr=1e-4),
+        )
+        if quick:
+            cfg = replace(
+                cfg,
+                dense=replace(cfg.dense, epochs=3),
+                prune_steps=2,
+                prune=replace(cfg.prune, epochs=1),
+                qat=replace(cfg.qat, epochs=1),
+                share=replace(cfg.share, epochs=1),
+                train_subset=10000,
+                test_subset=2000,
+                calib_samples=2000,
+            )
+        return cfg
+    raise FlowError(f"no preset for data set {dataset!r}")
+
+
+def build_model(config: CompressConfig, data: Dataset) -> CompressibleNet:
+    """The untrained network of ``config.example`` for ``data`` (its features and classes)."""
+    if config.example == "lenet300":
+        return lenet300(data.n_features, data.classes, config.hidden)
+    if config.example == "lenet5":
+        if data.image_shape is None:
+            raise FlowError(f"LeNet-5 needs images: data set {data.name!r} has no image shape")
+        return lenet5(data.image_shape, data.classes)
+    raise FlowError(f"unknown example {config.example!r}; known: {', '.join(EXAMPLES)}")
