@@ -76,32 +76,20 @@ class CompressConfig:
                 share=TrainSpec(epochs=8, lr=2e-4, batch_size=64),
                 calib_samples=2000,
             )
-            if quick:
-                cfg = replace(
-                    cfg,
-                    dense=replace(cfg.dense, epochs=15),
-                    prune_steps=2,
-                    prune=replace(cfg.prune, epochs=3),
-                    qat=replace(cfg.qat, epochs=2),
-                    share=replace(cfg.share, epochs=2),
-                )
-            return cfg
+            return _quick(cfg, dense=15, prune=3, qat=2, share=2) if quick else cfg
         if dataset == "fashion-mnist":
             cfg = cls()
-            if quick:
-                cfg = replace(
-                    cfg,
-                    dense=replace(cfg.dense, epochs=3),
-                    prune_steps=2,
-                    prune=replace(cfg.prune, epochs=1),
-                    qat=replace(cfg.qat, epochs=1),
-                    share=replace(cfg.share, epochs=1),
-                    train_subset=10000,
-                    test_subset=2000,
-                    calib_samples=2000,
-                )
-            return cfg
+            return _quick(cfg, dense=3, subset=True) if quick else cfg
         raise FlowError(f"no preset for data set {dataset!r}")
+
+
+def _quick(cfg: CompressConfig, dense: int, prune: int = 1, qat: int = 1, share: int = 1,
+           subset: bool = False) -> CompressConfig:
+    """The ``--quick`` form of a preset: two pruning rounds and these epochs per stage; ``subset``:
+    10,000 training and 2,000 test samples (2,000 for calibration)."""
+    cfg = replace(cfg, dense=replace(cfg.dense, epochs=dense), prune_steps=2, prune=replace(cfg.prune, epochs=prune),
+                  qat=replace(cfg.qat, epochs=qat), share=replace(cfg.share, epochs=share))
+    return replace(cfg, train_subset=10000, test_subset=2000, calib_samples=2000) if subset else cfg
 
 
 def _lenet5_preset(dataset: str, quick: bool) -> CompressConfig:
@@ -122,16 +110,7 @@ def _lenet5_preset(dataset: str, quick: bool) -> CompressConfig:
             share=TrainSpec(epochs=6, lr=2e-4, batch_size=64),
             calib_samples=2000,
         )
-        if quick:
-            cfg = replace(
-                cfg,
-                dense=replace(cfg.dense, epochs=8),
-                prune_steps=2,
-                prune=replace(cfg.prune, epochs=2),
-                qat=replace(cfg.qat, epochs=1),
-                share=replace(cfg.share, epochs=1),
-            )
-        return cfg
+        return _quick(cfg, dense=8, prune=2) if quick else cfg
     if dataset == "fashion-mnist":
         cfg = CompressConfig(
             example="lenet5",
@@ -144,19 +123,7 @@ def _lenet5_preset(dataset: str, quick: bool) -> CompressConfig:
             codebook_bits=(8, 8, 5, 5),
             share=TrainSpec(epochs=2, lr=1e-4),
         )
-        if quick:
-            cfg = replace(
-                cfg,
-                dense=replace(cfg.dense, epochs=3),
-                prune_steps=2,
-                prune=replace(cfg.prune, epochs=1),
-                qat=replace(cfg.qat, epochs=1),
-                share=replace(cfg.share, epochs=1),
-                train_subset=10000,
-                test_subset=2000,
-                calib_samples=2000,
-            )
-        return cfg
+        return _quick(cfg, dense=3, subset=True) if quick else cfg
     raise FlowError(f"no preset for data set {dataset!r}")
 
 

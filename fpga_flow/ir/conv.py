@@ -17,7 +17,7 @@ import numpy as np
 from fpga_flow.fixed import FixedType, cast, cast_ratio
 from fpga_flow.ir.layers import GraphError, Layer, MacLayer, register_layer
 
-__all__ = ["AvgPool2dLayer", "Conv2dLayer", "MaxPool2dLayer", "Window", "window_out_shape"]
+__all__ = ["AvgPool2dLayer", "Conv2dLayer", "MaxPool2dLayer", "Pool2dLayer", "Window", "window_out_shape"]
 
 Pair = tuple[int, int]
 Pads = tuple[int, int, int, int]
@@ -143,12 +143,9 @@ class Conv2dLayer(Window, MacLayer):
         return (out << sp_) + (self.bias[None, :, None, None] << sb)
 
 
-@register_layer
 @dataclass(frozen=True, eq=False, kw_only=True)
-class MaxPool2dLayer(Window, Layer):
-    """Max over each window (padding never wins), cast to ``out_type`` (exact when it is the input's)."""
-
-    op: ClassVar[str] = "maxpool2d"
+class Pool2dLayer(Window, Layer):
+    """What the pooling kinds share: one output per window and channel, padding smaller than the kernel."""
 
     def infer_shape(self, in_shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
         return (int(in_shapes[0][0]), *self.out_hw(in_shapes[0]))
@@ -158,6 +155,14 @@ class MaxPool2dLayer(Window, Layer):
         self.check_pool_pads(self.name)
         super().check(srcs)
 
+
+@register_layer
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MaxPool2dLayer(Pool2dLayer):
+    """Max over each window (padding never wins), cast to ``out_type`` (exact when it is the input's)."""
+
+    op: ClassVar[str] = "maxpool2d"
+
     def reference(self, xs: Sequence[np.ndarray], in_types: Sequence[FixedType]) -> np.ndarray:
         fill = np.iinfo(np.int64).min
         m = self.windows(xs[0], fill).max(axis=(4, 5))
@@ -166,7 +171,7 @@ class MaxPool2dLayer(Window, Layer):
 
 @register_layer
 @dataclass(frozen=True, eq=False, kw_only=True)
-class AvgPool2dLayer(Window, Layer):
+class AvgPool2dLayer(Pool2dLayer):
     """Average over each window: the exact rational ``sum / count`` rounded once to ``out_type``
     (its rounding and overflow modes; :func:`~fpga_flow.fixed.cast_ratio`).
 
@@ -177,14 +182,6 @@ class AvgPool2dLayer(Window, Layer):
     count_include_pad: bool = False
 
     op: ClassVar[str] = "avgpool2d"
-
-    def infer_shape(self, in_shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
-        return (int(in_shapes[0][0]), *self.out_hw(in_shapes[0]))
-
-    def check(self, srcs: Sequence[Layer]) -> None:
-        self.check_window(self.name, tuple(srcs[0].shape))
-        self.check_pool_pads(self.name)
-        super().check(srcs)
 
     def counts(self, in_shape: tuple[int, ...]) -> np.ndarray:
         """Divisor per output position ``(H_out, W_out)``."""
