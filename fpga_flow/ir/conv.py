@@ -57,13 +57,6 @@ class Window:
                 f"{h + top + bottom}x{w + left + right}"
             )
 
-    def check_pool_pads(self, name: str) -> None:
-        """A pooling window must hold an input element: padding smaller than the kernel (as ONNX)."""
-        top, left, bottom, right = self.pads
-        if max(top, bottom) >= self.kernel[0] or max(left, right) >= self.kernel[1]:
-            raise GraphError(f"layer {name}: a padding of {self.pads} is not smaller than the kernel "
-                             f"{self.kernel} (a window of padding only has no maximum or average)")
-
     def out_hw(self, in_shape: tuple[int, ...]) -> Pair:
         return window_out_shape(int(in_shape[1]), int(in_shape[2]), self.kernel, self.stride, self.pads)
 
@@ -97,10 +90,6 @@ class Conv2dLayer(Window, MacLayer):
     @property
     def in_channels(self) -> int:
         return int(self.in_shape[0])
-
-    @property
-    def out_channels(self) -> int:
-        return self.rows
 
     def infer_shape(self, in_shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
         return (self.rows, *self.out_hw(in_shapes[0]))
@@ -152,7 +141,10 @@ class Pool2dLayer(Window, Layer):
 
     def check(self, srcs: Sequence[Layer]) -> None:
         self.check_window(self.name, tuple(srcs[0].shape))
-        self.check_pool_pads(self.name)
+        top, left, bottom, right = self.pads  # every window must hold an input element (as ONNX)
+        if max(top, bottom) >= self.kernel[0] or max(left, right) >= self.kernel[1]:
+            raise GraphError(f"layer {self.name}: a padding of {self.pads} is not smaller than the kernel "
+                             f"{self.kernel} (a window of padding only has no maximum or average)")
         super().check(srcs)
 
 

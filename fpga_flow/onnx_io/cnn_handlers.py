@@ -9,6 +9,7 @@ scale would move every shared weight off its codebook centroid) into a per-chann
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -16,7 +17,6 @@ import onnx
 
 from fpga_flow.fixed import FixedPointRangeError, FixedType, Overflow, Rounding, from_float, min_exact_type
 from fpga_flow.ir import (
-    Activation,
     AddLayer,
     AvgPool2dLayer,
     ConcatLayer,
@@ -28,7 +28,7 @@ from fpga_flow.ir import (
 )
 from fpga_flow.ir.accum import scale_accumulator_type, signed_type_for
 from fpga_flow.ir.conv import window_out_shape
-from fpga_flow.onnx_io.reader import Reader
+from fpga_flow.onnx_io.reader import Reader, _Const
 from fpga_flow.onnx_io.registry import attr, onnx_handler
 
 __all__ = ["BN_MULT_BITS", "fold_batchnorm"]
@@ -295,9 +295,7 @@ def _add_scale(r: Reader, node: onnx.NodeProto, src: Layer, mult: np.ndarray, mu
         acc = scale_accumulator_type(probe, src.out_type)
     except FixedPointRangeError as e:
         raise r.fail(node, str(e), True) from None
-    from dataclasses import replace
-
-    layer = replace(probe, acc_type=acc, out_type=acc if r.quantized else r.precision, activation=Activation.LINEAR)
+    layer = replace(probe, acc_type=acc, out_type=acc if r.quantized else r.precision)
     r.add_layer(layer, node.output[0])
 
 
@@ -333,8 +331,6 @@ def _const_operand(r: Reader, node: onnx.NodeProto) -> tuple[Layer, np.ndarray] 
 
 
 def _typed(r: Reader, node: onnx.NodeProto, values: np.ndarray, what: str) -> tuple[np.ndarray, FixedType]:
-    from fpga_flow.onnx_io.reader import _Const
-
     c = r.fixed_const(node, _Const(np.asarray(values, dtype=np.float64)), what)
     assert c.mant is not None and c.ftype is not None
     return np.asarray(c.mant).reshape(-1), c.ftype
