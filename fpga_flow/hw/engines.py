@@ -7,24 +7,30 @@ simulation):
 * MAC and point-wise engines (``ff_sparse_mac``): 1 start cycle + ``entries`` (one ROM word per
   cycle, all lanes in lockstep) + the lane pipeline (:data:`ENGINE_DRAIN`; the factored codebook
   lane: :func:`factored_drain`). A sample finishes before the next starts, so II = latency.
-* the unpacker: one beat per cycle (``beats`` cycles); the packer: its first beat
-  :data:`PACK_LATENCY_EXTRA` cycles after the buffer fills, then one beat per cycle.
+* the window engine (``ff_window``): 1 start cycle + ``pixels * entries`` (the lanes walk their
+  per-pixel ROM once per output pixel, back to back) + :data:`WINDOW_DRAIN`;
+* the unpacker: one beat per cycle (``beats`` cycles); the feature-map unpacker (``ff_axis_unpack_fm``,
+  before a window engine) one element per cycle plus :data:`UNPACK_FM_EXTRA`; the packer: its first
+  beat :data:`PACK_LATENCY_EXTRA` cycles after the buffer fills, then one beat per cycle.
 
 The HLS C++ kernels stream between layers, one element per cycle: a MAC layer loads ``n_in``
 inputs, walks ``entries`` and emits ``n_out`` results (three II=1 loops of :data:`HLS_LOOP_DEPTH`
-fill each), a point-wise layer ``n + HLS_LOOP_DEPTH``. Those figures are the HLS schedule's
+fill each), a point-wise layer ``n + HLS_LOOP_DEPTH``, a window layer loads its map, walks
+``pixels * entries`` and emits its map. Those figures are the HLS schedule's
 estimate (Vivado HLS reports the real one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from fpga_flow.fixed import Overflow, Rounding
 from fpga_flow.hw.cost import Cost, act_buffer_cost, mac_engine_cost
-from fpga_flow.hw.plan import BufferPlan, Cycles, LayerPlan
+from fpga_flow.hw.plan import BufferPlan, Cycles, LayerPlan, bits_for
+from fpga_flow.hw.window import tap_fields
 
 __all__ = [
     "ENGINE_DRAIN",
@@ -32,12 +38,16 @@ __all__ = [
     "HLS_LOOP_DEPTH",
     "PACK_II_EXTRA",
     "PACK_LATENCY_EXTRA",
+    "UNPACK_FM_EXTRA",
+    "WINDOW_DRAIN",
     "EngineModel",
     "buffer_cost",
     "entry_bits",
     "factored_drain",
     "pack_cycles",
     "unpack_cycles",
+    "unpack_fm_cycles",
+    "window_entry_bits",
 ]
 
 #: Cycles from an engine's last ROM entry to its last output write (ff_mac_lane pipeline).
@@ -48,6 +58,10 @@ PACK_LATENCY_EXTRA = 3
 PACK_II_EXTRA = 2
 #: Pipeline fill cycles of each HLS loop.
 HLS_LOOP_DEPTH = 4
+#: Cycles from a window engine's last ROM entry to its last output write (the address stage + ff_mac_lane).
+WINDOW_DRAIN = ENGINE_DRAIN + 1
+#: Cycles of the feature-map unpacker per sample beyond one per element.
+UNPACK_FM_EXTRA = 1
 
 
 def factored_drain(code_bits: int) -> int:
@@ -60,6 +74,15 @@ def entry_bits(p: LayerPlan) -> int:
     """Bits of one lane's ROM entry: weight field, input address and bank, bias, first/last/valid."""
     assert p.fields is not None and p.in_buffer is not None
     return p.fields.weight_field_bits + p.in_buffer.addr_bits + p.in_buffer.bank_bits + p.fields.bias_bits + 3
+
+
+def window_entry_bits(p: LayerPlan) -> int:
+    """Bits of one lane's window ROM entry: weight field, tap offset, ky, kx, input bank, bias,
+    first/last/valid (``ff_window.v``)."""
+    assert p.fields is not None and p.in_buffer is not None
+    t = tap_fields(p)
+    f = p.fields
+    return f.weight_field_bits + t.offset_bits + t.ky_bits + t.kx_bits + p.in_buffer.bank_bits + f.bias_bits + 3
 
 
 class EngineModel:
@@ -76,6 +99,18 @@ def _mac_cycles(p: LayerPlan) -> Cycles:
     drain = factored_drain(p.code_bits) if p.engine == "codebook_factored" else ENGINE_DRAIN
     c = 1 + p.entries + drain
     return Cycles(c, c)
+
+
+def _window_cycles(p: LayerPlan) -> Cycles:
+    assert p.window is not None
+    c = 1 + p.window.out_pixels * p.entries + WINDOW_DRAIN
+    return Cycles(c, c)
+
+
+def _window_hls_cycles(p: LayerPlan) -> int:
+    assert p.window is not None
+    c, h, w = p.window.in_shape
+    return c * h * w + p.window.out_pixels * p.entries + p.layer.size + 3 * HLS_LOOP_DEPTH
 
 
 def _mac_hls_cycles(p: LayerPlan) -> int:
@@ -108,6 +143,22 @@ def _mac_cost(p: LayerPlan, family: str) -> Cost:
     )  # fmt: skip
 
 
+def _window_cost(p: LayerPlan, family: str) -> Cost:
+    """The lanes and their ROM as ``ff_sparse_mac`` counts them (the ROM is ``entries`` deep: one
+    pixel's walk), plus the address stage: per lane an address adder and two bounds checks, and
+    the pixel counters."""
+    f, w = p.fields, p.window
+    assert f is not None and w is not None and p.in_buffer is not None and p.out_buffer is not None
+    base = replace(p, engine="codebook" if p.codebook is not None else "csr")
+    lanes_cost = _mac_cost(base, family)
+    t = tap_fields(p)
+    hb, wb = bits_for(w.in_shape[1] + 1) + 1, bits_for(w.in_shape[2] + 1) + 1
+    per_lane = p.in_buffer.addr_bits + 2 * (hb + wb) + 2
+    counters = 4 * (hb + wb) + 2 * (p.in_buffer.addr_bits + 2) + p.out_buffer.addr_bits + t.offset_bits
+    extra_rom = (window_entry_bits(p) - entry_bits(p)) * p.lanes
+    return lanes_cost + Cost(lut=per_lane * p.lanes + counters, ff=counters + extra_rom)
+
+
 def _alias_cycles(p: LayerPlan) -> Cycles:
     return Cycles(0, 0)
 
@@ -119,6 +170,7 @@ ENGINE_MODELS: dict[str, EngineModel] = {
     "codebook": EngineModel(_mac_cycles, _mac_hls_cycles, _mac_cost),
     "codebook_factored": EngineModel(_mac_cycles, _mac_hls_cycles, _mac_cost),
     "pointwise": EngineModel(_mac_cycles, _pointwise_hls_cycles, _mac_cost),
+    "window": EngineModel(_window_cycles, _window_hls_cycles, _window_cost),
     "alias": EngineModel(_alias_cycles, lambda p: 0, lambda p, family: Cost()),
 }
 
@@ -132,6 +184,11 @@ def buffer_cost(b: BufferPlan, family: str, bank_reads: int | None = None) -> Co
 
 def unpack_cycles(beats: int) -> Cycles:
     return Cycles(beats, beats)
+
+
+def unpack_fm_cycles(n_elems: int) -> Cycles:
+    c = n_elems + UNPACK_FM_EXTRA
+    return Cycles(c, c)
 
 
 def pack_cycles(beats: int) -> Cycles:

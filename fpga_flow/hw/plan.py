@@ -16,6 +16,10 @@ Engines (``LayerPlan.engine``):
 ``codebook_factored``     codebook CSR computed as ``sum_k c_k * S_k``: per lane K running input sums
                           (adders), K constant multiplies per row (no DSP)
 ``pointwise``             ``y = requant(act(x * 2^shift))`` per element (ReLU, requantization, scaling)
+``window``                a feature-map stage (convolution, pooling, per-channel scale, element-wise on a
+                          map): for each output pixel in raster order, every lane walks its output
+                          channels' taps (the same lane arrays as ``csr``/``codebook``/``dense``, one
+                          entry per nonzero tap), see :class:`WindowPlan`
 ``alias``                 a shape change: no hardware, the buffer/stream of its input is reused
 ========================  ==========================================================================
 
@@ -24,6 +28,12 @@ stores its rows' entries back to back, ``col[l][t]``, ``val[l][t]`` (weight mant
 ``last[l][t]`` (1 on a row's final entry), zero-padded to ``entries``; a row without nonzeros takes
 one zero-weight entry (a zero code), so every row's result is written by its lane. Row ``r``'s
 result sits in slot ``row_slot[r]`` of lane ``row_lane[r]``.
+
+Window engines use the same arrays per output pixel: ``col`` is the tap ``(ci * kh + ky) * kw + kx``
+(``ci`` the absolute input channel), and every lane walks exactly ``slots`` rows per pixel (a lane
+with fewer channels ends with one-entry dummy rows whose result lands in an unused slot), so output
+channel ``c`` of pixel ``p`` sits at address ``p * slots + row_slot[c]`` of bank ``row_lane[c]``:
+the pixel-major :class:`FeatureMapLayout` of the buffer after the engine.
 """
 
 from __future__ import annotations
@@ -42,15 +52,21 @@ __all__ = [
     "ENGINES",
     "BufferPlan",
     "Cycles",
+    "FeatureMapLayout",
     "DesignPlan",
     "LayerPlan",
     "MacFields",
     "Rom",
     "StreamPlan",
+    "WindowPlan",
 ]
 
 #: Every engine a planner may choose (the backends have one spelling per engine).
-ENGINES = ("dense", "csr", "codebook", "codebook_factored", "pointwise", "alias")
+ENGINES = ("dense", "csr", "codebook", "codebook_factored", "pointwise", "window", "alias")
+
+#: What a window engine's lane does with a tap (``WindowPlan.op``): multiply-accumulate, running
+#: maximum (max pooling: a padding tap reads the smallest input value, which never wins).
+WINDOW_OPS = ("mac", "max")
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +138,57 @@ class MacFields:
 
 
 @dataclass(frozen=True, eq=False)
+class FeatureMapLayout:
+    """A ``(C, H, W)`` feature map held pixel-major: element ``(c, pixel)`` (pixel ``y * W + x``) in
+    bank ``chan_bank[c]`` at address ``pixel * slots + chan_slot[c]``.
+
+    Every window engine reads its input in this layout and writes its output in it (``chan_bank``
+    its lanes, ``chan_slot`` its row slots); the input stream's unpacker writes it with one bank."""
+
+    channels: int
+    height: int
+    width: int
+    slots: int
+    chan_bank: np.ndarray
+    chan_slot: np.ndarray
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+    def bank_addr(self) -> tuple[np.ndarray, np.ndarray]:
+        """(bank, address) of every element in ONNX (NCHW) order."""
+        pix = np.arange(self.pixels, dtype=np.int64)
+        bank = np.repeat(np.asarray(self.chan_bank, np.int64), self.pixels)
+        addr = (pix[None, :] * self.slots + np.asarray(self.chan_slot, np.int64)[:, None]).reshape(-1)
+        return bank, addr
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """The geometry of a window engine: ``in_shape`` / ``out_shape`` ``(C, H, W)``, the kernel,
+    stride and pads ``(top, left, bottom, right)`` of its taps, and the lane operation ``op``
+    (:data:`WINDOW_OPS`). ``entries`` is each lane's walk per output pixel (rows plus dummy rows)."""
+
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    op: str
+    entries: int
+
+    @property
+    def out_pixels(self) -> int:
+        return self.out_shape[1] * self.out_shape[2]
+
+    @property
+    def taps(self) -> int:
+        """Taps of one window over every input channel (``C_in * kh * kw``)."""
+        return self.in_shape[0] * self.kernel[0] * self.kernel[1]
+
+
+@dataclass(frozen=True, eq=False)
 class BufferPlan:
     """An activation buffer (ping-pong, banked) holding one layer's output for its consumer.
 
@@ -139,6 +206,7 @@ class BufferPlan:
     bank_of: np.ndarray
     addr_of: np.ndarray
     cost: Cost = field(default_factory=Cost)
+    fm: FeatureMapLayout | None = None
 
     @property
     def n_elems(self) -> int:
@@ -190,6 +258,7 @@ class LayerPlan:
     sum_type: FixedType | None = None
     multiplies: int = 0
     shift: int = 0
+    window: WindowPlan | None = None
     in_buffer: BufferPlan | None = None
     out_buffer: BufferPlan | None = None
     cycles: Cycles = Cycles(0, 0)
@@ -206,8 +275,8 @@ class LayerPlan:
 
     @property
     def entries(self) -> int:
-        """Entries of the longest lane (the MAC loop's trip count)."""
-        return self.schedule.entries
+        """Entries of the longest lane (the MAC loop's trip count; per output pixel for a window)."""
+        return self.window.entries if self.window is not None else self.schedule.entries
 
     @property
     def slots(self) -> int:

@@ -21,13 +21,14 @@ import numpy as np
 from fpga_flow.errors import UnsupportedError
 from fpga_flow.fixed import FixedType
 from fpga_flow.hw.plan import LayerPlan, MacFields, Rom, bits_for
-from fpga_flow.hw.schedule import make_schedule
+from fpga_flow.hw.schedule import Schedule, make_schedule
 from fpga_flow.ir import (
     CodebookCsrWeights,
     CsrWeights,
     DenseLayer,
     DenseWeights,
     Layer,
+    MacLayer,
     QuantizeLayer,
     ReluLayer,
     ReshapeLayer,
@@ -44,6 +45,8 @@ __all__ = [
     "plan_pointwise",
     "register_planner",
     "row_nnz",
+    "dense_lane_arrays",
+    "sparse_lane_arrays",
 ]
 
 #: Largest codebook the factored kernel accepts (its per-lane sums and constant multipliers grow with K).
@@ -87,7 +90,7 @@ def plan_layer(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
 
 
 # ----------------------------------------------------------------------------- MAC layers
-def row_nnz(layer: DenseLayer) -> np.ndarray:
+def row_nnz(layer: MacLayer) -> np.ndarray:
     """Nonzeros per output row (stored nonzeros for CSR kinds, count of nonzero weights for dense)."""
     w = layer.weights
     if isinstance(w, DenseWeights):
@@ -95,7 +98,7 @@ def row_nnz(layer: DenseLayer) -> np.ndarray:
     return np.diff(w.row_ptr).astype(np.int64)
 
 
-def lane_count(layer: DenseLayer, parallelism: int) -> int:
+def lane_count(layer: MacLayer, parallelism: int) -> int:
     """Lanes instantiated: at most ``parallelism``, never more than rows with work (at least 1).
 
     Every row of dense storage is work; with sparse storage a row without nonzeros is not (it
@@ -103,11 +106,11 @@ def lane_count(layer: DenseLayer, parallelism: int) -> int:
     if parallelism < 1:
         raise ValueError(f"parallelism must be at least 1, got {parallelism}")
     if isinstance(layer.weights, DenseWeights):
-        return max(1, min(parallelism, layer.n_out))
+        return max(1, min(parallelism, layer.rows))
     return max(1, min(parallelism, int(np.count_nonzero(row_nnz(layer)))))
 
 
-def _check_constant(lay: DenseLayer, what: str, t: FixedType) -> None:
+def _check_constant(lay: MacLayer, what: str, t: FixedType) -> None:
     if t.width > MAX_CONSTANT_BITS:
         raise UnsupportedError(
             f"layer {lay.label}: {what} type {t} is wider than {MAX_CONSTANT_BITS} bits, which the "
@@ -140,6 +143,83 @@ def _choose_codebook_kernel(layer: DenseLayer, k: int, lanes: int) -> tuple[str,
     return "codebook_factored", factored, f"{factored} multiplies instead of {nnz} (K={k})"
 
 
+def dense_lane_arrays(layer: MacLayer, sched: Schedule, entries: int, pad_rows: int = 0,
+                      col_of: Callable[[int, np.ndarray], np.ndarray] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``col``, ``val``, ``last`` lane arrays of dense storage: every weight of a row, zeros
+    too (dummy rows and ``col_of`` as in :func:`sparse_lane_arrays`)."""
+    w = layer.weights
+    assert isinstance(w, DenseWeights)
+    n = layer.row_length
+    col = np.zeros((sched.lanes, entries), np.int64)
+    val = np.zeros((sched.lanes, entries), np.int64)
+    last = np.zeros((sched.lanes, entries), np.int64)
+    cols = np.arange(n, dtype=np.int64)
+    for lane, rows in enumerate(sched.lane_rows):
+        for slot, r in enumerate(rows):
+            a = slot * n
+            col[lane, a : a + n] = cols if col_of is None else col_of(r, cols)
+            val[lane, a : a + n] = w.values[r]
+            last[lane, a + n - 1] = 1
+        for k in range(len(rows), pad_rows):  # dummy rows: one zero-weight entry each
+            last[lane, len(rows) * n + k - len(rows)] = 1
+    return col, val, last
+
+
+def sparse_lane_arrays(layer: MacLayer, sched: Schedule, entries: int, pad_rows: int = 0,
+                       col_of: Callable[[int, np.ndarray], np.ndarray] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The ``col``, ``val``, ``last`` lane arrays (``lanes x entries``) of a CSR or codebook CSR layer
+    dealt by ``sched``, and the codebook as the hardware holds it (``None`` without one).
+
+    A row without nonzeros takes one zero-weight entry (a zero code: one codebook entry 0 is added
+    when the codebook has none). With ``pad_rows``, every lane ends with one-entry dummy rows up to
+    ``pad_rows`` rows (a zero weight; its result lands in an unused slot). ``col_of(row, cols)`` maps
+    a row's stored columns to the column the hardware reads (default: unchanged).
+    """
+    w = layer.weights
+    assert isinstance(w, CsrWeights | CodebookCsrWeights)
+    counts = row_nnz(layer)
+    coded = isinstance(w, CodebookCsrWeights)
+    book: np.ndarray | None = None
+    zero_code = 0
+    if isinstance(w, CodebookCsrWeights):
+        book = np.asarray(w.codebook, np.int64)
+        if np.any(counts == 0) or pad_rows:
+            zeros = np.flatnonzero(book == 0)
+            if zeros.size:
+                zero_code = int(zeros[0])
+            else:  # a row without nonzeros needs a zero weight: one more codebook entry
+                zero_code = int(book.size)
+                book = np.append(book, 0)
+        entries_v = np.asarray(w.codes, np.int64)
+    else:
+        entries_v = np.asarray(w.values, np.int64)
+    lanes = sched.lanes
+    col = np.zeros((lanes, entries), np.int64)
+    val = np.zeros((lanes, entries), np.int64)
+    last = np.zeros((lanes, entries), np.int64)
+    for lane, rows in enumerate(sched.lane_rows):
+        t = 0
+        for r in rows:
+            a, b = int(w.row_ptr[r]), int(w.row_ptr[r + 1])
+            if b == a:  # no nonzeros: one zero-weight entry writes the bias
+                val[lane, t] = zero_code if coded else 0
+                last[lane, t] = 1
+                t += 1
+                continue
+            cols = np.asarray(w.col_idx[a:b], np.int64)
+            col[lane, t : t + b - a] = cols if col_of is None else col_of(r, cols)
+            val[lane, t : t + b - a] = entries_v[a:b]
+            last[lane, t + b - a - 1] = 1
+            t += b - a
+        for _ in range(len(rows), pad_rows):  # dummy rows: one zero-weight entry each
+            val[lane, t] = zero_code if coded else 0
+            last[lane, t] = 1
+            t += 1
+    return col, val, last, book
+
+
 @register_planner("dense")
 def plan_dense(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
     """A dense layer on one of the MAC engines, by its weight storage."""
@@ -161,16 +241,7 @@ def plan_dense(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
 
     if isinstance(w, DenseWeights):
         sched = make_schedule([layer.n_in] * layer.n_out, lanes)
-        n = sched.entries
-        col = np.zeros((lanes, n), np.int64)
-        val = np.zeros((lanes, n), np.int64)
-        last = np.zeros((lanes, n), np.int64)
-        for lane, rows in enumerate(sched.lane_rows):
-            for slot, r in enumerate(rows):
-                a = slot * layer.n_in
-                col[lane, a : a + layer.n_in] = np.arange(layer.n_in)
-                val[lane, a : a + layer.n_in] = w.values[r]
-                last[lane, a + layer.n_in - 1] = 1
+        col, val, last = dense_lane_arrays(layer, sched, sched.entries)
         return LayerPlan(
             layer, in_type, "dense", "dense weight storage", sched, fields(wt.width),
             roms=(Rom("w", wt.width, val, wt.frac, wt.signed), bias),
@@ -181,38 +252,8 @@ def plan_dense(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
     assert isinstance(w, CsrWeights | CodebookCsrWeights)
     counts = row_nnz(layer)
     sched = make_schedule(counts, lanes)
-    n = sched.entries
-    coded = isinstance(w, CodebookCsrWeights)
-    book: np.ndarray | None = None
-    zero_code = 0
-    if isinstance(w, CodebookCsrWeights):
-        book = np.asarray(w.codebook, np.int64)
-        if np.any(counts == 0):
-            zeros = np.flatnonzero(book == 0)
-            if zeros.size:
-                zero_code = int(zeros[0])
-            else:  # a row without nonzeros needs a zero weight: one more codebook entry
-                zero_code = int(book.size)
-                book = np.append(book, 0)
-        entries_v = np.asarray(w.codes, np.int64)
-    else:
-        entries_v = np.asarray(w.values, np.int64)
-    col = np.zeros((lanes, n), np.int64)
-    val = np.zeros((lanes, n), np.int64)
-    last = np.zeros((lanes, n), np.int64)
-    for lane, rows in enumerate(sched.lane_rows):
-        t = 0
-        for r in rows:
-            a, b = int(w.row_ptr[r]), int(w.row_ptr[r + 1])
-            if b == a:  # no nonzeros: one zero-weight entry writes the bias
-                val[lane, t] = zero_code if coded else 0
-                last[lane, t] = 1
-                t += 1
-                continue
-            col[lane, t : t + b - a] = w.col_idx[a:b]
-            val[lane, t : t + b - a] = entries_v[a:b]
-            last[lane, t + b - a - 1] = 1
-            t += b - a
+    col, val, last, book = sparse_lane_arrays(layer, sched, sched.entries)
+    entries_v = np.asarray(w.codes if isinstance(w, CodebookCsrWeights) else w.values, np.int64)
     common = (
         Rom("col", col_bits, col),
         Rom("last", 1, last),

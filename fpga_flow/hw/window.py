@@ -1,0 +1,369 @@
+"""Planners of the feature-map layers: convolution, pooling, per-channel scale and element-wise
+layers on a ``(C, H, W)`` map all become one ``window`` engine (see :class:`~fpga_flow.hw.plan.WindowPlan`).
+
+The work of a window engine is its output channels (rows), each costing its taps per output
+pixel: the nonzero weights of a convolution row (zero taps are neither stored nor multiplied),
+``kh * kw`` for a pooling window, one for a scale or an element-wise layer. Rows are dealt to
+``min(parallelism, channels)`` lanes balanced by taps (:func:`~fpga_flow.hw.schedule.make_schedule`);
+every lane then walks the same ``entries`` per output pixel (dummy rows fill the shorter ones), so
+the cycles grow with ``taps x output pixels / lanes``, never with the dense MAC count.
+
+Lane operations (``WindowPlan.op``):
+
+* ``mac``: ``bias + sum(w * x)`` (convolution; a scale: one tap of weight ``m_c``, bias ``o_c``);
+* ``sum``: ``sum(x)`` with every weight the constant ``2^-k`` (no multiplier): average pooling over
+  ``2^k`` elements, ReLU and requantization on a map (one tap, ``k = 0``);
+* ``max``: the running maximum (max pooling; a padding tap reads the smallest input value).
+
+What is refused, with the layer named: an average whose divisor is not one power of two for
+every window (``count_include_pad=0`` with padding, or a window of 9), a scale whose divisors are
+not powers of two (both need the multiplier requantization of a later engine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from fpga_flow.errors import UnsupportedError
+from fpga_flow.fixed import FixedType
+from fpga_flow.hw.plan import LayerPlan, MacFields, Rom, WindowPlan, bits_for
+from fpga_flow.hw.planners import (
+    _check_constant,
+    dense_lane_arrays,
+    lane_count,
+    register_planner,
+    row_nnz,
+    sparse_lane_arrays,
+)
+from fpga_flow.hw.schedule import Schedule, make_schedule
+from fpga_flow.ir import (
+    AvgPool2dLayer,
+    Conv2dLayer,
+    DenseWeights,
+    Layer,
+    MaxPool2dLayer,
+    QuantizeLayer,
+    ReluLayer,
+    ScaleLayer,
+)
+
+__all__ = ["TapFields", "is_feature_map", "plan_window_layer", "tap_fields"]
+
+
+@dataclass(frozen=True, eq=False)
+class TapFields:
+    """Where each lane entry of a window engine reads, relative to its output pixel's window
+    (``lanes x entries`` arrays): ``ky``, ``kx`` in the kernel, the input ``bank`` and ``offset``
+    ``(ky * W_in + kx) * slots_in + chan_slot[ci]``. The address of the tap of output pixel
+    ``(oy, ox)`` is ``((oy * sh - top) * W_in + ox * sw - left) * slots_in + offset``; a tap whose
+    ``(oy * sh - top + ky, ox * sw - left + kx)`` falls outside the map is padding."""
+
+    offset: np.ndarray
+    ky: np.ndarray
+    kx: np.ndarray
+    bank: np.ndarray
+
+    @property
+    def offset_bits(self) -> int:
+        return bits_for(int(self.offset.max()) + 1)
+
+    @property
+    def ky_bits(self) -> int:
+        return bits_for(int(self.ky.max()) + 1)
+
+    @property
+    def kx_bits(self) -> int:
+        return bits_for(int(self.kx.max()) + 1)
+
+
+def tap_fields(p: LayerPlan) -> TapFields:
+    """The :class:`TapFields` of a window plan whose input buffer is planned."""
+    w, buf = p.window, p.in_buffer
+    assert w is not None and buf is not None and buf.fm is not None
+    kh, kw = w.kernel
+    col = np.asarray(p.arrays["col"], np.int64)
+    ci, rest = np.divmod(col, kh * kw)
+    ky, kx = np.divmod(rest, kw)
+    fm = buf.fm
+    offset = (ky * fm.width + kx) * fm.slots + np.asarray(fm.chan_slot, np.int64)[ci]
+    bank = np.asarray(fm.chan_bank, np.int64)[ci]
+    return TapFields(offset, ky, kx, bank)
+
+
+def is_feature_map(layer: Layer) -> bool:
+    """``layer`` writes a ``(C, H, W)`` feature map."""
+    return len(layer.shape) == 3
+
+
+def _fm(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    c, h, w = (int(v) for v in shape)
+    return c, h, w
+
+
+def _lanes(channels: int, parallelism: int) -> int:
+    return max(1, min(int(parallelism), channels))
+
+
+def _pad_entries(sched: Schedule) -> int:
+    """Entries per pixel once every lane walks ``slots`` rows (one entry per dummy row)."""
+    return max(n + sched.slots - len(rows) for n, rows in zip(sched.lane_entries, sched.lane_rows, strict=True))
+
+
+def _log2_exact(v: int) -> int | None:
+    return v.bit_length() - 1 if v > 0 and v & (v - 1) == 0 else None
+
+
+def _uniform_arrays(
+    channels: int, kernel: tuple[int, int], sched: Schedule, entries: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lane arrays of a weightless window op: every tap ``(c, ky, kx)`` of each channel's window."""
+    kk = kernel[0] * kernel[1]
+    col = np.zeros((sched.lanes, entries), np.int64)
+    val = np.ones((sched.lanes, entries), np.int64)
+    last = np.zeros((sched.lanes, entries), np.int64)
+    for lane, rows in enumerate(sched.lane_rows):
+        t = 0
+        for c in rows:
+            col[lane, t : t + kk] = c * kk + np.arange(kk)
+            last[lane, t + kk - 1] = 1
+            t += kk
+        for _ in range(len(rows), sched.slots):
+            last[lane, t] = 1
+            t += 1
+    return col, val, last
+
+
+def _index_roms(col: np.ndarray, last: np.ndarray, sched: Schedule, col_bits: int) -> tuple[Rom, ...]:
+    """The tap, row-end, lane and slot ROMs every window engine stores."""
+    return (
+        Rom("col", col_bits, col),
+        Rom("last", 1, last),
+        Rom("lane", bits_for(sched.lanes), sched.row_lane.copy()),
+        Rom("slot", bits_for(sched.slots), sched.row_slot.copy()),
+    )
+
+
+def _weightless(
+    layer: Layer,
+    in_type: FixedType,
+    parallelism: int,
+    *,
+    op: str,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    k: int,
+    relu: bool,
+    reason: str,
+) -> LayerPlan:
+    """A ``sum`` (every weight ``2^-k``) or ``max`` window engine over each channel's own window."""
+    c_in = _fm(layer.shape)[0]
+    kk = kernel[0] * kernel[1]
+    lanes = _lanes(c_in, parallelism)
+    sched = make_schedule([kk] * c_in, lanes)
+    entries = _pad_entries(sched)
+    col, val, last = _uniform_arrays(c_in, kernel, sched, entries)
+    x_bits = in_type.width + (0 if in_type.signed else 1)
+    if op == "max":
+        acc_bits, acc_frac, w_frac = max(x_bits, 2), in_type.frac, 0
+    else:
+        bound = kk * in_type.max_abs_mantissa
+        acc_bits, acc_frac, w_frac = max(bound.bit_length() + 1, 2), in_type.frac + k, k
+    fields = MacFields(2, 2, True, w_frac, 1, False, acc_frac, acc_bits, acc_frac, in_type, layer.out_type, relu)
+    window = WindowPlan(
+        _fm(layer.shape), _fm(layer.shape), kernel, stride, pads, op, entries
+    )  # in_shape: set by the caller
+    return LayerPlan(
+        layer, in_type, "window", reason, sched, fields,
+        roms=_index_roms(col, last, sched, bits_for(c_in * kk)),
+        arrays={"col": col, "val": val, "last": last}, col_bits=bits_for(c_in * kk), window=window,
+    )  # fmt: skip
+
+
+def _with_in_shape(p: LayerPlan, in_shape: tuple[int, ...]) -> LayerPlan:
+    assert p.window is not None
+    return replace(p, window=replace(p.window, in_shape=_fm(in_shape)))
+
+
+# ----------------------------------------------------------------------------- convolution
+@register_planner("conv2d")
+def plan_conv(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
+    """A convolution on the window engine: output channels dealt to lanes by nonzero taps."""
+    assert isinstance(layer, Conv2dLayer)
+    _check_constant(layer, "weight", layer.weight_type)
+    _check_constant(layer, "bias", layer.bias_type)
+    if not layer.acc_type.signed:
+        raise UnsupportedError(f"layer {layer.label}: the accumulator type {layer.acc_type} must be signed")
+    w = layer.weights
+    lanes = lane_count(layer, parallelism)
+    kk = layer.kernel[0] * layer.kernel[1]
+    cg = layer.in_channels // layer.groups
+    og = layer.rows // layer.groups
+
+    def col_of(row: int, cols: np.ndarray) -> np.ndarray:  # group-local tap -> absolute (ci, ky, kx)
+        return cols + (row // og) * cg * kk
+
+    dense = isinstance(w, DenseWeights)
+    counts = np.full(layer.rows, layer.row_length, np.int64) if dense else row_nnz(layer)
+    sched = make_schedule(counts, lanes)
+    entries = _pad_entries(sched)
+    book: np.ndarray | None = None
+    if dense:
+        col, val, last = dense_lane_arrays(layer, sched, entries, sched.slots, col_of)
+    else:
+        col, val, last, book = sparse_lane_arrays(layer, sched, entries, sched.slots, col_of)
+    wt, bt = layer.weight_type, layer.bias_type
+    relu = layer.activation.value == "relu"
+    code_bits = bits_for(int(book.size)) if book is not None else 0
+    wf = code_bits if book is not None else wt.width
+    fields = MacFields(
+        wf,
+        wt.width,
+        wt.signed,
+        wt.frac,
+        bt.width,
+        bt.signed,
+        bt.frac,
+        layer.acc_type.width,
+        layer.acc_type.frac,
+        in_type,
+        layer.out_type,
+        relu,
+    )
+    taps = layer.in_channels * kk
+    window = WindowPlan(_fm(layer.in_shape), _fm(layer.shape), layer.kernel, layer.stride, layer.pads, "mac", entries)
+    first = Rom("code", code_bits, val) if book is not None else Rom("w", wt.width, val, wt.frac, wt.signed)
+    roms = (
+        first,
+        *_index_roms(col, last, sched, bits_for(taps)),
+        Rom("b", bt.width, np.asarray(layer.bias, np.int64), bt.frac, bt.signed),
+    )
+    storage = "dense" if dense else "codebook CSR" if book is not None else "CSR"
+    nnz = int(counts.sum()) if dense else layer.nnz
+    return LayerPlan(
+        layer, in_type, "window", f"convolution, {storage} taps", sched, fields, roms=roms,
+        arrays={"col": col, "val": val, "last": last}, codebook=book, code_bits=code_bits,
+        col_bits=bits_for(taps), multiplies=nnz * window.out_pixels, window=window,
+    )  # fmt: skip
+
+
+def plan_window_layer(layer: Layer, in_type: FixedType, in_shape: tuple[int, ...], parallelism: int) -> LayerPlan:
+    """The window plan of a feature-map layer reading a ``in_shape`` map (what :func:`plan_design`
+    calls for every feature-map layer: pooling, scale and element-wise layers need the input shape)."""
+    if isinstance(layer, Conv2dLayer):
+        return plan_conv(layer, in_type, parallelism)
+    if isinstance(layer, MaxPool2dLayer):
+        p = _weightless(
+            layer,
+            in_type,
+            parallelism,
+            op="max",
+            kernel=layer.kernel,
+            stride=layer.stride,
+            pads=layer.pads,
+            k=0,
+            relu=False,
+            reason="max pooling",
+        )
+        return _with_in_shape(p, in_shape)
+    if isinstance(layer, AvgPool2dLayer):
+        counts = np.unique(layer.counts(in_shape))
+        k = _log2_exact(int(counts[0])) if counts.size == 1 else None
+        if k is None:
+            raise UnsupportedError(
+                f"layer {layer.label}: average pooling divides by {', '.join(str(int(c)) for c in counts)}; the "
+                "hardware divides by one power of two per layer (a 2x2 or 4x4 window, or count_include_pad=1); "
+                "`fpga-flow run` (the bit-exact reference) works on this model"
+            )
+        p = _weightless(
+            layer,
+            in_type,
+            parallelism,
+            op="sum",
+            kernel=layer.kernel,
+            stride=layer.stride,
+            pads=layer.pads,
+            k=k,
+            relu=False,
+            reason=f"average pooling (sum, then / 2^{k})",
+        )
+        return _with_in_shape(p, in_shape)
+    if isinstance(layer, ReluLayer | QuantizeLayer):
+        relu = isinstance(layer, ReluLayer)
+        p = _weightless(
+            layer,
+            in_type,
+            parallelism,
+            op="sum",
+            kernel=(1, 1),
+            stride=(1, 1),
+            pads=(0, 0, 0, 0),
+            k=0,
+            relu=relu,
+            reason="ReLU on a feature map" if relu else "requantization of a feature map",
+        )
+        return _with_in_shape(p, in_shape)
+    if isinstance(layer, ScaleLayer):
+        return _with_in_shape(plan_scale(layer, in_type, parallelism), in_shape)
+    raise UnsupportedError(
+        f"layer {layer.label}: op '{layer.op}' on a feature map has no hardware planner yet (planned: conv2d, "
+        "maxpool2d, avgpool2d, scale, relu, quantize); `fpga-flow inspect` and `fpga-flow run` work on this model"
+    )
+
+
+def plan_scale(layer: ScaleLayer, in_type: FixedType, parallelism: int) -> LayerPlan:
+    """A per-channel scale ``q(act(x * m_c + o_c) / 2^k_c)`` on a map: one tap of weight ``m_c``
+    and bias ``o_c`` per channel, every channel aligned to the largest ``k`` (exact)."""
+    ks = [_log2_exact(int(d)) for d in layer.divisor]
+    if any(k is None for k in ks):
+        raise UnsupportedError(
+            f"layer {layer.label}: a per-channel scale divides by {sorted({int(d) for d in layer.divisor})}; "
+            "the hardware divides by powers of two only; `fpga-flow run` (the bit-exact reference) works on this model"
+        )
+    kv = np.array([int(k) for k in ks if k is not None], np.int64)
+    kmax = int(kv.max()) if kv.size else 0
+    m = np.asarray(layer.mult, np.int64) << (kmax - kv)
+    o = np.asarray(layer.offset, np.int64) << (kmax - kv)
+    mt, ot = layer.mult_type, layer.offset_type
+    wbits = max(2, max(int(v).bit_length() for v in np.abs(m)) + 1)
+    obits = max(2, max(int(v).bit_length() for v in np.abs(o)) + 1)
+    wt = FixedType(wbits, wbits - (mt.frac + kmax), True)
+    bt = FixedType(obits, obits - (ot.frac + kmax), True)
+    fa = layer.acc_type.frac + kmax
+    fp = in_type.frac + wt.frac
+    bound = max(
+        (abs(int(a)) * in_type.max_abs_mantissa << (fa - fp)) + (abs(int(b)) << (fa - bt.frac))
+        for a, b in zip(m.tolist(), o.tolist(), strict=True)
+    )
+    acc_bits = max(bound.bit_length() + 1, 2)
+    for what, t in (("multiplier", wt), ("offset", bt)):
+        if t.width > 53:
+            raise UnsupportedError(f"layer {layer.label}: the {what} needs {t.width} bits, more than 53")
+    c = layer.channels
+    lanes = _lanes(c, parallelism)
+    sched = make_schedule([1] * c, lanes)
+    entries = _pad_entries(sched)
+    col = np.zeros((lanes, entries), np.int64)
+    val = np.zeros((lanes, entries), np.int64)
+    last = np.ones((lanes, entries), np.int64)
+    for lane, rows in enumerate(sched.lane_rows):
+        col[lane, : len(rows)] = rows
+        val[lane, : len(rows)] = m[list(rows)]
+    relu = layer.activation.value == "relu"
+    fields = MacFields(
+        wt.width, wt.width, True, wt.frac, bt.width, True, bt.frac, acc_bits, fa, in_type, layer.out_type, relu
+    )
+    shape = _fm(layer.shape)
+    window = WindowPlan(shape, shape, (1, 1), (1, 1), (0, 0, 0, 0), "mac", entries)
+    roms = (
+        Rom("w", wt.width, val, wt.frac, True),
+        *_index_roms(col, last, sched, bits_for(c)),
+        Rom("b", bt.width, o, bt.frac, True),
+    )
+    return LayerPlan(
+        layer, in_type, "window", "per-channel scale (a folded BatchNorm, Mul/Add by constants)", sched, fields,
+        roms=roms, arrays={"col": col, "val": val, "last": last}, col_bits=bits_for(c),
+        multiplies=c * window.out_pixels, window=window,
+    )  # fmt: skip
