@@ -149,7 +149,7 @@ def _window_cost(p: LayerPlan, family: str) -> Cost:
     the pixel counters."""
     f, w = p.fields, p.window
     assert f is not None and w is not None and p.in_buffer is not None and p.out_buffer is not None
-    base = replace(p, engine="codebook" if p.codebook is not None else "csr")
+    base = replace(p, engine="pointwise" if w.op != "mac" else "codebook" if p.codebook is not None else "csr")
     lanes_cost = _mac_cost(base, family)
     t = tap_fields(p)
     hb, wb = bits_for(w.in_shape[1] + 1) + 1, bits_for(w.in_shape[2] + 1) + 1

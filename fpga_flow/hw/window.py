@@ -31,7 +31,6 @@ from fpga_flow.fixed import FixedType
 from fpga_flow.hw.plan import LayerPlan, MacFields, Rom, WindowPlan, bits_for
 from fpga_flow.hw.planners import (
     _check_constant,
-    dense_lane_arrays,
     lane_count,
     register_planner,
     row_nnz,
@@ -47,6 +46,7 @@ from fpga_flow.ir import (
     QuantizeLayer,
     ReluLayer,
     ScaleLayer,
+    csr_from_dense,
 )
 
 __all__ = ["TapFields", "is_feature_map", "plan_window_layer", "tap_fields"]
@@ -206,14 +206,11 @@ def plan_conv(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
         return cols + (row // og) * cg * kk
 
     dense = isinstance(w, DenseWeights)
-    counts = np.full(layer.rows, layer.row_length, np.int64) if dense else row_nnz(layer)
-    sched = make_schedule(counts, lanes)
+    # the entry carries its tap either way: walk and store the nonzero taps only (CSR)
+    taps_of = replace(layer, weights=csr_from_dense(np.asarray(w.values))) if dense else layer
+    sched = make_schedule(row_nnz(taps_of), lanes)
     entries = _pad_entries(sched)
-    book: np.ndarray | None = None
-    if dense:
-        col, val, last = dense_lane_arrays(layer, sched, entries, sched.slots, col_of)
-    else:
-        col, val, last, book = sparse_lane_arrays(layer, sched, entries, sched.slots, col_of)
+    col, val, last, book = sparse_lane_arrays(taps_of, sched, entries, sched.slots, col_of)
     wt, bt = layer.weight_type, layer.bias_type
     relu = layer.activation.value == "relu"
     code_bits = bits_for(int(book.size)) if book is not None else 0
@@ -240,10 +237,11 @@ def plan_conv(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
         *_index_roms(col, last, sched, bits_for(taps)),
         Rom("b", bt.width, np.asarray(layer.bias, np.int64), bt.frac, bt.signed),
     )
-    storage = "dense" if dense else "codebook CSR" if book is not None else "CSR"
-    nnz = int(counts.sum()) if dense else layer.nnz
+    storage = "dense weights walked as CSR" if dense else "codebook CSR" if book is not None else "CSR"
+    nnz = layer.nnz
     return LayerPlan(
-        layer, in_type, "window", f"convolution, {storage} taps", sched, fields, roms=roms,
+        layer, in_type, "window", f"convolution, {storage} taps (zero taps neither stored nor multiplied)",
+        sched, fields, roms=roms,
         arrays={"col": col, "val": val, "last": last}, codebook=book, code_bits=code_bits,
         col_bits=bits_for(taps), multiplies=nnz * window.out_pixels, window=window,
     )  # fmt: skip

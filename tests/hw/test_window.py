@@ -1,0 +1,158 @@
+"""The window engine plan (fpga_flow/hw/window.py, design.py): every nonzero tap of a convolution
+exactly once, pixel-major buffers, the cycle formula, and clear refusals. Expectations are
+recomputed here from the IR layers' weights and geometry, not taken from the planner."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from fpga_flow.errors import UnsupportedError
+from fpga_flow.fixed import FixedType
+from fpga_flow.hw import plan_design
+from fpga_flow.hw.engines import WINDOW_DRAIN
+from fpga_flow.hw.plan import LayerPlan
+from fpga_flow.hw.window import plan_window_layer, tap_fields
+from fpga_flow.ir import AvgPool2dLayer, Conv2dLayer, DenseWeights, Graph, InputLayer, ReshapeLayer
+from tests.cnn_graphs import CNN_KINDS, cnn_graph
+
+
+def _lane_rows(p: LayerPlan) -> list[list[list[int]]]:
+    """Per lane, per row walked in one pixel, the entry indices (rows end at last == 1)."""
+    out = []
+    last = p.arrays["last"]
+    for lane in range(p.lanes):
+        rows: list[list[int]] = []
+        cur: list[int] = []
+        for t in range(p.entries):
+            cur.append(t)
+            if last[lane, t]:
+                rows.append(cur)
+                cur = []
+        out.append(rows)
+    return out
+
+
+def _expected_taps(layer: Conv2dLayer) -> Counter:
+    kh, kw = layer.kernel
+    cg, og = layer.in_channels // layer.groups, layer.rows // layer.groups
+    w = layer.weights.to_dense()
+    taps: Counter = Counter()
+    for co in range(layer.rows):
+        for j in np.flatnonzero(w[co]):
+            ci_local, r = divmod(int(j), kh * kw)
+            ky, kx = divmod(r, kw)
+            taps[(co, (co // og) * cg + ci_local, ky, kx, int(w[co, j]))] += 1
+    return taps
+
+
+@pytest.mark.parametrize("parallelism", [1, 3, 8])
+@pytest.mark.parametrize("kind", ["conv_s1", "conv_s2_pad", "conv_same_codebook", "conv_dense_storage",
+                                  "depthwise", "lenet"])
+def test_every_nonzero_tap_is_walked_once_per_pixel(kind: str, parallelism: int) -> None:
+    g = cnn_graph(kind)
+    plan = plan_design(g, parallelism)
+    for p in plan.hardware_layers:
+        if not isinstance(p.layer, Conv2dLayer):
+            continue
+        lay = p.layer
+        kh, kw = lay.kernel
+        book = p.codebook
+        got: Counter = Counter()
+        for lane, rows in enumerate(_lane_rows(p)):
+            real = p.schedule.lane_rows[lane]
+            assert len(rows) >= p.slots  # exactly `slots` rows, then invalid padding entries
+            for k, entries in enumerate(rows[: p.slots]):
+                for t in entries:
+                    c = int(p.arrays["col"][lane, t])
+                    v = int(p.arrays["val"][lane, t])
+                    w = int(book[v]) if book is not None else v
+                    if k < len(real) and w != 0:
+                        ci, r = divmod(c, kh * kw)
+                        got[(real[k], ci, *divmod(r, kw), w)] += 1
+                    else:  # a dummy row or a row without nonzeros: one zero-weight entry
+                        assert len(entries) == 1 and w == 0
+        assert got == _expected_taps(lay)
+        # cycles grow with the nonzero taps, never with the dense MACs
+        assert p.multiplies == lay.nnz * p.window.out_pixels
+        s = p.schedule
+        assert p.entries <= s.entries_lower_bound + max(s.row_cost) + s.slots
+        assert p.cycles.ii == p.cycles.latency == 1 + p.window.out_pixels * p.entries + WINDOW_DRAIN
+
+
+@pytest.mark.parametrize("kind", CNN_KINDS)
+def test_window_buffers_are_pixel_major_and_collision_free(kind: str) -> None:
+    g = cnn_graph(kind)
+    plan = plan_design(g, 3)
+    first = plan.buffers[0]
+    c, h, w = plan.hardware_layers[0].window.in_shape
+    pix = np.arange(h * w)
+    np.testing.assert_array_equal(first.bank_of, np.zeros(c * h * w))
+    np.testing.assert_array_equal(first.addr_of, (pix[None, :] * c + np.arange(c)[:, None]).reshape(-1))
+    for p in plan.hardware_layers:
+        if p.window is None:
+            continue
+        out = p.out_buffer
+        co, oh, ow = p.window.out_shape
+        assert out.fm is not None and out.n_elems == co * oh * ow
+        for ch in range(co):
+            sl = slice(ch * oh * ow, (ch + 1) * oh * ow)
+            assert set(out.bank_of[sl].tolist()) == {int(p.schedule.row_lane[ch])}
+            np.testing.assert_array_equal(out.addr_of[sl], np.arange(oh * ow) * p.slots + p.schedule.row_slot[ch])
+        assert len(set(zip(out.bank_of.tolist(), out.addr_of.tolist(), strict=True))) == out.n_elems
+        # the tap offsets read the element the reference reads
+        t = tap_fields(p)
+        fm = p.in_buffer.fm
+        kh, kw = p.window.kernel
+        ci, r = np.divmod(p.arrays["col"], kh * kw)
+        ky, kx = np.divmod(r, kw)
+        np.testing.assert_array_equal(t.offset, (ky * fm.width + kx) * fm.slots + fm.chan_slot[ci])
+        np.testing.assert_array_equal(t.bank, fm.chan_bank[ci])
+
+
+def test_pool_and_relu_stages_cost_no_multiplier() -> None:
+    plan = plan_design(cnn_graph("lenet"), 4)
+    ops = {p.name: (p.window.op, p.cost.dsp) for p in plan.hardware_layers if p.window is not None}
+    assert ops["pool1"] == ("max", 0) and ops["pool2"] == ("max", 0)
+    assert ops["conv1"][0] == "mac" and ops["conv1"][1] > 0
+    avg = {p.name: p.window.op for p in plan_design(cnn_graph("avgpool"), 2).hardware_layers if p.window}
+    assert avg["pool1"] == "sum"
+
+
+def test_average_over_nine_is_refused_with_the_layer_named() -> None:
+    g = cnn_graph("avgpool")
+    i = next(k for k, lay in enumerate(g.layers) if isinstance(lay, AvgPool2dLayer))
+    src, pool = g.layers[i - 1], g.layers[i]
+    ch, h, w = src.shape
+    pool9 = dataclasses.replace(pool, kernel=(3, 3), stride=(3, 3), shape=(ch, h // 3, w // 3))
+    with pytest.raises(UnsupportedError, match=r"layer .*pool1.*divides by 9.*power of two"):
+        plan_window_layer(pool9, src.out_type, src.shape, 1)
+    padded = dataclasses.replace(pool, pads=(1, 1, 1, 1), shape=(ch, h // 2 + 1, w // 2 + 1))  # 1, 2 or 4 inside
+    with pytest.raises(UnsupportedError, match=r"divides by 1, 2, 4"):
+        plan_window_layer(padded, src.out_type, src.shape, 1)
+    assert plan_window_layer(dataclasses.replace(padded, count_include_pad=True), src.out_type, src.shape,
+                             1).window.op == "sum"
+
+
+def test_a_convolution_after_a_dense_layer_is_refused() -> None:
+    g = cnn_graph("conv_out")
+    inp, conv1, conv2 = g.layers
+    flat_in = InputLayer("v", (), (inp.size,), inp.out_type)
+    as_map = ReshapeLayer("as_map", ("v",), tuple(inp.shape), inp.out_type)
+    g2 = Graph("m", (flat_in, as_map, dataclasses.replace(conv1, inputs=("as_map",)), conv2), (conv2.name,))
+    g2.verify()
+    plan_design(g2, 2)  # a reshape of the input is still the input: fine
+    mlp = cnn_graph("conv_s1")
+    fc = mlp.layers[-1]
+    back = ReshapeLayer("back", (fc.name,), (5, 1, 1), fc.out_type)
+    conv = dataclasses.replace(conv1, name="c3", inputs=("back",), in_shape=(5, 1, 1), shape=(3, 1, 1),
+                               kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0),
+                               weights=DenseWeights(np.ones((3, 5), np.int64)))
+    conv = dataclasses.replace(conv, acc_type=FixedType(24, 12))
+    g3 = Graph("bad", (*mlp.layers, back, conv), ("c3",))
+    g3.verify()
+    with pytest.raises(UnsupportedError, match="c3.*must read the model input or another feature-map stage"):
+        plan_design(g3, 2)
