@@ -136,7 +136,7 @@ def _bank_reads(buf: BufferPlan, consumer: LayerPlan | None, out_fmt: StreamForm
         fm = buf.fm
         if fm is None or fm.channels * kk != consumer.window.taps:  # refused by _check_window_input
             return consumer.lanes
-        per_port = [{int(fm.chan_bank[int(c) // kk]) for c in col[lane]} | {0} for lane in range(col.shape[0])]
+        per_port = [{int(fm.chan_bank[int(c) // kk]) for c in col[lane]} for lane in range(col.shape[0])]
     elif consumer.engine == "pointwise":  # lane l reads the elements of its rows
         per_port = [{int(buf.bank_of[r]) for r in rows} for rows in consumer.schedule.lane_rows]
     else:
@@ -156,11 +156,16 @@ def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) 
     plans: list[LayerPlan] = []
     in_type = inp.out_type
     in_shape = tuple(inp.shape)
+    in_banks: np.ndarray | None = None  # the bank of each channel of the map a window engine wrote
     for lay in rest:
         if is_feature_map(lay) and not isinstance(lay, ReshapeLayer):
-            plans.append(plan_window_layer(lay, in_type, in_shape, p_lanes))
+            plans.append(plan_window_layer(lay, in_type, in_shape, p_lanes, in_banks))
         else:
             plans.append(plan_layer(lay, in_type, p_lanes))
+        if plans[-1].window is not None:
+            in_banks = plans[-1].schedule.row_lane
+        elif not plans[-1].is_alias:
+            in_banks = None
         in_type = lay.out_type
         in_shape = tuple(lay.shape)
     hw = [p for p in plans if not p.is_alias]

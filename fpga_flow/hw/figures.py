@@ -51,6 +51,11 @@ def _layer_row(p: LayerPlan) -> dict[str, Any]:
         "hls_cycles": int(p.hls_cycles),
         **_res(p.cost),
     }
+    if p.window is not None:  # a feature-map stage: its geometry and walk per output pixel
+        w = p.window
+        row["window"] = {"op": w.op, "in_shape": list(w.in_shape), "out_shape": list(w.out_shape),
+                         "kernel": list(w.kernel), "stride": list(w.stride), "pads": list(w.pads),
+                         "out_pixels": w.out_pixels, "entries_per_pixel": w.entries}
     return row
 
 

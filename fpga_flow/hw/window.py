@@ -111,6 +111,16 @@ def _pad_entries(sched: Schedule) -> int:
     return max(n + sched.slots - len(rows) for n, rows in zip(sched.lane_entries, sched.lane_rows, strict=True))
 
 
+def _own_padding(col: np.ndarray, sched: Schedule) -> np.ndarray:
+    """``col`` with every entry after a lane's real rows (dummy rows and padding) pointing at the
+    lane's first tap: a lane then only ever addresses the banks its own channels read."""
+    out = np.array(col, copy=True)
+    for lane, rows in enumerate(sched.lane_rows):
+        n = sum(sched.row_cost[r] for r in rows)
+        out[lane, n:] = out[lane, 0]
+    return out
+
+
 def _log2_exact(v: int) -> int | None:
     return v.bit_length() - 1 if v > 0 and v & (v - 1) == 0 else None
 
@@ -135,6 +145,21 @@ def _uniform_arrays(
     return col, val, last
 
 
+def _channel_schedule(costs: list[int], parallelism: int, in_banks: np.ndarray | None) -> Schedule:
+    """Channels of a depthwise stage (each reads only its own input channel) dealt to lanes.
+
+    When the input map comes from a window engine with at most ``parallelism`` lanes
+    (``in_banks[c]``: the bank holding channel ``c``), channel ``c`` goes to lane ``in_banks[c]``: each
+    lane then reads one bank, and the buffer keeps one copy of the map instead of one per lane."""
+    c = len(costs)
+    if in_banks is not None and len(in_banks) == c and c and int(np.max(in_banks)) + 1 <= parallelism:
+        n = int(np.max(in_banks)) + 1
+        rows = tuple(tuple(int(ch) for ch in np.flatnonzero(np.asarray(in_banks) == lane)) for lane in range(n))
+        if all(rows):
+            return Schedule(tuple(max(1, int(v)) for v in costs), rows)
+    return make_schedule(costs, _lanes(c, parallelism))
+
+
 def _index_roms(col: np.ndarray, last: np.ndarray, sched: Schedule, col_bits: int) -> tuple[Rom, ...]:
     """The tap, row-end, lane and slot ROMs every window engine stores."""
     return (
@@ -157,14 +182,15 @@ def _weightless(
     k: int,
     relu: bool,
     reason: str,
+    in_banks: np.ndarray | None = None,
 ) -> LayerPlan:
     """A ``sum`` (every weight ``2^-k``) or ``max`` window engine over each channel's own window."""
     c_in = _fm(layer.shape)[0]
     kk = kernel[0] * kernel[1]
-    lanes = _lanes(c_in, parallelism)
-    sched = make_schedule([kk] * c_in, lanes)
+    sched = _channel_schedule([kk] * c_in, parallelism, in_banks)
     entries = _pad_entries(sched)
     col, val, last = _uniform_arrays(c_in, kernel, sched, entries)
+    col = _own_padding(col, sched)
     x_bits = in_type.width + (0 if in_type.signed else 1)
     if op == "max":
         acc_bits, acc_frac, w_frac = max(x_bits, 2), in_type.frac, 0
@@ -211,6 +237,7 @@ def plan_conv(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
     sched = make_schedule(row_nnz(taps_of), lanes)
     entries = _pad_entries(sched)
     col, val, last, book = sparse_lane_arrays(taps_of, sched, entries, sched.slots, col_of)
+    col = _own_padding(col, sched)
     wt, bt = layer.weight_type, layer.bias_type
     relu = layer.activation.value == "relu"
     code_bits = bits_for(int(book.size)) if book is not None else 0
@@ -247,9 +274,12 @@ def plan_conv(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
     )  # fmt: skip
 
 
-def plan_window_layer(layer: Layer, in_type: FixedType, in_shape: tuple[int, ...], parallelism: int) -> LayerPlan:
+def plan_window_layer(layer: Layer, in_type: FixedType, in_shape: tuple[int, ...], parallelism: int,
+                      in_banks: np.ndarray | None = None) -> LayerPlan:
     """The window plan of a feature-map layer reading a ``in_shape`` map (what :func:`plan_design`
-    calls for every feature-map layer: pooling, scale and element-wise layers need the input shape)."""
+    calls for every feature-map layer: pooling, scale and element-wise layers need the input shape).
+    ``in_banks``: the bank of each input channel when a window engine writes the map (depthwise
+    stages then keep each channel in its bank's lane)."""
     if isinstance(layer, Conv2dLayer):
         return plan_conv(layer, in_type, parallelism)
     if isinstance(layer, MaxPool2dLayer):
@@ -264,6 +294,7 @@ def plan_window_layer(layer: Layer, in_type: FixedType, in_shape: tuple[int, ...
             k=0,
             relu=False,
             reason="max pooling",
+            in_banks=in_banks,
         )
         return _with_in_shape(p, in_shape)
     if isinstance(layer, AvgPool2dLayer):
@@ -286,6 +317,7 @@ def plan_window_layer(layer: Layer, in_type: FixedType, in_shape: tuple[int, ...
             k=k,
             relu=False,
             reason=f"average pooling (sum, then / 2^{k})",
+            in_banks=in_banks,
         )
         return _with_in_shape(p, in_shape)
     if isinstance(layer, ReluLayer | QuantizeLayer):
@@ -301,17 +333,19 @@ def plan_window_layer(layer: Layer, in_type: FixedType, in_shape: tuple[int, ...
             k=0,
             relu=relu,
             reason="ReLU on a feature map" if relu else "requantization of a feature map",
+            in_banks=in_banks,
         )
         return _with_in_shape(p, in_shape)
     if isinstance(layer, ScaleLayer):
-        return _with_in_shape(plan_scale(layer, in_type, parallelism), in_shape)
+        return _with_in_shape(plan_scale(layer, in_type, parallelism, in_banks), in_shape)
     raise UnsupportedError(
         f"layer {layer.label}: op '{layer.op}' on a feature map has no hardware planner yet (planned: conv2d, "
         "maxpool2d, avgpool2d, scale, relu, quantize); `fpga-flow inspect` and `fpga-flow run` work on this model"
     )
 
 
-def plan_scale(layer: ScaleLayer, in_type: FixedType, parallelism: int) -> LayerPlan:
+def plan_scale(layer: ScaleLayer, in_type: FixedType, parallelism: int, in_banks: np.ndarray | None = None
+               ) -> LayerPlan:
     """A per-channel scale ``q(act(x * m_c + o_c) / 2^k_c)`` on a map: one tap of weight ``m_c``
     and bias ``o_c`` per channel, every channel aligned to the largest ``k`` (exact)."""
     ks = [_log2_exact(int(d)) for d in layer.divisor]
@@ -340,8 +374,8 @@ def plan_scale(layer: ScaleLayer, in_type: FixedType, parallelism: int) -> Layer
         if t.width > 53:
             raise UnsupportedError(f"layer {layer.label}: the {what} needs {t.width} bits, more than 53")
     c = layer.channels
-    lanes = _lanes(c, parallelism)
-    sched = make_schedule([1] * c, lanes)
+    sched = _channel_schedule([1] * c, parallelism, in_banks)
+    lanes = sched.lanes
     entries = _pad_entries(sched)
     col = np.zeros((lanes, entries), np.int64)
     val = np.zeros((lanes, entries), np.int64)
@@ -349,6 +383,7 @@ def plan_scale(layer: ScaleLayer, in_type: FixedType, parallelism: int) -> Layer
     for lane, rows in enumerate(sched.lane_rows):
         col[lane, : len(rows)] = rows
         val[lane, : len(rows)] = m[list(rows)]
+    col = _own_padding(col, sched)
     relu = layer.activation.value == "relu"
     fields = MacFields(
         wt.width, wt.width, True, wt.frac, bt.width, True, bt.frac, acc_bits, fa, in_type, layer.out_type, relu

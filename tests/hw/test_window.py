@@ -156,3 +156,17 @@ def test_a_convolution_after_a_dense_layer_is_refused() -> None:
     g3.verify()
     with pytest.raises(UnsupportedError, match="c3.*must read the model input or another feature-map stage"):
         plan_design(g3, 2)
+
+
+@pytest.mark.parametrize("parallelism", [3, 4])
+def test_a_pool_keeps_each_channel_in_the_lane_of_its_bank(parallelism: int) -> None:
+    """Depthwise stages after a window engine read one bank per lane: one copy of the map."""
+    plan = plan_design(cnn_graph("lenet"), parallelism)
+    by_name = {p.name: p for p in plan.hardware_layers}
+    for conv, pool in (("conv1", "pool1"), ("conv2", "pool2")):
+        c, p = by_name[conv], by_name[pool]
+        assert p.lanes == c.lanes
+        np.testing.assert_array_equal(p.schedule.row_lane, c.schedule.row_lane)
+        t = tap_fields(p)
+        for lane in range(p.lanes):
+            assert set(t.bank[lane].tolist()) == {lane}  # padding entries included
