@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-stamp
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo demo-cnn test lint bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml setup.py scripts/setup_system.sh scripts/setup_verilato
 demo: setup
 	bash scripts/demo.sh
 
+# LeNet-5 (convolutions) end to end: compress, build, csim, cosim on 256 test images
+demo-cnn: setup
+	bash scripts/demo_cnn.sh
+
 test: setup lint
 	$(PY) -m pytest -q tests hw_tests
 
@@ -33,4 +37,4 @@ bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info demo_out .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info demo_out demo_cnn_out .pytest_cache
