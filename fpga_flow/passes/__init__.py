@@ -2,7 +2,8 @@
 
 from fpga_flow.passes.accumulators import infer_accumulators
 from fpga_flow.passes.fuse import fuse_activations
+from fpga_flow.passes.merge import align_merge_inputs
 from fpga_flow.passes.scales import scales_to_dense
 from fpga_flow.passes.storage import choose_storage
 
-__all__ = ["choose_storage", "fuse_activations", "infer_accumulators", "scales_to_dense"]
+__all__ = ["align_merge_inputs", "choose_storage", "fuse_activations", "infer_accumulators", "scales_to_dense"]
