@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fpga_flow.boards import Board
-from fpga_flow.errors import FlowError
+from fpga_flow.errors import FlowError, UnsupportedError
 from fpga_flow.fixed import FixedType, to_float
 from fpga_flow.hw import DesignPlan, check_parallelism, plan_design
 from fpga_flow.ir import Graph
@@ -128,6 +128,12 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         x = make_stimulus(graph, options.n_stimulus)
     progress(f"planning the hardware for {board.name} at parallelism {options.parallelism}")
     design = plan(graph, options.parallelism, board)
+    if not design.is_chain:
+        raise UnsupportedError(
+            "the model has a residual add, a concatenation or another map read twice: `fpga-flow inspect` shows "
+            "its hardware plan and `fpga-flow run` computes it bit-exactly, but the HLS and Verilog backends "
+            "build chains only so far"
+        )
     figures = plan_figures(design)
     fit = fit_report(figures, board)
     if options.strict and not fit["fits"]:

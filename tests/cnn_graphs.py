@@ -15,7 +15,9 @@ import numpy as np
 from fpga_flow.fixed import FixedType, Overflow, Rounding, to_float
 from fpga_flow.ir import (
     Activation,
+    AddLayer,
     AvgPool2dLayer,
+    ConcatLayer,
     Conv2dLayer,
     DenseLayer,
     DenseWeights,
@@ -29,9 +31,10 @@ from fpga_flow.ir import (
     ScaleLayer,
 )
 from fpga_flow.ir.accum import overflow_free_accumulator_type, scale_accumulator_type
+from fpga_flow.passes import align_merge_inputs
 from fpga_flow.pipeline import LowerOptions, lower
 
-__all__ = ["CNN_KINDS", "cnn_graph", "cnn_inputs"]
+__all__ = ["CNN_KINDS", "MERGE_KINDS", "cnn_graph", "cnn_inputs"]
 
 IN_T = FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT)
 U_IN_T = FixedType(8, 1, False, Rounding.RND_CONV, Overflow.SAT)
@@ -54,6 +57,12 @@ CNN_KINDS = (
     "relu_map",  # conv without activation, standalone ReLU and requantization on the map
     "lenet",  # conv-pool-conv-pool-dense-dense (a small LeNet-5), unsigned input
     "conv_out",  # the output is a feature map (no dense at the end)
+)
+
+#: Graphs with a residual Add or a Concat (two readers of one map).
+MERGE_KINDS = (
+    "residual",  # conv1 -> conv2 -> add(conv1, conv2) -> dense (inputs of two types: widened)
+    "concat",  # concat(conv1, maxpool(x)) -> dense
 )
 
 
@@ -166,6 +175,15 @@ def _layers(kind: str, rng: np.random.Generator) -> list[Layer]:
         h1 = add(_dense(rng, "fc1", f, 12, relu=True, out_t=ACT_T))
         add(_dense(rng, "fc2", h1, 5))
         return out
+    elif kind == "residual":
+        c1 = add(_conv(rng, "conv1", inp, 4, (3, 3), pads=(1, 1, 1, 1)))
+        c2 = add(_conv(rng, "conv2", c1, 4, (3, 3), pads=(1, 1, 1, 1), out_t=FixedType(7, 2, False, Rounding.RND_CONV,
+                                                                                         Overflow.SAT)))
+        c = add(AddLayer("sum", (c1.name, c2.name), tuple(c1.shape), FixedType(10, 4, False)))
+    elif kind == "concat":
+        c1 = add(_conv(rng, "conv1", inp, 3, (3, 3), pads=(1, 1, 1, 1), out_t=SACT_T, relu=False))
+        m = add(_maxpool("pool0", inp, k=3, stride=1, pad=1))
+        c = add(ConcatLayer("cat", (c1.name, m.name), (6, *c1.shape[1:]), SACT_T))
     elif kind == "conv_out":
         c0 = add(_conv(rng, "conv1", inp, 3, (3, 3), stride=(1, 2)))
         add(_conv(rng, "conv2", c0, 2, (2, 2), relu=False, out_t=SACT_T))
@@ -184,6 +202,8 @@ def cnn_graph(kind: str, seed: int = 0, storage: str = "auto") -> Graph:
     g.verify()
     if kind == "conv_dense_storage":
         storage = "dense"
+    if kind in MERGE_KINDS:
+        g = align_merge_inputs(g)
     return lower(g, LowerOptions(storage=storage))
 
 

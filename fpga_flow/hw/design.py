@@ -20,6 +20,7 @@ reads the map through the buffer's (bank, address) table like any other input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from fpga_flow.boards import Board
 from fpga_flow.errors import UnsupportedError
 from fpga_flow.fixed import FixedType
-from fpga_flow.hw.cost import dsp_slice, pack_cost, unpack_cost
+from fpga_flow.hw.cost import Cost, dsp_slice, pack_cost, unpack_cost
 from fpga_flow.hw.engines import (
     ENGINE_MODELS,
     HLS_LOOP_DEPTH,
@@ -38,7 +39,7 @@ from fpga_flow.hw.engines import (
 )
 from fpga_flow.hw.plan import BufferPlan, DesignPlan, FeatureMapLayout, LayerPlan, StreamPlan, bits_for
 from fpga_flow.hw.planners import plan_layer
-from fpga_flow.hw.window import is_feature_map, plan_window_layer
+from fpga_flow.hw.window import is_feature_map, plan_window_layer, tap_sources
 from fpga_flow.ir import Graph, InputLayer, Layer, ReshapeLayer
 from fpga_flow.stream import StreamFormat, stream_format
 
@@ -55,55 +56,48 @@ def check_parallelism(parallelism: object) -> int:
     return parallelism
 
 
-def _chain(graph: Graph) -> tuple[InputLayer, list[Layer]]:
-    """The graph as input -> layer -> ... -> output, or an error naming what breaks the chain."""
+def _topology(graph: Graph) -> tuple[InputLayer, list[Layer]]:
+    """The graph's one input (listed first) and the other layers in graph (topological) order; the
+    one output must be the last layer. Layers may read several producers (a residual ``Add``)."""
     graph.verify()
     first = graph.layers[0]
     if not isinstance(first, InputLayer) or len(graph.inputs) != 1:
         raise UnsupportedError("the hardware backends support graphs with exactly one input, listed first")
     if len(graph.outputs) != 1 or graph.outputs[0] != graph.layers[-1].name:
         raise UnsupportedError("the hardware backends support graphs with exactly one output, the last layer")
-    prev: Layer = first
-    rest: list[Layer] = []
-    for lay in graph.layers[1:]:
-        if lay.inputs != (prev.name,):
-            raise UnsupportedError(
-                f"layer {lay.label}: the hardware backends support chains only (each layer reads the one before it)"
-            )
-        rest.append(lay)
-        prev = lay
-    return first, rest
+    return first, list(graph.layers[1:])
 
 
 def _buffer(index: int, layer: str, t: FixedType, banks: int, bank_of: np.ndarray, addr_of: np.ndarray,
             read_ports: int, family: str, consumer: LayerPlan | None, out_fmt: StreamFormat,
-            fm: FeatureMapLayout | None = None) -> BufferPlan:
+            fm: FeatureMapLayout | None = None, source: int = 0) -> BufferPlan:
     depth = int(addr_of.max()) + 1 if addr_of.size else 1
     b = BufferPlan(index, layer, t.width, banks, bits_for(depth), bits_for(banks), read_ports,
                    np.asarray(bank_of, np.int64), np.asarray(addr_of, np.int64), fm=fm)
-    return replace(b, cost=buffer_cost(b, family, _bank_reads(b, consumer, out_fmt)))
+    return replace(b, cost=buffer_cost(b, family, _bank_reads(b, consumer, out_fmt, source)))
 
 
 def _fm_buffer(index: int, layer: str, t: FixedType, fm: FeatureMapLayout, read_ports: int, family: str,
-               consumer: LayerPlan | None, out_fmt: StreamFormat) -> BufferPlan:
+               consumer: LayerPlan | None, out_fmt: StreamFormat, source: int = 0) -> BufferPlan:
     bank_of, addr_of = fm.bank_addr()
     banks = int(np.max(fm.chan_bank)) + 1 if fm.channels else 1
-    return _buffer(index, layer, t, banks, bank_of, addr_of, read_ports, family, consumer, out_fmt, fm)
+    return _buffer(index, layer, t, banks, bank_of, addr_of, read_ports, family, consumer, out_fmt, fm, source)
 
 
-def _check_window_input(p: LayerPlan, buf: BufferPlan) -> None:
+def _check_window_input(p: LayerPlan, buf: BufferPlan, source: int) -> None:
     """A window engine reads a pixel-major map of its input's shape (another window stage, or the input)."""
     w = p.window
     assert w is not None
     fm = buf.fm
+    shape = (w.source_channels[source], w.in_shape[1], w.in_shape[2])
     if fm is None:
         raise UnsupportedError(
             f"layer {p.layer.label}: a feature-map stage must read the model input or another feature-map stage "
             f"(it reads the output of {buf.layer}, which is not a feature map in hardware)"
         )
-    if (fm.channels, fm.height, fm.width) != w.in_shape:
+    if (fm.channels, fm.height, fm.width) != shape:
         raise UnsupportedError(
-            f"layer {p.layer.label}: it reads a {w.in_shape} map, but {buf.layer} holds a "
+            f"layer {p.layer.label}: it reads a {shape} map, but {buf.layer} holds a "
             f"{(fm.channels, fm.height, fm.width)} map (a reshape between feature maps is not supported in hardware)"
         )
 
@@ -120,9 +114,10 @@ def _reachable(banks_read: set[int], n_banks: int) -> int:
                if all(not (ones[i] and not (b >> i) & 1) and not (zeros[i] and (b >> i) & 1) for i in range(width)))
 
 
-def _bank_reads(buf: BufferPlan, consumer: LayerPlan | None, out_fmt: StreamFormat) -> int:
-    """(read port, bank) pairs of ``buf`` that its consumer (an engine, or the packer) may select:
-    the bank copies the Verilog keeps (``ff_act_mem`` has one per pair; yosys drops the others)."""
+def _bank_reads(buf: BufferPlan, consumer: LayerPlan | None, out_fmt: StreamFormat, source: int = 0) -> int:
+    """(read port, bank) pairs of ``buf`` that its consumer (an engine, or the packer; ``source``: which
+    of the consumer's inputs ``buf`` is) may select: the bank copies the Verilog keeps (``ff_act_mem``
+    has one per pair; yosys drops the others)."""
     per_port: list[set[int]] = []
     if consumer is None:  # the packer: port k reads element b * per_beat + k of every beat b
         n = buf.n_elems
@@ -131,12 +126,12 @@ def _bank_reads(buf: BufferPlan, consumer: LayerPlan | None, out_fmt: StreamForm
             banks = {int(buf.bank_of[e]) for e in elems if e < n}
             per_port.append(banks | ({0} if any(e >= n for e in elems) else set()))  # invalid slots read 0
     elif consumer.engine == "window" and consumer.window is not None:
-        kk = consumer.window.kernel[0] * consumer.window.kernel[1]
-        col = consumer.arrays["col"]
         fm = buf.fm
-        if fm is None or fm.channels * kk != consumer.window.taps:  # refused by _check_window_input
+        w = consumer.window
+        if fm is None or fm.channels != w.source_channels[source]:  # refused by _check_window_input
             return consumer.lanes
-        per_port = [{int(fm.chan_bank[int(c) // kk]) for c in col[lane]} for lane in range(col.shape[0])]
+        src, ci, _, _ = tap_sources(consumer)
+        per_port = [{int(fm.chan_bank[c]) for c in ci[lane][src[lane] == source]} for lane in range(ci.shape[0])]
     elif consumer.engine == "pointwise":  # lane l reads the elements of its rows
         per_port = [{int(buf.bank_of[r]) for r in rows} for rows in consumer.schedule.lane_rows]
     else:
@@ -149,74 +144,110 @@ def _bank_reads(buf: BufferPlan, consumer: LayerPlan | None, out_fmt: StreamForm
 
 
 def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) -> DesignPlan:
-    """Plan every layer of ``graph`` (a lowered chain) at ``parallelism`` lanes for ``board``."""
+    """Plan every layer of ``graph`` (lowered; one input, one output) at ``parallelism`` lanes for ``board``.
+
+    Each hardware layer writes one buffer per consumer (a residual block's input feeds two); a shape
+    change (``alias``) adds no buffer: its consumers read its source's."""
     p_lanes = check_parallelism(parallelism)
     family = board.yosys_family if board is not None else DEFAULT_FAMILY
-    inp, rest = _chain(graph)
+    inp, rest = _topology(graph)
+    by_name = {lay.name: lay for lay in graph.layers}
+    holder = {inp.name: inp.name}  # the hardware producer (or the input) whose buffer holds a layer's values
+    banks: dict[str, np.ndarray | None] = {inp.name: None}  # the bank of each channel a window engine wrote
     plans: list[LayerPlan] = []
-    in_type = inp.out_type
-    in_shape = tuple(inp.shape)
-    in_banks: np.ndarray | None = None  # the bank of each channel of the map a window engine wrote
     for lay in rest:
+        srcs = [by_name[n] for n in lay.inputs]
+        s0 = srcs[0]
         if is_feature_map(lay) and not isinstance(lay, ReshapeLayer):
-            plans.append(plan_window_layer(lay, in_type, in_shape, p_lanes, in_banks))
+            p = plan_window_layer(lay, s0.out_type, tuple(s0.shape), p_lanes, banks[holder[s0.name]],
+                                  [tuple(s.shape) for s in srcs], [s.out_type for s in srcs])
         else:
-            plans.append(plan_layer(lay, in_type, p_lanes))
-        if plans[-1].window is not None:
-            in_banks = plans[-1].schedule.row_lane
-        elif not plans[-1].is_alias:
-            in_banks = None
-        in_type = lay.out_type
-        in_shape = tuple(lay.shape)
-    hw = [p for p in plans if not p.is_alias]
+            if len(srcs) != 1:
+                raise UnsupportedError(f"layer {lay.label}: op '{lay.op}' on vectors has no hardware planner yet")
+            p = plan_layer(lay, s0.out_type, p_lanes)
+        plans.append(p)
+        holder[lay.name] = holder[s0.name] if p.is_alias else lay.name
+        banks[lay.name] = banks[holder[s0.name]] if p.is_alias else p.schedule.row_lane if p.window else None
     out_layer = rest[-1] if rest else inp
     in_fmt = stream_format(inp.out_type.width, inp.out_type.signed, inp.size)
     out_fmt = stream_format(out_layer.out_type.width, out_layer.out_type.signed, out_layer.size)
-    # read ports of each buffer: the lanes of the next hardware stage, or the packer's elements per beat
-    ports = [p.lanes for p in hw] + [out_fmt.per_beat]
-    first_hw = hw[0] if hw else None
-    if first_hw is not None and first_hw.window is not None:  # the serial unpacker: one bank, p * C + c
-        c, h, w = first_hw.window.in_shape
-        fm0 = FeatureMapLayout(c, h, w, c, np.zeros(c, np.int64), np.arange(c, dtype=np.int64))
-        buf = _fm_buffer(0, inp.name, inp.out_type, fm0, ports[0], family, first_hw, out_fmt)
+    hw = [p for p in plans if not p.is_alias]
+    # the readers of each holder's buffer, in graph order: (consumer, which of its inputs); None is the packer
+    readers: dict[str, list[tuple[LayerPlan | None, int]]] = {inp.name: [], **{p.name: [] for p in hw}}
+    for p in hw:
+        for k, n in enumerate(p.layer.inputs):
+            readers[holder[n]].append((p, k))
+    readers[holder[out_layer.name]].append((None, 0))
+    for p in hw:
+        if not readers[p.name]:
+            raise UnsupportedError(
+                f"layer {p.layer.label}: nothing reads its output (the hardware computes the graph's one output); "
+                "remove the dead branch from the model"
+            )
+
+    buffers: list[BufferPlan] = []
+
+    def copies(name: str, t: FixedType, layout: Callable[[int, LayerPlan | None, int, int], BufferPlan]
+               ) -> list[BufferPlan]:
+        made = []
+        for consumer, k in readers[name]:
+            ports = consumer.lanes if consumer is not None else out_fmt.per_beat
+            made.append(layout(len(buffers), consumer, k, ports))
+            buffers.append(made[-1])
+        return made
+
+    window_readers = [(c, k) for c, k in readers[inp.name] if c is not None and c.window is not None]
+    if window_readers:  # the serial unpacker: one bank, p * C + c
+        c0, k0 = window_readers[0]
+        assert c0.window is not None
+        ch, h, w = c0.window.source_channels[k0], c0.window.in_shape[1], c0.window.in_shape[2]
+        fm0 = FeatureMapLayout(ch, h, w, ch, np.zeros(ch, np.int64), np.arange(ch, dtype=np.int64))
+
+        def in_layout(i: int, c: LayerPlan | None, k: int, ports: int) -> BufferPlan:
+            return _fm_buffer(i, inp.name, inp.out_type, fm0, ports, family, c, out_fmt, k)
     else:
         j = np.arange(inp.size, dtype=np.int64)
-        buf = _buffer(0, inp.name, inp.out_type, in_fmt.per_beat, j % in_fmt.per_beat, j // in_fmt.per_beat,
-                      ports[0], family, first_hw, out_fmt)
-    buffers = [buf]
+
+        def in_layout(i: int, c: LayerPlan | None, k: int, ports: int) -> BufferPlan:
+            return _buffer(i, inp.name, inp.out_type, in_fmt.per_beat, j % in_fmt.per_beat, j // in_fmt.per_beat,
+                           ports, family, c, out_fmt, source=k)
+    in_copies = copies(inp.name, inp.out_type, in_layout)
+    if not in_copies:
+        raise UnsupportedError("the model input is not read by any layer")
+    made: dict[str, list[BufferPlan]] = {inp.name: in_copies}
     done: list[LayerPlan] = []
-    k = 0
     for p in plans:
         if p.is_alias:
-            done.append(replace(p, in_buffer=buf, out_buffer=buf))
+            b = made[holder[p.layer.inputs[0]]][0]
+            done.append(replace(p, in_buffer=b, out_buffer=b, in_buffers=(b,), out_buffers=(b,)))
             continue
-        k += 1
-        s = p.schedule
-        consumer = hw[k] if k < len(hw) else None
+        outs = copies(p.name, p.layer.out_type, _output_layout(p, family, out_fmt))
+        made[p.name] = outs
+        ins = tuple(_reader_copy(made[holder[n]], readers[holder[n]], p.name, k) for k, n in enumerate(p.layer.inputs))
         if p.window is not None:
-            _check_window_input(p, buf)
-            c, h, w = p.window.out_shape
-            fm = FeatureMapLayout(c, h, w, s.slots, s.row_lane.copy(), s.row_slot.copy())
-            out = _fm_buffer(k, p.name, p.layer.out_type, fm, ports[k], family, consumer, out_fmt)
-        else:
-            out = _buffer(k, p.name, p.layer.out_type, s.lanes, s.row_lane, s.row_slot, ports[k], family,
-                          consumer, out_fmt)
-        p = replace(p, in_buffer=buf, out_buffer=out)
+            for k, b in enumerate(ins):
+                _check_window_input(p, b, k)
+        p = replace(p, in_buffer=ins[0], out_buffer=outs[0], in_buffers=ins, out_buffers=tuple(outs))
         model = ENGINE_MODELS.get(p.engine)
         if model is None:
             raise UnsupportedError(f"layer {p.layer.label}: engine '{p.engine}' has no cycle/cost model")
-        p = replace(p, cycles=model.cycles(p), hls_cycles=model.hls_cycles(p), cost=model.cost(p, family) + out.cost)
+        out_cost = Cost()
+        for b in outs:
+            out_cost = out_cost + b.cost
+        p = replace(p, cycles=model.cycles(p), hls_cycles=model.hls_cycles(p), cost=model.cost(p, family) + out_cost)
         done.append(p)
-        buffers.append(out)
-        buf = out
+    in_cost = Cost()
+    for b in in_copies:
+        in_cost = in_cost + b.cost
+    first = in_copies[0]
     in_stream = StreamPlan(
-        "axis_in", in_fmt, inp.out_type, buffers[0],
-        unpack_fm_cycles(in_fmt.n_elems) if buffers[0].fm is not None else unpack_cycles(in_fmt.beats),
+        "axis_in", in_fmt, inp.out_type, first,
+        unpack_fm_cycles(in_fmt.n_elems) if first.fm is not None else unpack_cycles(in_fmt.beats),
         in_fmt.n_elems + HLS_LOOP_DEPTH,
         unpack_cost(width=in_fmt.width, per_beat=in_fmt.per_beat, beats=in_fmt.beats, tdata_bits=in_fmt.tdata_bits,
-                    addr_bits=buffers[0].addr_bits, family=family) + buffers[0].cost,
+                    addr_bits=first.addr_bits, family=family) + in_cost,
     )  # fmt: skip
-    last = buffers[-1]
+    last = _reader_copy(made[holder[out_layer.name]], readers[holder[out_layer.name]], None, 0)
     out_stream = StreamPlan(
         "axis_out", out_fmt, out_layer.out_type, last, pack_cycles(out_fmt.beats), out_fmt.n_elems + HLS_LOOP_DEPTH,
         pack_cost(width=out_fmt.width, per_beat=out_fmt.per_beat, beats=out_fmt.beats, tdata_bits=out_fmt.tdata_bits,
@@ -225,3 +256,31 @@ def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) 
     )  # fmt: skip
     return DesignPlan(graph, p_lanes, family, dsp_slice(family), inp, in_stream, tuple(done), tuple(buffers),
                       out_stream)
+
+
+def _output_layout(p: LayerPlan, family: str, out_fmt: StreamFormat
+                   ) -> Callable[[int, LayerPlan | None, int, int], BufferPlan]:
+    """How the buffer copies after ``p`` are laid out: pixel-major after a window engine, else row
+    ``r`` in bank ``row_lane[r]`` at ``row_slot[r]``."""
+    s = p.schedule
+    fm = None
+    if p.window is not None:
+        c, h, w = p.window.out_shape
+        fm = FeatureMapLayout(c, h, w, s.slots, s.row_lane.copy(), s.row_slot.copy())
+
+    def make(index: int, consumer: LayerPlan | None, source: int, ports: int) -> BufferPlan:
+        if fm is not None:
+            return _fm_buffer(index, p.name, p.layer.out_type, fm, ports, family, consumer, out_fmt, source)
+        return _buffer(index, p.name, p.layer.out_type, s.lanes, s.row_lane, s.row_slot, ports, family, consumer,
+                       out_fmt, source=source)
+
+    return make
+
+
+def _reader_copy(copies: list[BufferPlan], readers: list[tuple[LayerPlan | None, int]], consumer: str | None,
+                 source: int) -> BufferPlan:
+    """The copy of a producer's buffer that ``consumer`` (None: the packer) reads as its input ``source``."""
+    for b, (c, k) in zip(copies, readers, strict=True):
+        if (c.name if c is not None else None) == consumer and k == source:
+            return b
+    raise AssertionError(f"no buffer copy for {consumer} input {source}")

@@ -177,6 +177,13 @@ class WindowPlan:
     pads: tuple[int, int, int, int]
     op: str
     entries: int
+    #: channels of each input (a residual ``Add`` or a ``Concat`` reads several maps of one size; the
+    #: taps index their channels one after another: input ``s`` starts at ``sum(source_channels[:s])``)
+    source_channels: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.source_channels:
+            object.__setattr__(self, "source_channels", (self.in_shape[0],))
 
     @property
     def out_pixels(self) -> int:
@@ -261,6 +268,9 @@ class LayerPlan:
     window: WindowPlan | None = None
     in_buffer: BufferPlan | None = None
     out_buffer: BufferPlan | None = None
+    #: the buffer of each input (``in_buffers[0] is in_buffer``), and one per reader of the output
+    in_buffers: tuple[BufferPlan, ...] = ()
+    out_buffers: tuple[BufferPlan, ...] = ()
     cycles: Cycles = Cycles(0, 0)
     hls_cycles: int = 0
     cost: Cost = field(default_factory=Cost)
@@ -328,6 +338,12 @@ class DesignPlan:
     @property
     def output_type(self) -> FixedType:
         return self.out_stream.type
+
+    @property
+    def is_chain(self) -> bool:
+        """Every hardware stage reads one buffer and every buffer has one reader (no residual block)."""
+        names = [b.layer for b in self.buffers]
+        return len(set(names)) == len(names) and all(len(p.in_buffers) <= 1 for p in self.layers)
 
     @property
     def hardware_layers(self) -> tuple[LayerPlan, ...]:

@@ -38,7 +38,9 @@ from fpga_flow.hw.planners import (
 )
 from fpga_flow.hw.schedule import Schedule, make_schedule
 from fpga_flow.ir import (
+    AddLayer,
     AvgPool2dLayer,
+    ConcatLayer,
     Conv2dLayer,
     DenseWeights,
     Layer,
@@ -49,7 +51,7 @@ from fpga_flow.ir import (
     csr_from_dense,
 )
 
-__all__ = ["TapFields", "is_feature_map", "plan_window_layer", "tap_fields"]
+__all__ = ["TapFields", "is_feature_map", "plan_window_layer", "tap_fields", "tap_sources"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +66,7 @@ class TapFields:
     ky: np.ndarray
     kx: np.ndarray
     bank: np.ndarray
+    src: np.ndarray  # which input (``p.in_buffers[src]``) the entry reads: 0 but for a merge
 
     @property
     def offset_bits(self) -> int:
@@ -78,18 +81,35 @@ class TapFields:
         return bits_for(int(self.kx.max()) + 1)
 
 
-def tap_fields(p: LayerPlan) -> TapFields:
-    """The :class:`TapFields` of a window plan whose input buffer is planned."""
-    w, buf = p.window, p.in_buffer
-    assert w is not None and buf is not None and buf.fm is not None
+def tap_sources(p: LayerPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per lane entry of a window plan: the input it reads, its channel there, ky and kx."""
+    w = p.window
+    assert w is not None
     kh, kw = w.kernel
     col = np.asarray(p.arrays["col"], np.int64)
-    ci, rest = np.divmod(col, kh * kw)
+    cv, rest = np.divmod(col, kh * kw)
     ky, kx = np.divmod(rest, kw)
-    fm = buf.fm
-    offset = (ky * fm.width + kx) * fm.slots + np.asarray(fm.chan_slot, np.int64)[ci]
-    bank = np.asarray(fm.chan_bank, np.int64)[ci]
-    return TapFields(offset, ky, kx, bank)
+    starts = np.cumsum([0, *w.source_channels])
+    src = np.searchsorted(starts, cv, side="right") - 1
+    return src, cv - starts[src], ky, kx
+
+
+def tap_fields(p: LayerPlan) -> TapFields:
+    """The :class:`TapFields` of a window plan whose input buffers are planned."""
+    w = p.window
+    assert w is not None
+    bufs = p.in_buffers or ((p.in_buffer,) if p.in_buffer is not None else ())
+    assert len(bufs) == len(w.source_channels) and all(b.fm is not None for b in bufs)
+    src, ci, ky, kx = tap_sources(p)
+    offset = np.zeros_like(ci)
+    bank = np.zeros_like(ci)
+    for s, buf in enumerate(bufs):
+        fm = buf.fm
+        assert fm is not None
+        m = src == s
+        offset[m] = (ky[m] * fm.width + kx[m]) * fm.slots + np.asarray(fm.chan_slot, np.int64)[ci[m]]
+        bank[m] = np.asarray(fm.chan_bank, np.int64)[ci[m]]
+    return TapFields(offset, ky, kx, bank, src)
 
 
 def is_feature_map(layer: Layer) -> bool:
@@ -210,7 +230,8 @@ def _weightless(
 
 def _with_in_shape(p: LayerPlan, in_shape: tuple[int, ...]) -> LayerPlan:
     assert p.window is not None
-    return replace(p, window=replace(p.window, in_shape=_fm(in_shape)))
+    shape = _fm(in_shape)
+    return replace(p, window=replace(p.window, in_shape=shape, source_channels=(shape[0],)))
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -275,11 +296,15 @@ def plan_conv(layer: Layer, in_type: FixedType, parallelism: int) -> LayerPlan:
 
 
 def plan_window_layer(layer: Layer, in_type: FixedType, in_shape: tuple[int, ...], parallelism: int,
-                      in_banks: np.ndarray | None = None) -> LayerPlan:
+                      in_banks: np.ndarray | None = None, src_shapes: list[tuple[int, ...]] | None = None,
+                      src_types: list[FixedType] | None = None) -> LayerPlan:
     """The window plan of a feature-map layer reading a ``in_shape`` map (what :func:`plan_design`
     calls for every feature-map layer: pooling, scale and element-wise layers need the input shape).
     ``in_banks``: the bank of each input channel when a window engine writes the map (depthwise
-    stages then keep each channel in its bank's lane)."""
+    stages then keep each channel in its bank's lane). ``src_shapes`` / ``src_types``: every input's
+    shape and type (a residual ``Add`` or a ``Concat`` reads several)."""
+    if isinstance(layer, AddLayer | ConcatLayer):
+        return plan_merge(layer, src_types or [in_type], src_shapes or [in_shape], parallelism)
     if isinstance(layer, Conv2dLayer):
         return plan_conv(layer, in_type, parallelism)
     if isinstance(layer, MaxPool2dLayer):
@@ -399,4 +424,51 @@ def plan_scale(layer: ScaleLayer, in_type: FixedType, parallelism: int, in_banks
         layer, in_type, "window", "per-channel scale (a folded BatchNorm, Mul/Add by constants)", sched, fields,
         roms=roms, arrays={"col": col, "val": val, "last": last}, col_bits=bits_for(c),
         multiplies=c * window.out_pixels, window=window,
+    )  # fmt: skip
+
+
+def plan_merge(layer: AddLayer | ConcatLayer, src_types: list[FixedType], src_shapes: list[tuple[int, ...]],
+               parallelism: int) -> LayerPlan:
+    """A residual ``Add`` (output channel ``c`` sums tap ``c`` of every input) or a ``Concat`` (output
+    channel ``c`` is one tap of the input holding it) on the window engine: ``sum`` taps of weight 1
+    over the inputs' channels one after another, the exact sum cast once to the output type.
+
+    Every input must have one type (:func:`fpga_flow.passes.align_merge_inputs` ensures it)."""
+    t = src_types[0]
+    if any((s.width, s.frac, s.signed) != (t.width, t.frac, t.signed) for s in src_types):
+        raise UnsupportedError(
+            f"layer {layer.label}: its inputs have different types ({', '.join(str(s) for s in src_types)}); "
+            "the hardware reads them as one type (the lowering pass align_merge_inputs widens them)"
+        )
+    chans = tuple(_fm(s)[0] for s in src_shapes)
+    c_out, h, w = _fm(layer.shape)
+    n = len(chans)
+    if isinstance(layer, AddLayer):
+        taps = [[s * c_out + c for s in range(n)] for c in range(c_out)]
+        reason = f"residual add of {n} maps"
+    else:
+        taps = [[c] for c in range(c_out)]
+        reason = f"channel concatenation of {n} maps"
+    sched = make_schedule([len(tp) for tp in taps], _lanes(c_out, parallelism))
+    entries = _pad_entries(sched)
+    col = np.zeros((sched.lanes, entries), np.int64)
+    val = np.ones((sched.lanes, entries), np.int64)
+    last = np.zeros((sched.lanes, entries), np.int64)
+    for lane, rows in enumerate(sched.lane_rows):
+        k = 0
+        for c in rows:
+            col[lane, k : k + len(taps[c])] = taps[c]
+            last[lane, k + len(taps[c]) - 1] = 1
+            k += len(taps[c])
+        for _ in range(len(rows), sched.slots):
+            last[lane, k] = 1
+            k += 1
+    col = _own_padding(col, sched)
+    bound = n * t.max_abs_mantissa
+    acc_bits = max(bound.bit_length() + 1, 2)
+    fields = MacFields(2, 2, True, 0, 1, False, t.frac, acc_bits, t.frac, t, layer.out_type, False)
+    window = WindowPlan((sum(chans), h, w), (c_out, h, w), (1, 1), (1, 1), (0, 0, 0, 0), "sum", entries, chans)
+    return LayerPlan(
+        layer, t, "window", reason, sched, fields, roms=_index_roms(col, last, sched, bits_for(sum(chans))),
+        arrays={"col": col, "val": val, "last": last}, col_bits=bits_for(sum(chans)), window=window,
     )  # fmt: skip

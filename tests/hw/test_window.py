@@ -15,7 +15,7 @@ from fpga_flow.fixed import FixedType
 from fpga_flow.hw import plan_design
 from fpga_flow.hw.engines import WINDOW_DRAIN
 from fpga_flow.hw.plan import LayerPlan
-from fpga_flow.hw.window import plan_window_layer, tap_fields
+from fpga_flow.hw.window import plan_window_layer, tap_fields, tap_sources
 from fpga_flow.ir import AvgPool2dLayer, Conv2dLayer, DenseWeights, Graph, InputLayer, ReshapeLayer
 from tests.cnn_graphs import CNN_KINDS, cnn_graph
 
@@ -170,3 +170,33 @@ def test_a_pool_keeps_each_channel_in_the_lane_of_its_bank(parallelism: int) -> 
         t = tap_fields(p)
         for lane in range(p.lanes):
             assert set(t.bank[lane].tolist()) == {lane}  # padding entries included
+
+
+@pytest.mark.parametrize("kind", ["residual", "concat"])
+def test_a_map_read_twice_gets_one_buffer_per_reader(kind: str) -> None:
+    g = cnn_graph(kind)
+    plan = plan_design(g, 3)
+    assert not plan.is_chain
+    by_name = {p.name: p for p in plan.hardware_layers}
+    merge = by_name["sum" if kind == "residual" else "cat"]
+    assert len(merge.in_buffers) == 2
+    for k, (src, buf) in enumerate(zip(merge.layer.inputs, merge.in_buffers, strict=True)):
+        producer = by_name[src]
+        assert buf in producer.out_buffers and buf.fm is not None
+        assert merge.window.source_channels[k] == buf.fm.channels
+    # every reader of every buffer is a distinct (consumer, input) edge; each copy has its consumer's ports
+    edges = [(p.name, k) for p in plan.hardware_layers for k in range(len(p.in_buffers))]
+    assert len({id(b) for p in plan.hardware_layers for b in p.in_buffers}) == len(edges)
+    t = tap_fields(merge)
+    src, ci, _, _ = tap_sources(merge)
+    np.testing.assert_array_equal(t.src, src)
+    c_out = merge.window.out_shape[0]
+    for lane, rows in enumerate(merge.schedule.lane_rows):
+        e = 0
+        for c in rows:  # an Add row sums channel c of both inputs; a Concat row takes one input's channel
+            want = [(0, c), (1, c)] if kind == "residual" else [(0, c) if c < 3 else (1, c - 3)]
+            got = [(int(src[lane, e + i]), int(ci[lane, e + i])) for i in range(len(want))]
+            assert got == want, (lane, c, got)
+            e += len(want)
+    assert merge.cycles.ii == 1 + merge.window.out_pixels * merge.entries + WINDOW_DRAIN
+    assert c_out == (4 if kind == "residual" else 6)
