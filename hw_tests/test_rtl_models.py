@@ -198,11 +198,10 @@ def test_unsupported_graph_is_a_clear_error() -> None:
     g = make_graph("csr")
     inp, fc = g.layers
     branch = ReluLayer("side", ("input",), inp.shape, inp.out_type)
-    side_branch = Graph("branchy", (inp, branch, fc), ("fc",)).verify()  # fc does not read the layer before it
-    with pytest.raises(UnsupportedError, match="chains only") as e:
+    side_branch = Graph("branchy", (inp, branch, fc), ("fc",)).verify()  # nothing reads "side"
+    with pytest.raises(UnsupportedError, match="layer side: nothing reads its output") as e:
         plan_design(side_branch, 1)
     assert isinstance(e.value, ModelError) and isinstance(e.value, FlowError)
-    assert "side" in str(e.value) or "fc" in str(e.value)
     dangling = Graph("dangling", (inp, fc, branch), ("fc",)).verify()  # the output is not the last layer
     with pytest.raises(UnsupportedError, match="exactly one output"):
         plan_design(dangling, 1)

@@ -15,6 +15,7 @@ parameter is involved.
 
 from __future__ import annotations
 
+import decimal
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -385,6 +386,30 @@ def scale(x: Fx, mult: np.ndarray, fm: int, offset: np.ndarray, fo: int, do_relu
     return Fx(m, out.frac)
 
 
+def bn_exact(x: Fx, gamma, beta, mean, var, eps: float, do_relu: bool, out: FixedType) -> Fx:
+    """The ONNX ``BatchNormalization`` of ``x`` computed as real numbers, the float32 parameters taken
+    as the exact rationals they are (then the ReLU and ONE rounding to ``out``): 120-digit decimals,
+    so every value is decided (an irrational value is never a tie; asserted far from a boundary)."""
+    ctx = decimal.Context(prec=120)
+    d = [[ctx.create_decimal_from_float(float(np.float32(v))) for v in np.asarray(a).reshape(-1)]
+         for a in (gamma, beta, mean, var)]
+    e = ctx.create_decimal_from_float(float(np.float32(eps)))
+    s = [ctx.divide(g, ctx.sqrt(ctx.add(v, e))) for g, v in zip(d[0], d[3], strict=True)]
+    hp = out.frac + 100  # a floor-rounded mantissa this fine rounds exactly like the real value
+    scale = ctx.power(decimal.Decimal(2), hp)
+    inv = ctx.power(decimal.Decimal(2), -x.frac)
+    m = np.empty(x.m.shape, dtype=np.int64)
+    for idx, xv in np.ndenumerate(x.m):
+        c = idx[1]
+        y = ctx.add(ctx.multiply(ctx.subtract(ctx.multiply(decimal.Decimal(int(xv)), inv), d[2][c]), s[c]), d[1][c])
+        if do_relu and y < 0:
+            y = decimal.Decimal(0)
+        t = ctx.multiply(y, scale)
+        fl = int(t.to_integral_value(rounding=decimal.ROUND_FLOOR))
+        m[idx] = _requant_scalar(fl, 1, hp, out)
+    return Fx(m, out.frac)
+
+
 # ----------------------------------------------------------------------------- QONNX Quant
 def _pow2_frac(scale_v: float) -> int:
     f = exact_float(scale_v)
@@ -467,7 +492,7 @@ def _quant_type_of(node: onnx.NodeProto, env: dict) -> FixedType:
     return FixedType(bits, bits - f, signed, rnd, ovf)
 
 
-def run_qonnx_exact(model: onnx.ModelProto, x: np.ndarray, bn_mult_bits: int = 25) -> Fx:
+def run_qonnx_exact(model: onnx.ModelProto, x: np.ndarray, bn_mult_bits: int | None = None) -> Fx:
     """Exact output of a QONNX model with power-of-two Quant scales for float input ``x``.
 
     Every activation is an :class:`Fx`. A ``BatchNormalization`` follows the documented fold (its
@@ -538,14 +563,17 @@ def run_qonnx_exact(model: onnx.ModelProto, x: np.ndarray, bn_mult_bits: int = 2
             r = add(fx(ins[0]), fx(ins[1]))
         elif op == "BatchNormalization":
             xin = fx(ins[0])
-            fold = bn_fold(consts[ins[1]], consts[ins[2]], consts[ins[3]], consts[ins[4]], a.get("epsilon", 1e-5),
-                           xin.frac, bn_mult_bits)
             nxt = consumers[node.output[0]]
             assert len(nxt) == 1 and nxt[0].op_type == "Relu", "BN must be followed by Relu -> Quant here"
             q = consumers[nxt[0].output[0]]
             assert len(q) == 1 and q[0].op_type == "Quant"
             t = _quant_type_of(q[0], env)
-            r = scale(xin, fold.mult, fold.fm, fold.offset, fold.fx + fold.fm, True, t)
+            bn = [consts[ins[k]] for k in (1, 2, 3, 4)]
+            if bn_mult_bits is None:  # the real BatchNorm: what the model means
+                r = bn_exact(xin, *bn, a.get("epsilon", 1e-5), True, t)
+            else:  # a fold at a given multiplier width (to show where a difference comes from)
+                fold = bn_fold(*bn, a.get("epsilon", 1e-5), xin.frac, bn_mult_bits)
+                r = scale(xin, fold.mult, fold.fm, fold.offset, fold.fx + fold.fm, True, t)
             done.update({nxt[0].output[0], q[0].output[0]})
             env[q[0].output[0]] = r
             continue

@@ -108,9 +108,15 @@ def _window_cycles(p: LayerPlan) -> Cycles:
 
 
 def _window_hls_cycles(p: LayerPlan) -> int:
-    assert p.window is not None
-    c, h, w = p.window.in_shape
-    return c * h * w + p.window.out_pixels * p.entries + p.layer.size + 3 * HLS_LOOP_DEPTH
+    """``fpga_flow_window.h``: load the padded map, decode the taps, walk every pixel, emit the map."""
+    w = p.window
+    assert w is not None
+    c, h, wd = w.in_shape
+    (oh, ow), (kh, kw), (sh, sw) = w.out_shape[1:], w.kernel, w.stride
+    top, left, bottom, right = w.pads
+    ph = max(h + top + bottom, (oh - 1) * sh + kh)
+    pw = max(wd + left + right, (ow - 1) * sw + kw)
+    return c * ph * pw + p.entries + w.out_pixels * p.entries + p.layer.size + 4 * HLS_LOOP_DEPTH
 
 
 def _mac_hls_cycles(p: LayerPlan) -> int:

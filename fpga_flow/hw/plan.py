@@ -64,9 +64,11 @@ __all__ = [
 #: Every engine a planner may choose (the backends have one spelling per engine).
 ENGINES = ("dense", "csr", "codebook", "codebook_factored", "pointwise", "window", "alias")
 
-#: What a window engine's lane does with a tap (``WindowPlan.op``): multiply-accumulate, running
-#: maximum (max pooling: a padding tap reads the smallest input value, which never wins).
-WINDOW_OPS = ("mac", "max")
+#: What a window engine's lane does with a tap (``WindowPlan.op``): multiply-accumulate, sum with
+#: every weight the constant ``2^-k`` (``MacFields.w_frac = k``: average pooling, ReLU/requantization
+#: of a map, a residual add), running maximum (max pooling: a padding tap reads the smallest input
+#: value, which never wins).
+WINDOW_OPS = ("mac", "sum", "max")
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,13 +9,14 @@ scale would move every shared weight off its codebook centroid) into a per-chann
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
 import onnx
 
-from fpga_flow.fixed import FixedPointRangeError, FixedType, Overflow, Rounding, from_float, min_exact_type
+from fpga_flow.fixed import FixedPointRangeError, FixedType, Overflow, Rounding, cast, from_float, min_exact_type
 from fpga_flow.ir import (
     AddLayer,
     AvgPool2dLayer,
@@ -28,16 +29,19 @@ from fpga_flow.ir import (
 )
 from fpga_flow.ir.accum import scale_accumulator_type, signed_type_for
 from fpga_flow.ir.conv import window_out_shape
+from fpga_flow.onnx_io.bn_exact import exact_bn_rounded, input_values
 from fpga_flow.onnx_io.reader import Reader, _Const
 from fpga_flow.onnx_io.registry import attr, onnx_handler
 
-__all__ = ["BN_MULT_BITS", "fold_batchnorm"]
+__all__ = ["BN_MAX_MULT_BITS", "BN_MULT_BITS", "fold_batchnorm"]
 
 #: Width of the signed per-channel multiplier a non-power-of-two BatchNormalization scale is
 #: rounded to (the 25-bit port of a DSP48 multiplier): relative error at most 2^-24 on the channel of
 #: largest |scale|, below float32's own (Brevitas' and onnxruntime's BN arithmetic). 18 bits (the
 #: other port) differed from Brevitas' float32 forward on 5 of 12 LeNet-5 samples; 24 matched all.
 BN_MULT_BITS = 25
+#: Widest BatchNorm multiplier the fold tries (two DSP48 slices; products and sums stay in int64).
+BN_MAX_MULT_BITS = 44
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -224,17 +228,43 @@ def read_reduce_mean(r: Reader, node: onnx.NodeProto) -> None:
 
 
 # ----------------------------------------------------------------------------- per-channel
-def fold_batchnorm(
-    gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float, in_type: FixedType
-) -> tuple[np.ndarray, FixedType, np.ndarray, FixedType]:
-    """``BatchNormalization`` as ``y = x * m_c * 2^-fm + o_c * 2^-(fx+fm)``: ``(mult, mult_type, offset, offset_type)``.
+def _fold_at(s: np.ndarray, b: np.ndarray, mu: np.ndarray, bits: int, in_type: FixedType
+             ) -> tuple[np.ndarray, FixedType, np.ndarray, int]:
+    """Multipliers ``s`` rounded half to even to a signed ``bits``-bit type just holding ``max |s|``,
+    offsets ``beta - mean * m`` exact, rounded half to even to the LSB of ``x * m``."""
+    top = float(np.max(np.abs(s)))
+    frac = bits - 2 - math.floor(math.log2(top))
+    while round(top * 2.0**frac) > (1 << (bits - 1)) - 1:
+        frac -= 1
+    mult_type = FixedType(bits, bits - frac, True, Rounding.RND_CONV, Overflow.SAT)
+    mult = from_float(s, mult_type)
+    fo = in_type.frac + mult_type.frac
+    step = Fraction(2) ** -mult_type.frac
+    scale = Fraction(2) ** fo
+    off = [round((Fraction(float(bc)) - Fraction(float(mc)) * int(m) * step) * scale)  # half to even
+           for bc, mc, m in zip(b, mu, mult.tolist(), strict=True)]
+    return mult, mult_type, np.array(off, dtype=object), fo
 
-    1. ``s_c = gamma_c / sqrt(var_c + eps)`` in float64 (the parameters converted to float64).
+
+def fold_batchnorm(
+    gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float, in_type: FixedType,
+    grid: tuple[int, Rounding] | None = None,
+) -> tuple[np.ndarray, FixedType, np.ndarray, FixedType, int]:
+    """``BatchNormalization`` as ``y = x * m_c * 2^-fm + o_c * 2^-(fx+fm)``:
+    ``(mult, mult_type, offset, offset_type, inexact)``.
+
+    1. ``s_c = gamma_c / sqrt(var_c + eps)``.
     2. If every ``s_c`` is zero or a power of two, ``mult_type`` is the narrowest type holding them
-       exactly; else a signed :data:`BN_MULT_BITS`-bit type whose range just holds ``max |s_c|``,
-       and ``m_c`` is ``s_c`` rounded half to even to it.
-    3. ``o_c = beta_c - mean_c * m_c * 2^-fm``, computed exactly (rationals of the parameters),
-       rounded half to even to the LSB ``2^-(fx + fm)`` of ``x * m`` (``fx`` the input's frac).
+       exactly (the fold is exact).
+    3. Else ``m_c`` is ``s_c`` rounded half to even to a signed ``w``-bit type whose range just holds
+       ``max |s_c|``, and ``o_c = beta_c - mean_c * m_c * 2^-fm`` (exact rationals of the
+       parameters) rounded half to even to the LSB ``2^-(fx + fm)`` of ``x * m``. ``w`` is the
+       narrowest width from :data:`BN_MULT_BITS` up for which, on every value the input type holds
+       (a 2^16 sample above 16 bits), ``x * m + o`` rounds on ``grid`` (frac, rounding mode: the
+       output grid) exactly as the exact ``BatchNormalization`` does
+       (:func:`fpga_flow.onnx_io.bn_exact.exact_bn_rounded`); ``inexact`` counts the values where
+       even the widest (:data:`BN_MAX_MULT_BITS`) differs. Without ``grid``, ``w`` is
+       :data:`BN_MULT_BITS`.
     """
     g, b, mu, v = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (gamma, beta, mean, var))
     s = g / np.sqrt(v + float(eps))
@@ -243,22 +273,40 @@ def fold_batchnorm(
     exact = min_exact_type(s, max_width=BN_MULT_BITS)
     nz = s[s != 0]
     pow2 = nz.size == 0 or bool(np.all(np.frexp(np.abs(nz))[0] == 0.5))
+    inexact = 0
     if pow2 and exact is not None:
         mult_type = exact
+        mult = from_float(s, mult_type)
+        fo = in_type.frac + mult_type.frac
+        off = np.array([round((Fraction(float(bc)) - Fraction(float(mc)) * int(m) * Fraction(2) ** -mult_type.frac)
+                              * Fraction(2) ** fo) for bc, mc, m in zip(b, mu, mult.tolist(), strict=True)],
+                       dtype=object)
+    elif grid is None:
+        mult, mult_type, off, fo = _fold_at(s, b, mu, BN_MULT_BITS, in_type)
     else:
-        top = float(np.max(np.abs(s)))
-        frac = BN_MULT_BITS - 2 - math.floor(math.log2(top))
-        while round(top * 2.0**frac) > (1 << (BN_MULT_BITS - 1)) - 1:
-            frac -= 1
-        mult_type = FixedType(BN_MULT_BITS, BN_MULT_BITS - frac, True, Rounding.RND_CONV, Overflow.SAT)
-    mult = from_float(s, mult_type)
-    fo = in_type.frac + mult_type.frac
-    step = Fraction(2) ** -mult_type.frac
-    scale = Fraction(2) ** fo
-    off = [round((Fraction(float(bc)) - Fraction(float(mc)) * int(m) * step) * scale)  # half to even
-           for bc, mc, m in zip(b, mu, mult.tolist(), strict=True)]
-    offset_type = signed_type_for(max((abs(o) for o in off), default=0), fo, "BatchNormalization offset")
-    return mult, mult_type, np.array(off, dtype=np.int64), offset_type
+        x = input_values(in_type)
+        want = [exact_bn_rounded(x, in_type.frac, gamma.reshape(-1)[c], beta.reshape(-1)[c], mean.reshape(-1)[c],
+                                 var.reshape(-1)[c], eps, grid[0], grid[1]) for c in range(s.size)]
+        widest = min(BN_MAX_MULT_BITS, 60 - in_type.width)
+        for bits in range(BN_MULT_BITS, max(BN_MULT_BITS, widest) + 1):
+            mult, mult_type, off, fo = _fold_at(s, b, mu, bits, in_type)
+            inexact = _fold_misses(x, mult, off, fo, grid, want)
+            if inexact == 0:
+                break
+    offset_type = signed_type_for(max((abs(int(o)) for o in off), default=0), fo, "BatchNormalization offset")
+    return mult, mult_type, np.array([int(o) for o in off], dtype=np.int64), offset_type, inexact
+
+
+def _fold_misses(x: np.ndarray, mult: np.ndarray, off: np.ndarray, fo: int, grid: tuple[int, Rounding],
+                 want: list[np.ndarray]) -> int:
+    """Input values (over all channels) where ``x * m + o`` rounds on ``grid`` unlike the exact BN."""
+    t = FixedType(60, 60 - grid[0], True, grid[1], Overflow.WRAP)  # the grid, wide enough never to wrap
+    misses = 0
+    for c, m in enumerate(mult.tolist()):
+        acc = x * np.int64(m) + np.int64(int(off[c]))
+        got = cast(acc, fo, t)
+        misses += int(np.count_nonzero(got != np.asarray(want[c], dtype=np.int64)))
+    return misses
 
 
 def _bn_param(r: Reader, node: onnx.NodeProto, a: np.ndarray, src: Layer, what: str) -> np.ndarray:
@@ -312,11 +360,31 @@ def read_batchnorm(r: Reader, node: onnx.NodeProto) -> None:
             raise r.fail(node, f"the {what} (input {pos}) must be a constant", True)
         params.append(_bn_param(r, node, c.values, src, what))
     eps = float(attr(node, "epsilon", 1e-5))
+    grid = _output_grid(r, node)
     try:
-        mult, mt, off, ot = fold_batchnorm(params[0], params[1], params[2], params[3], eps, src.out_type)
+        mult, mt, off, ot, inexact = fold_batchnorm(params[0], params[1], params[2], params[3], eps, src.out_type,
+                                                    grid)
     except (ValueError, FixedPointRangeError) as e:
         raise r.fail(node, str(e), True) from None
+    if inexact:
+        print(f"fpga-flow: warning: node '{node.name}' (BatchNormalization): even a {mt.width}-bit multiplier rounds "
+              f"{inexact} input value(s) differently from the exact BatchNorm", file=sys.stderr)
     _add_scale(r, node, src, mult, mt, off, ot, "bn")
+
+
+def _output_grid(r: Reader, node: onnx.NodeProto) -> tuple[int, Rounding]:
+    """The grid the BatchNorm's result is rounded to: the ``Quant`` that reads it (through a ``Relu``),
+    else the float model's precision, else 8 fractional bits finer than the input (documented)."""
+    nxt = r.single_consumer(node.output[0])
+    if nxt is not None and nxt.op_type == "Relu":
+        nxt = r.single_consumer(nxt.output[0])
+    if nxt is not None and r.is_quant(nxt):
+        t = r.quant_type(nxt)
+        return t.frac, t.rounding
+    if not r.quantized:
+        return r.precision.frac, r.precision.rounding
+    src = r.activation(node)
+    return src.out_type.frac + 8, Rounding.RND_CONV
 
 
 def _const_operand(r: Reader, node: onnx.NodeProto) -> tuple[Layer, np.ndarray] | None:

@@ -133,6 +133,13 @@ def compile_csim(
     build.mkdir(parents=True, exist_ok=True)
     sources = [hls / "firmware" / "fpga_flow_top.cpp", hls / "tb" / "fpga_flow_tb.cpp"]
     weights = sorted((hls / "firmware" / "weights").glob("*.cpp"))
+    if len(weights) > 1:  # one translation unit for every weight table: the ap_fixed headers are parsed once
+        unity = build / "weights_all.cpp"
+        text = "// fpga-flow csim: every weights/*.cpp in one translation unit. Do not edit.\n" + "".join(
+            f'#include "../firmware/weights/{w.name}"\n' for w in weights)
+        if not unity.is_file() or unity.read_text() != text:
+            unity.write_text(text)
+        weights = [unity]
     headers = _headers_digest(hls)
     jobs_list: list[tuple[list[str], Path, Path, str]] = []
     for src in sources + weights:
@@ -141,9 +148,10 @@ def compile_csim(
                  f"-I{hls / 'firmware'}"]
         obj = build / (("w_" if is_weights else "") + src.stem + ".o")
         cmd = [compiler, *flags, "-c", str(src), "-o", str(obj)]
-        key = hashlib.sha256(
-            "\0".join([*cmd, str(include), headers]).encode() + b"\0" + src.read_bytes()
-        ).hexdigest()
+        body = src.read_bytes()
+        if src.name == "weights_all.cpp":  # its content is the included tables
+            body += b"".join(w.read_bytes() for w in sorted((hls / "firmware" / "weights").glob("*.cpp")))
+        key = hashlib.sha256("\0".join([*cmd, str(include), headers]).encode() + b"\0" + body).hexdigest()
         stamp = obj.with_suffix(".key")
         if obj.is_file() and stamp.is_file() and stamp.read_text() == key:
             continue

@@ -139,7 +139,7 @@ def test_batchnorm_becomes_one_scale_with_untouched_conv_weights() -> None:
     conv = next(lay for lay in g.layers if isinstance(lay, Conv2dLayer))
     np.testing.assert_array_equal(conv.weights.to_dense(), (w * 2**12).reshape(3, -1))  # the --precision grid
     scale = next(lay for lay in g.layers if isinstance(lay, ScaleLayer))
-    assert scale.mult_type.width == 25 and scale.mult_type.signed  # eps makes the scales non-dyadic
+    assert scale.mult_type.width >= 25 and scale.mult_type.signed  # eps makes the scales non-dyadic
 
 
 @pytest.mark.parametrize(

@@ -24,9 +24,10 @@ import pytest
 import torch
 
 from fpga_flow.errors import UnsupportedError
-from fpga_flow.fixed import Overflow, Rounding
-from fpga_flow.ir import Activation, AvgPool2dLayer, Conv2dLayer, Graph, ScaleLayer, layer_kind
+from fpga_flow.fixed import FixedType, Overflow, Rounding
+from fpga_flow.ir import Activation, AvgPool2dLayer, Conv2dLayer, DenseLayer, Graph, ScaleLayer, layer_kind
 from fpga_flow.onnx_io import read_onnx
+from fpga_flow.onnx_io.bn_exact import input_values
 from fpga_flow.pipeline import lower
 from tests import cnn_models as cm
 from tests import exact_cnn as ec
@@ -59,9 +60,8 @@ def _assert_bit_exact(model: onnx.ModelProto, x: np.ndarray, module: torch.nn.Mo
     if module is not None:  # the exact evaluation is what the Brevitas model computes
         with torch.no_grad():
             torch_y = module(torch.tensor(x, dtype=torch.float32)).numpy().astype(np.float64)
-        # with BN, Brevitas evaluates it in float32 and the fold rounds the scale to a 25-bit
-        # multiplier (relative error <= 2^-24): on these models every sample still agrees (an 18-bit
-        # multiplier put 5 of the 12 LeNet samples one activation LSB apart)
+        # with BN, the exact evaluation computes the real BatchNorm; Brevitas computes it in float32,
+        # which on these samples rounds the same way
         np.testing.assert_array_equal(torch_y, want)
     for g in (read_onnx(model), lower(read_onnx(model))):
         y = g.run_float(x)
@@ -213,25 +213,46 @@ def _frac_of(model: onnx.ModelProto, tensor: str) -> int:
     raise NotImplementedError(n.op_type)
 
 
+def _folded(params: list, eps: float, x: ec.Fx, bits: int, grid: FixedType) -> np.ndarray:
+    fold = ec.bn_fold(*params, eps, x.frac, bits)
+    return ec.scale(x, fold.mult, fold.fm, fold.offset, fold.fx + fold.fm, False, grid).m
+
+
 @pytest.mark.parametrize("which", ["lenet5_bn", "mlp_bn1d"])
-def test_batchnorm_fold_follows_the_documented_rule(which):
-    """The reader's per-channel scale holds exactly the multipliers and offsets of the documented
-    rule, computed independently (exact_cnn.bn_fold) from the model's BN parameters."""
+def test_batchnorm_fold_is_the_narrowest_exact_one(which):
+    """The reader's per-channel scale holds the documented fold (exact_cnn.bn_fold) at the narrowest
+    width from 25 bits for which every value of the input type rounds, on the following Quant's
+    grid, exactly as the real BatchNorm (exact_cnn.bn_exact, 120-digit decimals): checked on every
+    input value here, and one bit narrower is not exact (when wider than 25)."""
     model = cm.brevitas_lenet5(True)[0] if which == "lenet5_bn" else cm.brevitas_mlp_bn1d()[0]
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
     bns = [n for n in model.graph.node if n.op_type == "BatchNormalization"]
-    scales = [lay for lay in read_onnx(model).layers if isinstance(lay, ScaleLayer)]
+    read = read_onnx(model)
+    g = lower(read)  # the Quant after each BN (through its ReLU) fused: its grid is the scale's type
+    scales = [lay for lay in g.layers if isinstance(lay, ScaleLayer | DenseLayer) and lay.name.startswith("bn")]
     assert len(bns) == len(scales) == 2
     for node, lay in zip(bns, scales, strict=True):
         eps = next(onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "epsilon")
-        fx = _frac_of(model, node.input[0])
-        fold = ec.bn_fold(*(inits[i] for i in node.input[1:5]), eps, fx)
-        assert not fold.pow2
-        assert (lay.mult_type.width, lay.mult_type.frac, lay.mult_type.signed) == (25, fold.fm, True)
-        np.testing.assert_array_equal(lay.mult, fold.mult)
-        assert lay.offset_type.frac == fx + fold.fm
-        np.testing.assert_array_equal(lay.offset, fold.offset)
-        np.testing.assert_array_equal(lay.divisor, 1)
+        src = read.layer(lay.inputs[0]).out_type  # the input type as the reader saw it (before lowering)
+        params = [inits[i] for i in node.input[1:5]]
+        c = int(np.asarray(params[0]).size)
+        xs = input_values(src)  # every value up to 16 bits, else the reader's documented 2^16 sample
+        x = ec.Fx(np.broadcast_to(xs[:, None], (xs.size, c)).copy(), src.frac)
+        grid = FixedType(40, 40 - lay.out_type.frac, True, lay.out_type.rounding, Overflow.WRAP)  # no saturation
+        want = ec.bn_exact(x, *params, eps, False, grid).m
+
+        mt, ot = (lay.mult_type, lay.offset_type) if isinstance(lay, ScaleLayer) else (lay.weight_type, lay.bias_type)
+        mult = lay.mult if isinstance(lay, ScaleLayer) else np.diag(lay.weights.to_dense())  # a BN1d: diagonal
+        offset = lay.offset if isinstance(lay, ScaleLayer) else lay.bias
+        w = mt.width
+        fold = ec.bn_fold(*params, eps, src.frac, w)
+        assert not fold.pow2 and mt.signed and mt.frac == fold.fm
+        np.testing.assert_array_equal(mult, fold.mult)
+        assert ot.frac == src.frac + fold.fm
+        np.testing.assert_array_equal(offset, fold.offset)
+        np.testing.assert_array_equal(_folded(params, eps, x, w, grid), want)
+        if w > 25:
+            assert np.any(_folded(params, eps, x, w - 1, grid) != want)
 
 
 @pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])

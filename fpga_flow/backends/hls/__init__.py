@@ -41,6 +41,7 @@ LIB_FILES = (
     "fpga_flow_csr.h",
     "fpga_flow_dense.h",
     "fpga_flow_elementwise.h",
+    "fpga_flow_window.h",
 )
 
 

@@ -22,7 +22,7 @@ from fpga_flow.errors import UnsupportedError
 from fpga_flow.fixed import FixedType
 from fpga_flow.hw.figures import plan_figures
 from fpga_flow.hw.plan import DesignPlan, LayerPlan, Rom
-from fpga_flow.ir import DenseLayer
+from fpga_flow.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, MacLayer, QuantizeLayer, ReluLayer, ScaleLayer
 from fpga_flow.stream import StreamFormat
 
 from .spelling import cpp_type
@@ -30,10 +30,12 @@ from .spelling import cpp_type
 __all__ = [
     "SUFFIXES",
     "HLS_ENGINES",
+    "WINDOW_KERNELS",
     "build_context",
     "check_name",
     "fixed_literal",
     "ident",
+    "kernel_of",
     "layer_files",
     "readme_context",
     "top_context",
@@ -54,18 +56,31 @@ SUFFIXES: dict[str, str] = {
     "b": "_b",
 }
 
+#: Window engine (fpga_flow_window.h): the plan's lane op and weight storage -> the library function
+#: and the ROM roles it takes after the two streams.
+WINDOW_KERNELS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mac": ("window_mac_layer", ("w", "col", "last", "lane", "slot", "b")),
+    "codebook": ("window_codebook_layer", ("code", "col", "last", "lane", "slot", "b")),
+    "sum": ("window_sum_layer", ("col", "last", "lane", "slot")),
+    "max": ("window_max_layer", ("col", "last", "lane", "slot")),
+}
+
 #: Engine of the hardware plan -> the library function spelling it, and the ROM roles it takes after
-#: the two streams. Every hardware engine has one (``alias`` needs none: it reuses its input's stream).
+#: the two streams. Every hardware engine has one (``alias`` needs none: it reuses its input's stream);
+#: ``window`` has one per lane op and storage (:data:`WINDOW_KERNELS`, chosen by :func:`kernel_of`).
 HLS_ENGINES: dict[str, tuple[str, tuple[str, ...]]] = {
     "dense": ("dense_layer", ("w", "b")),
     "csr": ("csr_layer", ("w", "col", "last", "lane", "slot", "b")),
     "codebook": ("codebook_layer", ("code", "col", "last", "lane", "slot", "b")),
     "codebook_factored": ("codebook_factored_layer", ("code", "col", "last", "lane", "slot", "b")),
     "pointwise": ("pointwise_layer", ()),
+    "window": WINDOW_KERNELS["mac"],
 }
 
 #: Widest mantissa a C++ double literal carries exactly.
 MAX_LITERAL_BITS = 53
+#: Widest accumulator of the window kernels (their sums are 64-bit integers in a C simulation).
+MAX_WINDOW_ACC_BITS = 64
 
 #: C++ element type of each ROM role, relative to the layer's config struct (None: fixed spelling).
 _ROM_TYPES: dict[str, str | None] = {
@@ -213,6 +228,125 @@ def _pointwise_config(p: LayerPlan) -> dict[str, Any]:
     }
 
 
+def _fixed(bits: int, frac: int, signed: bool = True) -> FixedType:
+    """The fixed-point type of ``bits`` bits with ``frac`` fractional bits (``TRN``/``WRAP``)."""
+    return FixedType(bits, bits - frac, signed)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(int(v)) for v in shape)
+
+
+def _window_what(p: LayerPlan) -> str:
+    """What a window engine computes, as the summary line says it: ``conv 3x3, stride 2``."""
+    lay, w = p.layer, p.window
+    assert w is not None
+    kernel = f"{w.kernel[0]}x{w.kernel[1]}"
+    sh, sw = w.stride
+    geometry = kernel + ("" if (sh, sw) == (1, 1) else f", stride {sh}" if sh == sw else f", stride {sh}x{sw}")
+    if any(w.pads):
+        geometry += ", pads " + "/".join(str(v) for v in w.pads)
+    if isinstance(lay, ScaleLayer):
+        return "per-channel scale"
+    if isinstance(lay, Conv2dLayer):
+        groups = f", {lay.groups} groups" if lay.groups > 1 else ""
+        return f"conv {geometry}{groups}{', codebook' if p.codebook is not None else ''}"
+    if w.op == "max":
+        return f"max pool {geometry}"
+    if isinstance(lay, AvgPool2dLayer):
+        assert p.fields is not None
+        return f"average pool {geometry}, sum / 2^{p.fields.w_frac}"
+    if isinstance(lay, ReluLayer):
+        return "ReLU"
+    if isinstance(lay, QuantizeLayer):
+        return "requantization"
+    return f"{w.op} {geometry}"
+
+
+def _window_config(p: LayerPlan) -> dict[str, Any]:
+    """The config struct of a window engine (fpga_flow_window.h): geometry, lanes, types."""
+    f, w = p.fields, p.window
+    assert f is not None and w is not None
+    c_in, ih, iw = w.in_shape
+    c_out, oh, ow = w.out_shape
+    kh, kw = w.kernel
+    sh, sw = w.stride
+    top, left, bottom, right = w.pads
+    # the padded map: every tap of every output pixel inside it (no bounds check in the walk)
+    ph = max(ih + top + bottom, (oh - 1) * sh + kh)
+    pw = max(iw + left + right, (ow - 1) * sw + kw)
+    consts = [
+        ("in_c", c_in), ("in_h", ih), ("in_w", iw), ("out_c", c_out), ("out_h", oh), ("out_w", ow),
+        ("pixels", oh * ow), ("kh", kh), ("kw", kw), ("sh", sh), ("sw", sw), ("pad_t", top), ("pad_l", left),
+        ("ph", ph), ("pw", pw), ("lanes", p.lanes), ("lane_len", p.entries), ("slots", p.slots),
+    ]  # fmt: skip
+    types: list[tuple[str, str]] = []
+    codebook: list[str] = []
+    if w.op != "max" and f.acc_bits > MAX_WINDOW_ACC_BITS:
+        raise UnsupportedError(
+            f"layer {p.layer.label}: the {f.acc_bits}-bit accumulator is wider than the "
+            f"{MAX_WINDOW_ACC_BITS} bits of the HLS window kernel's accumulator word"
+        )
+    if w.op == "mac":
+        if f.shift_p < 0 or f.shift_b < 0:
+            raise UnsupportedError(f"layer {p.layer.label}: the accumulator drops product or bias bits")
+        consts += [("shift_p", f.shift_p), ("shift_b", f.shift_b)]
+        types += [
+            ("weight_t", cpp_type(_fixed(f.w_bits, f.w_frac, f.w_signed))),
+            ("bias_t", cpp_type(_fixed(f.bias_bits, f.bias_frac, f.bias_signed))),
+            ("acc_t", cpp_type(_fixed(f.acc_bits, f.acc_frac))),
+        ]
+        if p.codebook is not None:
+            consts.append(("n_codes", int(p.codebook.size)))
+            types.append(("code_t", _cpp_uint(p.code_bits)))
+            codebook = [fixed_literal(int(v), f.w_frac) for v in p.codebook]
+    elif w.op == "sum":  # the exact sum of the mantissas, read as acc_t: x's binary point moved by k
+        types.append(("acc_t", cpp_type(_fixed(f.acc_bits, f.acc_frac))))
+    types += [("col_t", _cpp_uint(p.col_bits)), ("lane_t", _cpp_uint(p.lane_bits)), ("slot_t", _cpp_uint(p.slot_bits))]
+    if isinstance(p.layer, MacLayer):
+        taps = f"{p.layer.nnz} nonzero taps"
+    else:
+        taps = f"{c_out * (1 if isinstance(p.layer, ScaleLayer) else kh * kw)} taps"
+    return {
+        "name": p.name,
+        "cfg": ident(p.name, "cfg"),
+        "summary": f"window kernel ({_window_what(p)}), {_shape(w.in_shape)} -> {_shape(w.out_shape)}, {taps}, "
+        f"{p.lanes} lane(s), {p.entries} entries per pixel",
+        "consts": consts,
+        "relu": "true" if f.relu else "false",
+        "types": types,
+        "codebook": codebook,
+    }
+
+
+def kernel_of(p: LayerPlan) -> tuple[str, tuple[str, ...]]:
+    """The library function spelling ``p`` and the ROM roles it takes after the two streams."""
+    if p.engine == "window":
+        assert p.window is not None
+        if len(p.window.source_channels) > 1:
+            raise UnsupportedError(
+                f"layer {p.layer.label}: a window engine reading {len(p.window.source_channels)} maps (a residual "
+                "add or a concatenation) has no HLS spelling yet"
+            )
+        key = "codebook" if p.window.op == "mac" and p.codebook is not None else p.window.op
+        spelled = WINDOW_KERNELS.get(key)
+        if spelled is not None and set(spelled[1]) != {r.role for r in p.roms}:
+            raise UnsupportedError(
+                f"layer {p.layer.label}: the {key} window kernel takes ROMs {', '.join(spelled[1])}; "
+                f"the plan has {', '.join(r.role for r in p.roms)}"
+            )
+        what = f"window op '{key}'"
+    else:
+        spelled = HLS_ENGINES.get(p.engine)
+        what = f"engine '{p.engine}'"
+    if spelled is None:
+        raise UnsupportedError(
+            f"layer {p.layer.label}: {what} has no HLS spelling "
+            f"(spelled: {', '.join(sorted(HLS_ENGINES))}; window ops {', '.join(sorted(WINDOW_KERNELS))})"
+        )
+    return spelled
+
+
 def _io(fmt: StreamFormat, t: FixedType) -> dict[str, Any]:
     return {
         "n": fmt.n_elems,
@@ -239,6 +373,11 @@ def _check_literals(p: LayerPlan) -> None:
 
 def top_context(plan: DesignPlan) -> dict[str, Any]:
     """Context of the top function, its header, the parameters and weights headers."""
+    if not plan.is_chain:
+        raise UnsupportedError(
+            "the HLS backend spells a chain of layers (one stream between two kernels); this design reads a "
+            "map twice (a residual add or a concatenation)"
+        )
     inp = plan.input
     types = [{"ident": ident(inp.name, "type"), "cpp": cpp_type(inp.out_type), "name": inp.name}]
     streams = [{"ident": ident(inp.name, "stream"), "type": ident(inp.name, "type")}]
@@ -248,14 +387,8 @@ def top_context(plan: DesignPlan) -> dict[str, Any]:
     prev = inp.name
     for p in plan.hardware_layers:
         name = p.name
-        spelled = HLS_ENGINES.get(p.engine)
-        if spelled is None:
-            raise UnsupportedError(
-                f"layer {p.layer.label}: engine '{p.engine}' has no HLS spelling "
-                f"(spelled: {', '.join(sorted(HLS_ENGINES))})"
-            )
+        func, roles = kernel_of(p)
         _check_literals(p)
-        func, roles = spelled
         types.append({"ident": ident(name, "type"), "cpp": cpp_type(p.layer.out_type), "name": name})
         streams.append({"ident": ident(name, "stream"), "type": ident(name, "type")})
         calls.append(
@@ -272,6 +405,9 @@ def top_context(plan: DesignPlan) -> dict[str, Any]:
         )
         if p.engine == "pointwise":
             configs.append(_pointwise_config(p))
+        elif p.engine == "window":
+            configs.append(_window_config(p))
+            decls += [_rom_decl(p, rom) for rom in p.roms]
         else:
             configs.append(_mac_config(p))
             decls += [_rom_decl(p, rom) for rom in p.roms]
@@ -319,11 +455,13 @@ def readme_context(plan: DesignPlan, board: Board) -> dict[str, Any]:
             continue
         p = plan.layer(e["name"])
         n_in = p.in_buffer.n_elems if p.in_buffer is not None else 0
+        w = p.window
+        shape = f"{n_in} -> {p.layer.size}" if w is None else f"{_shape(w.in_shape)} -> {_shape(w.out_shape)}"
         rows.append(
             {
                 "name": e["name"],
-                "kernel": e["engine"],
-                "shape": f"{n_in} -> {p.layer.size}",
+                "kernel": e["engine"] if w is None else f"window ({_window_what(p)})",
+                "shape": shape,
                 "nnz": getattr(p.layer, "nnz", "-"),
                 "lanes": e["lanes"],
                 "weight_bits": e["weight_bits"],

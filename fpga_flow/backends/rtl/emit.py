@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 
+from fpga_flow.errors import UnsupportedError
 from fpga_flow.hw.plan import BufferPlan, DesignPlan
 from fpga_flow.names import NameTable, sanitize
 from fpga_flow.resources import templates_dir
@@ -26,10 +27,12 @@ LIBRARY_FILES = (
     "ff_codebook.v",
     "ff_act_mem.v",
     "ff_axis_unpack.v",
+    "ff_axis_unpack_fm.v",
     "ff_axis_pack.v",
     "ff_mac_lane.v",
     "ff_factored_lane.v",
     "ff_sparse_mac.v",
+    "ff_window.v",
 )
 
 
@@ -49,6 +52,11 @@ def _env() -> jinja2.Environment:
 
 def spell_engines(plan: DesignPlan) -> list[RtlEngine]:
     """The Verilog instance of every hardware layer, in order (idents ``l<k>_<layer>``)."""
+    if not plan.is_chain:
+        raise UnsupportedError(
+            "the Verilog backend spells a chain of layers (one buffer between two engines); this design reads "
+            "a map twice (a residual add or a concatenation)"
+        )
     names = NameTable()
     out = []
     for k, p in enumerate(plan.hardware_layers, start=1):
@@ -78,13 +86,28 @@ def _pack_words(plan: DesignPlan) -> tuple[list[int], int]:
     return words, fmt.per_beat * ew
 
 
+def _unpack(plan: DesignPlan) -> dict[str, Any]:
+    """The unpacker: ``ff_axis_unpack`` (one beat per cycle, element ``j`` in bank ``j % per_beat``), or
+    ``ff_axis_unpack_fm`` before a window engine (``fm`` set: one element per cycle, pixel-major)."""
+    ins = plan.in_stream
+    first = ins.buffer
+    ctx: dict[str, Any] = {"buf": f"b{first.index}", "width": ins.fmt.width, "per_beat": ins.fmt.per_beat,
+                           "beats": ins.fmt.beats, "tdata_bits": ins.fmt.tdata_bits, "aw": first.addr_bits,
+                           "fm": None}
+    fm = first.fm
+    if fm is not None:
+        ctx["fm"] = {"channels": fm.channels, "pixels": fm.pixels, "kbw": clog2(ins.fmt.per_beat),
+                     "pxw": clog2(fm.pixels)}
+    return ctx
+
+
 def render_context(plan: DesignPlan, engines: list[RtlEngine] | None = None) -> dict[str, Any]:
     """The template context of ``top.v.j2`` for a plan (plain data only)."""
     engines = spell_engines(plan) if engines is None else engines
     ins, outs = plan.in_stream, plan.out_stream
     hw = plan.hardware_layers
     pack_words, pack_width = _pack_words(plan)
-    first, last = ins.buffer, outs.buffer
+    last = outs.buffer
     return {
         "graph_name": sanitize(plan.graph.name, "graph"),
         "parallelism": plan.parallelism,
@@ -95,8 +118,7 @@ def render_context(plan: DesignPlan, engines: list[RtlEngine] | None = None) -> 
         "in_stream": ins.fmt,
         "out_stream": outs.fmt,
         "buffers": [_buf(b) for b in plan.buffers],
-        "unpack": {"buf": f"b{first.index}", "width": ins.fmt.width, "per_beat": ins.fmt.per_beat,
-                   "beats": ins.fmt.beats, "tdata_bits": ins.fmt.tdata_bits, "aw": first.addr_bits},
+        "unpack": _unpack(plan),
         "engines": [
             {"ident": e.ident, "module": e.module, "op": p.layer.op, "storage": p.engine, "lanes": p.lanes,
              "entries": p.entries, "in_buf": f"b{p.in_buffer.index}", "out_buf": f"b{p.out_buffer.index}",

@@ -1,7 +1,7 @@
 """How the Verilog backend spells each engine of the hardware plan (one entry per engine).
 
-Every hardware engine of :mod:`fpga_flow.hw` becomes one ``ff_sparse_mac`` instance between two
-``ff_act_mem`` buffers: the MAC engines walk their lane arrays, the point-wise engine an identity
+Every MAC and point-wise engine of :mod:`fpga_flow.hw` becomes one ``ff_sparse_mac`` instance between
+two ``ff_act_mem`` buffers: the MAC engines walk their lane arrays, the point-wise engine an identity
 matrix (one weight 1 per element, the binary point moved by the plan's shift), so ReLU and the
 requantization are the engine's ``ff_requant``. The ROM word ``k`` holds entry ``k`` of every lane
 (lane ``l`` in bits ``[l*ENTRY_W +: ENTRY_W]``, LSB first: weight field, input address, input bank,
@@ -9,6 +9,15 @@ bias, first, last, valid -- see ``ff_mac_lane.v``); an entry's input element is 
 the input buffer's (bank, address) table, so no hardware divides. Short lanes are padded with
 invalid entries. The point-wise engine sets ``IDENTITY`` (every weight is 1: the lanes have no
 multiplier).
+
+A ``window`` engine becomes one ``ff_window`` instance: its ROM holds one output pixel's walk
+(``entries`` words, every lane's entry ``k`` in word ``k``), and each entry stores where its tap
+lies relative to the pixel's window (:func:`fpga_flow.hw.window.tap_fields`: offset, ky, kx,
+input bank) instead of an absolute address; the engine adds the pixel's base address and checks
+the padding. Entry (LSB first): weight field, offset, ky, kx, input bank, bias, first, last,
+valid (``ff_window.v``). Every lane walks exactly ``slots`` rows per pixel (its rows, then the
+dummy rows, without bias); entries past them are invalid but keep the plan's tap (the lane's own
+banks). Op ``sum`` sets ``IDENTITY``, op ``max`` sets ``MAX_MODE``.
 """
 
 from __future__ import annotations
@@ -20,10 +29,11 @@ import numpy as np
 
 from fpga_flow.errors import UnsupportedError
 from fpga_flow.hw.plan import LayerPlan
+from fpga_flow.hw.window import tap_fields
 
 from .spelling import OVF_CODE, RND_CODE, clog2
 
-__all__ = ["RTL_ENGINES", "RtlEngine", "spell_engine"]
+__all__ = ["RTL_ENGINES", "RtlEngine", "spell_engine", "spell_mac", "spell_window"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,12 +75,63 @@ def _entries(p: LayerPlan) -> list[list[tuple[int, int, int, bool, bool]]]:
     return out
 
 
+def _check_shifts(p: LayerPlan) -> None:
+    f = p.fields
+    assert f is not None
+    if f.shift_p < 0 or f.shift_b < 0:
+        raise UnsupportedError(f"layer {p.layer.label}: the accumulator drops product or bias bits")
+
+
+def _lane_params(p: LayerPlan) -> dict[str, int]:
+    """The ``ff_mac_lane`` parameters every MAC-style engine passes (arithmetic and buffer widths)."""
+    f, inb, outb = p.fields, p.in_buffer, p.out_buffer
+    assert f is not None and inb is not None and outb is not None
+    return {
+        "P": p.lanes,
+        "ENTRIES": p.entries,
+        "EAW": clog2(p.entries),
+        "W_X": f.x_type.width,
+        "X_SIGNED": int(f.x_type.signed),
+        "WF": f.weight_field_bits,
+        "W_W": f.w_bits,
+        "W_SIGNED": int(f.w_signed),
+        "CB": int(p.codebook is not None),
+        "CB_BITS": max(p.code_bits, 1),
+        "BIAS_W": f.bias_bits,
+        "B_SIGNED": int(f.bias_signed),
+        "W_ACC": f.acc_bits,
+        "SHIFT_P": f.shift_p,
+        "SHIFT_B": f.shift_b,
+        "AW_IN": inb.addr_bits,
+        "BW_IN": inb.bank_bits,
+        "W_OUT": f.out_type.width,
+        "OUT_SIGNED": int(f.out_type.signed),
+        "RQ_SHIFT": f.rq_shift,
+        "RND": RND_CODE[f.out_type.rounding],
+        "OVF": OVF_CODE[f.out_type.overflow],
+        "RELU": int(f.relu),
+        "AW_OUT": outb.addr_bits,
+    }
+
+
+def _codebook_literal(p: LayerPlan) -> str | None:
+    """The ``CODEBOOK`` parameter (entry ``i`` in bits ``[i*W +: W]``), or None without a codebook."""
+    f = p.fields
+    if p.codebook is None or f is None:
+        return None
+    cb_bits = max(p.code_bits, 1)
+    bits = f.w_bits << cb_bits
+    packed = 0
+    for i, v in enumerate(p.codebook):
+        packed |= (int(v) & ((1 << f.w_bits) - 1)) << (i * f.w_bits)
+    return f"{bits}'h{packed:0{(bits + 3) // 4}x}"
+
+
 def spell_mac(p: LayerPlan, ident: str) -> RtlEngine:
     """``ff_sparse_mac`` of a MAC or point-wise plan (its buffers must be planned)."""
     f, inb, outb = p.fields, p.in_buffer, p.out_buffer
     assert f is not None and inb is not None and outb is not None
-    if f.shift_p < 0 or f.shift_b < 0:
-        raise UnsupportedError(f"layer {p.layer.label}: the accumulator drops product or bias bits")
+    _check_shifts(p)
     wf = f.weight_field_bits
     f_addr = wf
     f_bank = f_addr + inb.addr_bits
@@ -93,49 +154,95 @@ def spell_mac(p: LayerPlan, ident: str) -> RtlEngine:
                 e |= 1 << (f_first + 1)
             e |= 1 << (f_first + 2)
             words[k] |= e << shift
-    cb = p.codebook is not None
-    cb_bits = max(p.code_bits, 1)
-    params = {
-        "P": p.lanes,
-        "ENTRIES": p.entries,
-        "EAW": clog2(p.entries),
-        "W_X": f.x_type.width,
-        "X_SIGNED": int(f.x_type.signed),
-        "WF": wf,
-        "W_W": f.w_bits,
-        "W_SIGNED": int(f.w_signed),
-        "CB": int(cb),
-        "CB_BITS": cb_bits,
-        "BIAS_W": f.bias_bits,
-        "B_SIGNED": int(f.bias_signed),
-        "W_ACC": f.acc_bits,
-        "SHIFT_P": f.shift_p,
-        "SHIFT_B": f.shift_b,
-        "AW_IN": inb.addr_bits,
-        "BW_IN": inb.bank_bits,
-        "W_OUT": f.out_type.width,
-        "OUT_SIGNED": int(f.out_type.signed),
-        "RQ_SHIFT": f.rq_shift,
-        "RND": RND_CODE[f.out_type.rounding],
-        "OVF": OVF_CODE[f.out_type.overflow],
-        "RELU": int(f.relu),
-        "AW_OUT": outb.addr_bits,
-    }
+    params = _lane_params(p)
     if p.engine == "pointwise":
         params["IDENTITY"] = 1
     if p.engine == "codebook_factored":
         assert p.sum_type is not None
         params["FACTORED"] = 1
         params["SUM_W"] = p.sum_type.width
-    literal = None
-    if cb:
-        assert p.codebook is not None
-        bits = f.w_bits << cb_bits
-        packed = 0
-        for i, v in enumerate(p.codebook):
-            packed |= (int(v) & ((1 << f.w_bits) - 1)) << (i * f.w_bits)
-        literal = f"{bits}'h{packed:0{(bits + 3) // 4}x}"
-    return RtlEngine("ff_sparse_mac", ident, params, words, p.lanes * entry_w, literal)
+    return RtlEngine("ff_sparse_mac", ident, params, words, p.lanes * entry_w, _codebook_literal(p))
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    """Bits of a two's complement value in ``[lo, hi]``."""
+    return max(int(-lo - 1).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
+
+
+def spell_window(p: LayerPlan, ident: str) -> RtlEngine:
+    """``ff_window`` of a window plan (its buffers must be planned): the ROM of one output pixel's
+    walk and the geometry parameters."""
+    f, w, inb, outb = p.fields, p.window, p.in_buffer, p.out_buffer
+    assert f is not None and w is not None and inb is not None and outb is not None and inb.fm is not None
+    _check_shifts(p)
+    if w.op not in ("mac", "sum", "max"):
+        raise UnsupportedError(f"layer {p.layer.label}: window op '{w.op}' has no Verilog spelling")
+    if len(p.in_buffers) > 1:
+        raise UnsupportedError(f"layer {p.layer.label}: a window engine reading {len(p.in_buffers)} maps (a residual "
+                               "add or a concatenation) has no Verilog spelling yet")
+    t = tap_fields(p)
+    _, ih, iw = w.in_shape
+    _, oh, ow = w.out_shape
+    kh, kw = w.kernel
+    sh, sw = w.stride
+    top, left = w.pads[0], w.pads[1]
+    s_in = inb.fm.slots
+    wf, ofw, kyw, kxw = f.weight_field_bits, t.offset_bits, t.ky_bits, t.kx_bits
+    f_off = wf
+    f_ky = f_off + ofw
+    f_kx = f_ky + kyw
+    f_bank = f_kx + kxw
+    f_bias = f_bank + inb.bank_bits
+    f_first = f_bias + f.bias_bits
+    entry_w = f_first + 3
+    wmask = (1 << wf) - 1
+    bmask = (1 << f.bias_bits) - 1
+    bias = p.rom("b").values if w.op == "mac" else None
+    val, last = p.arrays["val"], p.arrays["last"]
+    words = [0] * p.entries
+    for lane, rows in enumerate(p.schedule.lane_rows):
+        shift = lane * entry_w
+        n_rows, first = 0, True
+        for k in range(p.entries):
+            # where the entry reads; a padding entry (valid 0, past the lane's `slots` rows) keeps the
+            # plan's tap (the lane's own first tap), so a lane only ever selects its channels' banks
+            e = ((int(t.offset[lane, k]) << f_off) | (int(t.ky[lane, k]) << f_ky) | (int(t.kx[lane, k]) << f_kx)
+                 | (int(t.bank[lane, k]) << f_bank))
+            if n_rows == p.slots:
+                words[k] |= e << shift
+                continue
+            e |= int(val[lane, k]) & wmask
+            if first:
+                if bias is not None and n_rows < len(rows):  # a real row's bias; dummy rows have none
+                    e |= (int(bias[rows[n_rows]]) & bmask) << f_bias
+                e |= 1 << f_first
+            end = bool(last[lane, k])
+            if end:
+                e |= 1 << (f_first + 1)
+                n_rows += 1
+            e |= 1 << (f_first + 2)
+            words[k] |= e << shift
+            first = end
+        assert n_rows == p.slots, (p.layer.label, lane, n_rows, p.slots)
+    # two's complement widths: a row / column index from the top-left padding to a step past the map,
+    # and the pixel's base address plus any tap offset
+    yw = _signed_bits(-top, max(ih, (oh - 1) * sh - top + kh) + sh)
+    xw = _signed_bits(-left, max(iw, (ow - 1) * sw - left + kw) + sw)
+    yw, xw = max(yw, kyw + 1), max(xw, kxw + 1)
+    base_lo = -(top * iw + left) * s_in
+    base_hi = ((oh * sh + kh) * iw + ow * sw + kw) * s_in + (1 << ofw)
+    base_w = max(_signed_bits(base_lo, base_hi), inb.addr_bits + 1, ofw + 1)
+    if base_w > 32:
+        raise UnsupportedError(f"layer {p.layer.label}: a {base_w}-bit feature-map address does not fit 32 bits")
+    params = _lane_params(p)
+    params.update({
+        "IDENTITY": int(w.op in ("sum", "max")),
+        "MAX_MODE": int(w.op == "max"),
+        "IH": ih, "IW": iw, "OH": oh, "OW": ow, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
+        "PAD_T": top, "PAD_L": left, "SLOTS_IN": s_in,
+        "OFW": ofw, "KYW": kyw, "KXW": kxw, "YW": yw, "XW": xw, "BASE_W": base_w,
+    })  # fmt: skip
+    return RtlEngine("ff_window", ident, params, words, p.lanes * entry_w, _codebook_literal(p))
 
 
 #: engine -> its Verilog spelling. Every hardware engine of :data:`fpga_flow.hw.ENGINES` has one
@@ -146,6 +253,7 @@ RTL_ENGINES: dict[str, Callable[[LayerPlan, str], RtlEngine]] = {
     "codebook": spell_mac,
     "codebook_factored": spell_mac,
     "pointwise": spell_mac,
+    "window": spell_window,
 }
 
 

@@ -11,6 +11,11 @@
 //
 // Pipeline: S1 entry -> input read + weight decode; S2 product; S3 accumulate;
 // S4 requantize; S5 write (we/waddr/wdata registered). 5 cycles from entry to write.
+//
+// Max mode (MAX_MODE=1, max pooling in ff_window): no multiplier and no bias; S3 keeps the
+// running maximum instead of the sum (a row's first entry loads x, later entries keep the
+// larger value, compared signed in W_ACC bits), then ff_requant as usual. Same pipeline and
+// cycles.
 module ff_mac_lane #(
     parameter integer W_X        = 8,
     parameter integer X_SIGNED   = 1,
@@ -35,6 +40,7 @@ module ff_mac_lane #(
     parameter integer RELU       = 0,
     parameter integer AW_OUT     = 1,
     parameter integer IDENTITY   = 0,    // 1: every weight is 1 (point-wise engine): no multiplier
+    parameter integer MAX_MODE   = 0,    // 1: running maximum of x per row (max pooling), no multiplier
     parameter integer ENTRY_W    = WF + AW_IN + BW_IN + BIAS_W + 3
 ) (
     input  wire               clk,
@@ -90,8 +96,8 @@ module ff_mac_lane #(
     /* verilator lint_on UNUSEDSIGNAL */
     wire signed [PW-1:0] prod_d;
     generate
-        if (IDENTITY != 0) begin : g_identity
-            assign prod_d = xs_e;  // the point-wise engine: x * 1
+        if ((IDENTITY != 0) || (MAX_MODE != 0)) begin : g_identity
+            assign prod_d = xs_e;  // the point-wise engine: x * 1 (max mode: x itself)
         end else begin : g_mult
             assign prod_d = xs_e * ws_e;
         end
@@ -105,11 +111,19 @@ module ff_mac_lane #(
     wire signed [WA-1:0] prod_w = {{(WA - PW){s3_prod[PW-1]}}, s3_prod} <<< SHIFT_P;
     wire        [BIAS_W:0] b_s = {(B_SIGNED != 0) ? s3_bias[BIAS_W-1] : 1'b0, s3_bias};
     wire signed [WB-1:0] bias_w = {{(WB - BIAS_W - 1){b_s[BIAS_W]}}, b_s} <<< SHIFT_B;
+    wire signed [W_ACC-1:0] bias_al = bias_w[W_ACC-1:0];  // unused in max mode
     /* verilator lint_on UNUSEDSIGNAL */
     wire signed [W_ACC-1:0] prod_al = prod_w[W_ACC-1:0];
-    wire signed [W_ACC-1:0] bias_al = bias_w[W_ACC-1:0];
     reg  signed [W_ACC-1:0] acc;
+    wire signed [W_ACC-1:0] acc_d;
     reg                     s4_v;
+    generate
+        if (MAX_MODE != 0) begin : g_max
+            assign acc_d = (s3_first || (prod_al > acc)) ? prod_al : acc;
+        end else begin : g_sum
+            assign acc_d = (s3_first ? bias_al : acc) + prod_al;
+        end
+    endgenerate
 
     // ---- S4: activation + requantize
     wire [W_OUT-1:0] rq;
@@ -152,7 +166,7 @@ module ff_mac_lane #(
         s3_last  <= s2_last;
         s3_bias  <= s2_bias;
         s3_prod  <= prod_d;
-        if (s3_v) acc <= (s3_first ? bias_al : acc) + prod_al;
+        if (s3_v) acc <= acc_d;
         s5_addr <= ocnt;
         s5_data <= rq;
     end
