@@ -16,12 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from fpga_flow.boards import Board
-from fpga_flow.errors import FlowError, UnsupportedError
+from fpga_flow.errors import FlowError
 from fpga_flow.fixed import FixedType, to_float
 from fpga_flow.hw import DesignPlan, check_parallelism, plan_design
 from fpga_flow.ir import Graph
 from fpga_flow.onnx_io import read_onnx
-from fpga_flow.passes import choose_storage, fuse_activations, infer_accumulators, scales_to_dense
+from fpga_flow.passes import (
+    align_merge_inputs,
+    choose_storage,
+    fuse_activations,
+    infer_accumulators,
+    scales_to_dense,
+)
 
 __all__ = [
     "BuildOptions", "BuildResult", "LowerOptions", "build", "load_and_lower", "lower", "make_stimulus", "plan",
@@ -37,9 +43,10 @@ class LowerOptions:
 
 
 def lower(graph: Graph, options: LowerOptions = LowerOptions()) -> Graph:
-    """Run the passes in order: fuse activations, vector scales to diagonal dense layers, tighten
-    accumulators, choose storage."""
+    """Run the passes in order: fuse activations, one type for the inputs of each Add/Concat, vector
+    scales to diagonal dense layers, tighten accumulators, choose storage."""
     graph = fuse_activations(graph)
+    graph = align_merge_inputs(graph)
     graph = scales_to_dense(graph)
     graph = infer_accumulators(graph)
     graph = choose_storage(graph, options.storage)
@@ -128,12 +135,6 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         x = make_stimulus(graph, options.n_stimulus)
     progress(f"planning the hardware for {board.name} at parallelism {options.parallelism}")
     design = plan(graph, options.parallelism, board)
-    if not design.is_chain:
-        raise UnsupportedError(
-            "the model has a residual add, a concatenation or another map read twice: `fpga-flow inspect` shows "
-            "its hardware plan and `fpga-flow run` computes it bit-exactly, but the HLS and Verilog backends "
-            "build chains only so far"
-        )
     figures = plan_figures(design)
     fit = fit_report(figures, board)
     if options.strict and not fit["fits"]:

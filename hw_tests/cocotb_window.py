@@ -1,6 +1,7 @@
 """cocotb side of test_rtl_window.py: write each input map into the window engine's input buffer
-(element by element at its (bank, address) of the pixel-major layout), read every output element
-back, compare with the numpy reference; check the engine's cycle count.
+(element by element at its (bank, address) of the pixel-major layout; a merge's inputs one after
+another, each committed on its own last element), read every output element back, compare with the
+numpy reference; check the engine's cycle count.
 
 Signals are driven and sampled at falling edges (the design changes only on rising edges)."""
 
@@ -22,11 +23,12 @@ async def window_engine_vs_numpy(dut) -> None:
     case = json.loads(Path(os.environ[ENV]).read_text())
     xs, expected = case["inputs"], case["expected"]
     in_bank, in_addr = case["in_bank"], case["in_addr"]
+    in_src = case.get("in_src") or [0] * len(in_bank)
     bank_of, addr_of = case["bank_of"], case["addr_of"]
     w_x, w_out, out_signed = case["w_x"], case["w_out"], case["out_signed"]
     Clock(dut.clk, 10, unit="ns").start()
     dut.rst_n.value = 0
-    for sig in (dut.x_commit, dut.x_we, dut.x_bank, dut.x_waddr, dut.x_wdata, dut.y_release, dut.y_bank,
+    for sig in (dut.x_commit, dut.x_src, dut.x_we, dut.x_bank, dut.x_waddr, dut.x_wdata, dut.y_release, dut.y_bank,
                 dut.y_addr):
         sig.value = 0
     for _ in range(4):
@@ -54,10 +56,11 @@ async def window_engine_vs_numpy(dut) -> None:
                 if i:
                     await FallingEdge(dut.clk)
                 dut.x_we.value = 1
+                dut.x_src.value = in_src[i]
                 dut.x_bank.value = in_bank[i]
                 dut.x_waddr.value = in_addr[i]
                 dut.x_wdata.value = v & ((1 << w_x) - 1)
-                dut.x_commit.value = int(i == len(x) - 1)
+                dut.x_commit.value = int(i == len(x) - 1 or in_src[i + 1] != in_src[i])
             commit_cycle.append(cycle)
             await FallingEdge(dut.clk)
             dut.x_we.value = 0

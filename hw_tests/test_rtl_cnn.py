@@ -2,7 +2,9 @@
 unpacker, ``ff_window`` engines, dense layers after a flatten, the packer) in RTL simulation against
 the IR reference, bit for bit, under an ideal stream and under random TVALID gaps / TREADY
 backpressure; measured latency and initiation interval equal the plan's exactly; Verilator -Wall
-lint; Icarus as second simulator."""
+lint; Icarus as second simulator. The merge designs (:data:`MERGE_KINDS`: a residual add, a concat)
+have a map read by two layers (one buffer copy per reader, written together) and an ``ff_window``
+reading two buffers."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from fpga_flow.hw import DesignPlan, plan_design, plan_figures
 from fpga_flow.ir import Graph
 from fpga_flow.sim.rtl_sim import RtlSimResult, lint_verilog, run_rtl_sim
 from fpga_flow.tbdata import TbData, write_tb_data
-from tests.cnn_graphs import CNN_KINDS, cnn_graph, cnn_inputs
+from tests.cnn_graphs import CNN_KINDS, MERGE_KINDS, cnn_graph, cnn_inputs
 
 N_SAMPLES = 6
 #: Unoptimized C++ for the Verilated model: these simulations take well under a second, the C++
@@ -43,15 +45,34 @@ def _build(graph: Graph, root: Path, parallelism: int, n: int = N_SAMPLES) -> tu
     return rtl, tb, plan
 
 
+def _path_latency(plan: DesignPlan) -> int:
+    """Latency of the plan's stages composed along the design's longest path, computed here from the
+    buffers: a stage starts when every buffer it reads is committed, so parallel branches overlap.
+    On a chain it is the sum of every stage."""
+    done = {b.index: plan.in_stream.cycles.latency for b in plan.buffers if b.layer == plan.input.name}
+    for p in plan.hardware_layers:
+        start = max(done[b.index] for b in p.in_buffers)
+        for b in p.out_buffers:
+            done[b.index] = start + p.cycles.latency
+    return done[plan.out_stream.buffer.index] + plan.out_stream.cycles.latency
+
+
 def _check_cycles(res: RtlSimResult, plan: DesignPlan) -> None:
-    assert res.latency == plan.latency, (res.latency, plan.latency, plan_figures(plan)["layers"])
+    want = _path_latency(plan)
+    if plan.is_chain:
+        assert want == plan.in_stream.cycles.latency + plan.out_stream.cycles.latency + sum(
+            p.cycles.latency for p in plan.layers)
+    assert res.latency == want == plan.latency, (res.latency, want, plan.latency, plan_figures(plan)["layers"])
     assert res.ii == plan.ii, (res.ii, plan.ii, plan_figures(plan)["layers"])
     ideal = res.phases["ideal"]
     # steady state: every interval after the pipeline fills is the II
     assert set(ideal.intervals[2:]) == {plan.ii}, ideal.intervals
 
 
-CASES = [(kind, p) for kind in CNN_KINDS for p in (1, 3)] + [("lenet", 4), ("lenet", 8)]
+#: every kind at 3 lanes; one lane for the padded geometries, LeNet and a residual block; LeNet wider
+ONE_LANE = ("conv_s2_pad", "maxpool_pad", "depthwise", "lenet", "residual")
+CASES = ([(kind, 3) for kind in (*CNN_KINDS, *MERGE_KINDS)] + [(kind, 1) for kind in ONE_LANE]
+         + [("lenet", 4), ("lenet", 8)])
 
 
 @needs_verilator
@@ -80,7 +101,7 @@ def test_icarus_runs_a_cnn(tmp_path: Path) -> None:
 
 
 @needs_verilator
-@pytest.mark.parametrize("kind", CNN_KINDS)
+@pytest.mark.parametrize("kind", ["conv_same_codebook", "maxpool_pad", "bn", "lenet", "concat"])
 def test_generated_cnn_design_is_lint_clean(tmp_path: Path, kind: str) -> None:
     files = emit_rtl(plan_design(cnn_graph(kind), 3), tmp_path)
     sources = [f for f in files if f.suffix == ".v"]
@@ -102,3 +123,25 @@ def test_window_designs_use_the_window_library() -> None:
         if p.window is not None:
             assert e.params["MAX_MODE"] == int(p.window.op == "max")
             assert (e.params["OH"], e.params["OW"]) == p.window.out_shape[1:]
+
+
+@pytest.mark.parametrize("kind", MERGE_KINDS)
+def test_merge_designs_wire_every_buffer_copy(kind: str) -> None:
+    """A merge is one ff_window with N_SRC = 2 reading two buffers; a map read twice is two buffer
+    copies, both written by its producer (ready: both copies' wr_ready) and committed together."""
+    plan = plan_design(cnn_graph(kind), 3)
+    assert not plan.is_chain
+    engines = spell_engines(plan)
+    ctx = render_context(plan, engines)
+    merges = [(e, p) for e, p in zip(engines, plan.hardware_layers, strict=True) if len(p.in_buffers) > 1]
+    assert len(merges) == 1
+    e, p = merges[0]
+    assert e.module == "ff_window" and e.params["N_SRC"] == 2 and e.slots_literal is not None
+    assert p.window is not None and e.params["SLOTS_IN"] == p.in_buffers[0].fm.slots  # type: ignore[union-attr]
+    assert e.params["AW_IN"] == max(b.addr_bits for b in p.in_buffers)
+    shared = [b.layer for b in plan.buffers]
+    twice = {n for n in shared if shared.count(n) > 1}
+    assert len(twice) == 1
+    writers = [ctx["unpack"], *(c["out"] for c in ctx["engines"])]
+    drives = [w for w in writers if w["copies"]]
+    assert len(drives) == 1 and drives[0]["ready"].count("_wr_ready") == 2

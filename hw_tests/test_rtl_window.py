@@ -1,7 +1,9 @@
 """ff_window (with ff_mac_lane, ff_requant) on its own against numpy: a sparse convolution with
 asymmetric padding and stride 2 reading a two-bank map, max pooling with padding on signed
 inputs (a padding tap must never win, even over all-negative windows), average pooling (the sum
-mode), dummy rows (more lanes than a lane's share of channels), and the engine's cycle count.
+mode), dummy rows (more lanes than a lane's share of channels), two-input merges (a residual add and
+a concat reading two buffers of different layouts: each input's own words per pixel, banks and
+address width), and the engine's cycle count.
 
 The plan is the planner's (``plan_window_layer``) with buffers attached here; the ROM words and
 parameters are the Verilog backend's (``spell_engine``); the expected outputs are computed here,
@@ -25,7 +27,16 @@ from fpga_flow.hw import BufferPlan, LayerPlan
 from fpga_flow.hw.engines import ENGINE_MODELS, WINDOW_DRAIN, window_entry_bits
 from fpga_flow.hw.plan import FeatureMapLayout, bits_for
 from fpga_flow.hw.window import plan_window_layer, tap_fields
-from fpga_flow.ir import Activation, AvgPool2dLayer, Conv2dLayer, Layer, MaxPool2dLayer, csr_from_dense
+from fpga_flow.ir import (
+    Activation,
+    AddLayer,
+    AvgPool2dLayer,
+    ConcatLayer,
+    Conv2dLayer,
+    Layer,
+    MaxPool2dLayer,
+    csr_from_dense,
+)
 from fpga_flow.ir.accum import overflow_free_accumulator_type
 from fpga_flow.sim.rtl_sim import run_cocotb_module
 
@@ -40,8 +51,14 @@ class Case:
     in_type: FixedType
     in_fm: FeatureMapLayout
     lanes: int
-    x: np.ndarray  # (n, C, H, W) input mantissas
+    x: np.ndarray  # (n, C, H, W) input mantissas (a merge: every input's channels one after another)
     want: np.ndarray  # (n, C_out, OH, OW) expected output mantissas
+    #: a merge: the layout of each input (``in_fm`` is the first)
+    src_fms: tuple[FeatureMapLayout, ...] = ()
+
+    @property
+    def fms(self) -> tuple[FeatureMapLayout, ...]:
+        return self.src_fms or (self.in_fm,)
 
 
 def _fm_buffer(index: int, name: str, width: int, fm: FeatureMapLayout, read_ports: int) -> BufferPlan:
@@ -56,13 +73,16 @@ def _plan(case: Case) -> LayerPlan:
     per lane), the output pixel-major by the schedule (one read port); then the engine's cycles."""
     lay = case.layer
     fm = case.in_fm
-    p = plan_window_layer(lay, case.in_type, (fm.channels, fm.height, fm.width), case.lanes)
-    in_buf = _fm_buffer(0, "x", case.in_type.width, case.in_fm, p.lanes)
+    shapes = [(f.channels, f.height, f.width) for f in case.fms]
+    p = plan_window_layer(lay, case.in_type, shapes[0], case.lanes, src_shapes=shapes,
+                          src_types=[case.in_type] * len(shapes))
+    ins = tuple(_fm_buffer(k, f"x{k}", case.in_type.width, f, p.lanes) for k, f in enumerate(case.fms))
     s = p.schedule
     c, h, w = (int(v) for v in lay.shape)
     out_fm = FeatureMapLayout(c, h, w, s.slots, s.row_lane.copy(), s.row_slot.copy())
-    out_buf = _fm_buffer(1, lay.name, lay.out_type.width, out_fm, 1)
-    p = replace(p, in_buffer=in_buf, out_buffer=out_buf)
+    out_buf = _fm_buffer(len(ins), lay.name, lay.out_type.width, out_fm, 1)
+    assert fm is case.fms[0]
+    p = replace(p, in_buffer=ins[0], out_buffer=out_buf, in_buffers=ins, out_buffers=(out_buf,))
     return replace(p, cycles=ENGINE_MODELS[p.engine].cycles(p))
 
 
@@ -155,7 +175,41 @@ def _avgpool_case(rng: np.random.Generator) -> Case:
     return Case(lay, in_t, fm, 2, x, want)
 
 
-CASES = {"conv_pad_s2": _conv_case, "maxpool_pad": _maxpool_case, "avgpool_sum": _avgpool_case}
+def _add_case(rng: np.random.Generator) -> Case:
+    """A residual add of two 3-channel maps on 2 lanes, rounded and saturated to a narrower type: input
+    0 as a 2-lane stage writes it (two banks, 2 words per pixel), input 1 as the unpacker does (one
+    bank, 3 words per pixel)."""
+    in_t = FixedType(7, 3, True)
+    out_t = FixedType(6, 2, True, Rounding.RND, Overflow.SAT)
+    c, h, w = 3, 3, 4
+    lay = AddLayer(name="add", inputs=("a", "b"), shape=(c, h, w), out_type=out_t)
+    fm0 = FeatureMapLayout(c, h, w, 2, np.array([0, 1, 0]), np.array([0, 0, 1]))
+    fm1 = FeatureMapLayout(c, h, w, 3, np.zeros(c, np.int64), np.arange(c))
+    xa, xb = _inputs(rng, in_t, (c, h, w), 5), _inputs(rng, in_t, (c, h, w), 5)
+    xb[0] = in_t.min_mantissa  # max + min, then min + max
+    want = cast(xa + xb, in_t.frac, out_t, src_signed=True)
+    assert np.array_equal(want, lay.reference([xa, xb], [in_t, in_t]))
+    return Case(lay, in_t, fm0, 2, np.concatenate([xa, xb], axis=1), want, (fm0, fm1))
+
+
+def _concat_case(rng: np.random.Generator) -> Case:
+    """A concat of a 2-channel and a 3-channel map on 3 lanes (5 channels: dummy rows), each input in
+    its own banks and words per pixel."""
+    in_t = FixedType(6, 2, False)
+    h, w = 2, 3
+    lay = ConcatLayer(name="cat", inputs=("a", "b"), shape=(5, h, w), out_type=in_t)
+    fm0 = FeatureMapLayout(2, h, w, 1, np.array([0, 1]), np.array([0, 0]))
+    fm1 = FeatureMapLayout(3, h, w, 2, np.array([1, 0, 1]), np.array([0, 0, 1]))
+    xa, xb = _inputs(rng, in_t, (2, h, w), 4), _inputs(rng, in_t, (3, h, w), 4)
+    want = np.concatenate([xa, xb], axis=1)
+    assert np.array_equal(want, lay.reference([xa, xb], [in_t, in_t]))
+    return Case(lay, in_t, fm0, 3, want, want, (fm0, fm1))
+
+
+CASES = {"conv_pad_s2": _conv_case, "maxpool_pad": _maxpool_case, "avgpool_sum": _avgpool_case,
+         "add_two_maps": _add_case, "concat_two_maps": _concat_case}
+OPS = {"conv_pad_s2": "mac", "maxpool_pad": "max", "avgpool_sum": "sum", "add_two_maps": "sum",
+       "concat_two_maps": "sum"}
 
 
 @needs_verilator
@@ -166,12 +220,15 @@ def test_window_engine_matches_numpy(tmp_path: Path, monkeypatch: pytest.MonkeyP
     plan = _plan(case)
     w = plan.window
     assert w is not None and plan.engine == "window" and plan.lanes == case.lanes
-    assert w.op == {"conv_pad_s2": "mac", "maxpool_pad": "max", "avgpool_sum": "sum"}[name]
+    assert w.op == OPS[name]
     # every lane walks exactly `slots` rows per pixel (dummy rows included)
     assert all(int(row.sum()) == plan.slots for row in plan.arrays["last"][:, : plan.entries])
     eng = spell_engine(plan, "l1_win")
     assert eng.module == "ff_window" and len(eng.rom_words) == plan.entries
     assert eng.params["MAX_MODE"] == int(w.op == "max") and eng.params["IDENTITY"] == int(w.op != "mac")
+    n_src = len(case.fms)
+    assert eng.params.get("N_SRC", 1) == n_src
+    # a merge's entry adds the input field and takes the widest input's bank (the cost model counts both)
     assert eng.rom_width == plan.lanes * window_entry_bits(plan)
     assert tap_fields(plan).offset.shape == (plan.lanes, plan.entries)
     assert plan.cycles.ii == plan.cycles.latency == 1 + w.out_pixels * plan.entries + WINDOW_DRAIN
@@ -179,13 +236,22 @@ def test_window_engine_matches_numpy(tmp_path: Path, monkeypatch: pytest.MonkeyP
     inb, outb = plan.in_buffer, plan.out_buffer
     assert inb is not None and outb is not None
     params: dict[str, object] = dict(eng.params)
-    params.update(IN_BANKS=inb.banks, BW_OUT=outb.bank_bits, ROM_FILE=f'"{eng.rom_file}"')
+    params.update(IN_BANKS=max(b.banks for b in plan.in_buffers), BW_OUT=outb.bank_bits,
+                  ROM_FILE=f'"{eng.rom_file}"')
     if eng.codebook_literal:
         params["CODEBOOK"] = eng.codebook_literal
+    if eng.slots_literal:  # as one sized literal (a simulator's -G takes no concatenation)
+        slots = [b.fm.slots for b in plan.in_buffers if b.fm is not None]
+        assert eng.slots_literal == "{" + ", ".join(f"32'd{v}" for v in reversed(slots)) + "}"
+        params["SLOTS_SRC"] = f"{32 * len(slots)}'h{sum(v << (32 * k) for k, v in enumerate(slots)):x}"
     n = len(case.x)
+    # every input's elements one after another (each in its own buffer's layout)
+    bufs = plan.in_buffers
     data = {
         "inputs": case.x.reshape(n, -1).tolist(), "expected": case.want.reshape(n, -1).tolist(),
-        "in_bank": inb.bank_of.tolist(), "in_addr": inb.addr_of.tolist(),
+        "in_bank": np.concatenate([b.bank_of for b in bufs]).tolist(),
+        "in_addr": np.concatenate([b.addr_of for b in bufs]).tolist(),
+        "in_src": [k for k, b in enumerate(bufs) for _ in range(b.n_elems)],
         "bank_of": outb.bank_of.tolist(), "addr_of": outb.addr_of.tolist(), "w_x": case.in_type.width,
         "w_out": case.layer.out_type.width, "out_signed": int(case.layer.out_type.signed),
         "engine_cycles": plan.cycles.latency,

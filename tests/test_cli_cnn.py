@@ -115,3 +115,20 @@ def test_unsupported_op_in_a_cnn_is_exit_2_and_one_line(tmp_path):
         assert "/1/Sigmoid" in err and "Sigmoid" in err and "supported" in err
         assert "Conv" in err and "MaxPool" in err and "BatchNormalization" in err
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_build_and_csim_of_the_brevitas_residual_cnn_equal_the_exact_result(qonnx_cnn, tmp_path, capsys):
+    """A Brevitas QONNX CNN with a residual Add, a Concat, pooling and a depthwise convolution
+    builds, and its C simulation gives tests/exact_cnn's result on images the test chooses."""
+    path, model = qonnx_cnn
+    x = cm.images(12, cm.QuantResCNN.in_shape, seed=21, scale=2.5)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "prj"
+    assert main(["build", str(path), "-o", str(out), "--parallelism", "3", "--stimulus", str(tmp_path / "x.npy")]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert {r["engine"] for r in report["plan"]["layers"]} >= {"window", "unpack", "pack"}
+    assert main(["csim", str(out), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")]) == 0
+    want = ec.run_qonnx_exact(model, x).floats()
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), want.reshape(len(x), -1))
+    assert main(["csim", str(out)]) == 0  # the tb_data stimulus: csim = the reference it was built with
+    assert "all 12 samples equal the bit-exact reference" in capsys.readouterr().out

@@ -82,7 +82,10 @@ def window_entry_bits(p: LayerPlan) -> int:
     assert p.fields is not None and p.in_buffer is not None
     t = tap_fields(p)
     f = p.fields
-    return f.weight_field_bits + t.offset_bits + t.ky_bits + t.kx_bits + p.in_buffer.bank_bits + f.bias_bits + 3
+    ins = p.in_buffers or (p.in_buffer,)
+    src = bits_for(len(ins)) if len(ins) > 1 else 0  # a merge: which input the entry reads
+    bank = max(b.bank_bits for b in ins)
+    return f.weight_field_bits + t.offset_bits + t.ky_bits + t.kx_bits + bank + f.bias_bits + 3 + src
 
 
 class EngineModel:

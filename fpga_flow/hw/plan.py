@@ -373,9 +373,15 @@ class DesignPlan:
 
     @property
     def latency(self) -> int:
-        """Cycles from a sample's first input beat to its last output beat (an ideal stream)."""
-        return (self.in_stream.cycles.latency + self.out_stream.cycles.latency
-                + sum(p.cycles.latency for p in self.layers))
+        """Cycles from a sample's first input beat to its last output beat (an ideal stream): the
+        longest path through the stages (a chain: their sum; branches of a residual block overlap)."""
+        done = {b.layer: self.in_stream.cycles.latency for b in self.buffers if b.layer == self.input.name}
+        for p in self.layers:
+            if p.is_alias:
+                continue
+            start = max((done.get(b.layer, 0) for b in p.in_buffers), default=0)
+            done[p.name] = start + p.cycles.latency
+        return done.get(self.out_stream.buffer.layer, 0) + self.out_stream.cycles.latency
 
     @property
     def hls_ii(self) -> int:

@@ -77,7 +77,8 @@ def _round_rational(q: Fraction, mode: Rounding) -> int:
 def exact_bn_rounded(x: np.ndarray, fx: int, gamma: float, beta: float, mean: float, var: float, eps: float,
                      grid: int, mode: Rounding) -> np.ndarray:
     """``round(((x * 2^-fx - mean) * gamma / sqrt(var + eps) + beta) * 2^grid)`` for every mantissa in
-    ``x``, exactly, with ``mode`` (pre-saturation integers at frac ``grid``)."""
+    ``x``, exactly, with ``mode`` (pre-saturation integers at frac ``grid``, int64: the grid must
+    keep them below 2^62)."""
     g, b, mu, v, e = (Fraction(float(p)) for p in (gamma, beta, mean, var, eps))
     r = g * g / (v + e)  # s^2, s = sign(g) * sqrt(r)
     sign = -1 if g < 0 else 1
@@ -94,7 +95,7 @@ def exact_bn_rounded(x: np.ndarray, fx: int, gamma: float, beta: float, mean: fl
     # long double carries 64 bits: a value farther than this from an integer is decided
     tol = (np.abs(a_ld * s_ld) + abs(float(b)) + 1.0) * ld(2.0) ** grid * ld(2.0) ** -50 + ld(2.0) ** -50
     near = np.minimum(t - fl, fl + 1 - t) <= tol
-    out = fl.astype(np.int64).astype(object)
+    out = fl.astype(np.int64)
     for i in np.flatnonzero(near | (root is not None)).tolist():
         xv = int(xs[i])
         a = (Fraction(xv, 1 << fx) if fx >= 0 else Fraction(xv * (1 << -fx))) - mu
@@ -105,5 +106,5 @@ def exact_bn_rounded(x: np.ndarray, fx: int, gamma: float, beta: float, mean: fl
         else:  # no ties for an irrational value
             out[i] = _floor_a_sqrt_r_plus_b(a * sign * scale, r, b * scale + Fraction(1, 2), int(fl[i]))
     if mode is Rounding.TRN_ZERO and root is None:  # toward zero: negatives (never integers) go up
-        out = np.array([int(o) + 1 if o < 0 else int(o) for o in out], dtype=object)
+        out = np.where(out < 0, out + 1, out)
     return out

@@ -246,7 +246,25 @@ def _fold_at(s: np.ndarray, b: np.ndarray, mu: np.ndarray, bits: int, in_type: F
     return mult, mult_type, np.array(off, dtype=object), fo
 
 
+#: fold_batchnorm results by their arguments (a model read twice in one process folds once)
+_FOLDS: dict[tuple, tuple[np.ndarray, FixedType, np.ndarray, FixedType, int]] = {}
+
+
 def fold_batchnorm(
+    gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float, in_type: FixedType,
+    grid: tuple[int, Rounding] | None = None,
+) -> tuple[np.ndarray, FixedType, np.ndarray, FixedType, int]:
+    """``BatchNormalization`` folded into a per-channel scale (the rule: :func:`_fold_batchnorm`)."""
+    key = (*(np.asarray(a, dtype=np.float64).tobytes() for a in (gamma, beta, mean, var)), float(eps), in_type, grid)
+    if key not in _FOLDS:
+        if len(_FOLDS) > 256:
+            _FOLDS.clear()
+        _FOLDS[key] = _fold_batchnorm(gamma, beta, mean, var, eps, in_type, grid)
+    mult, mt, off, ot, inexact = _FOLDS[key]
+    return mult.copy(), mt, off.copy(), ot, inexact
+
+
+def _fold_batchnorm(
     gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float, in_type: FixedType,
     grid: tuple[int, Rounding] | None = None,
 ) -> tuple[np.ndarray, FixedType, np.ndarray, FixedType, int]:
@@ -287,12 +305,21 @@ def fold_batchnorm(
         x = input_values(in_type)
         want = [exact_bn_rounded(x, in_type.frac, gamma.reshape(-1)[c], beta.reshape(-1)[c], mean.reshape(-1)[c],
                                  var.reshape(-1)[c], eps, grid[0], grid[1]) for c in range(s.size)]
-        widest = min(BN_MAX_MULT_BITS, 60 - in_type.width)
-        for bits in range(BN_MULT_BITS, max(BN_MULT_BITS, widest) + 1):
-            mult, mult_type, off, fo = _fold_at(s, b, mu, bits, in_type)
-            inexact = _fold_misses(x, mult, off, fo, grid, want)
-            if inexact == 0:
-                break
+        widest = max(BN_MULT_BITS, min(BN_MAX_MULT_BITS, 60 - in_type.width))
+        # the narrowest exact width, by bisection (a wider multiplier is never less exact in practice;
+        # the result is checked whatever the search did)
+        lo, hi = BN_MULT_BITS, widest
+        m_, _, o_, f_ = _fold_at(s, b, mu, lo, in_type)
+        if _fold_misses(x, m_, o_, f_, grid, want):
+            while lo < hi:
+                mid = (lo + hi) // 2
+                m_, _, o_, f_ = _fold_at(s, b, mu, mid, in_type)
+                if _fold_misses(x, m_, o_, f_, grid, want):
+                    lo = mid + 1
+                else:
+                    hi = mid
+        mult, mult_type, off, fo = _fold_at(s, b, mu, lo, in_type)
+        inexact = _fold_misses(x, mult, off, fo, grid, want)
     offset_type = signed_type_for(max((abs(int(o)) for o in off), default=0), fo, "BatchNormalization offset")
     return mult, mult_type, np.array([int(o) for o in off], dtype=np.int64), offset_type, inexact
 
@@ -305,7 +332,7 @@ def _fold_misses(x: np.ndarray, mult: np.ndarray, off: np.ndarray, fo: int, grid
     for c, m in enumerate(mult.tolist()):
         acc = x * np.int64(m) + np.int64(int(off[c]))
         got = cast(acc, fo, t)
-        misses += int(np.count_nonzero(got != np.asarray(want[c], dtype=np.int64)))
+        misses += int(np.count_nonzero(got != want[c]))
     return misses
 
 

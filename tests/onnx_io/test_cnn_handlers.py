@@ -15,9 +15,11 @@ from onnx import TensorProto, helper
 from onnx import numpy_helper as nh
 
 from fpga_flow.errors import UnsupportedError
+from fpga_flow.fixed import FixedType, Overflow
 from fpga_flow.ir import AvgPool2dLayer, Conv2dLayer, ScaleLayer
 from fpga_flow.onnx_io import read_onnx
 from fpga_flow.pipeline import lower
+from tests import exact_cnn as ec
 
 PRECISION = "ap_fixed<24,12>"  # 12 fractional bits: every value below is exact in it and in float32
 
@@ -243,3 +245,35 @@ def test_a_constant_that_broadcasts_along_width_is_not_a_channel_scale() -> None
     ok = _model([helper.make_node("Mul", ["input", "k"], ["output"], name="mulc")],
                 [("k", np.array([0.5, 2.0]).reshape(2, 1, 1))], (2, 6, 2))
     _check_exact(ok, (2, 6, 2))
+
+
+def test_batchnorm_fold_is_minimal_on_a_12_bit_input() -> None:
+    """A float model read at ap_fixed<12,4>: on every one of the 4,096 input values the fold rounds
+    like the real BatchNorm (tests/exact_cnn.bn_exact, 120-digit decimals), and one bit narrower it
+    does not (25 bits are not enough here, so the reader widened the multiplier)."""
+    rng = np.random.default_rng(7)
+    c = 6
+    gamma, beta = rng.uniform(0.3, 2.0, c), rng.uniform(-1, 1, c)
+    mean, var = rng.uniform(-1, 1, c), rng.uniform(0.2, 3.0, c)
+    nodes = [helper.make_node("BatchNormalization", ["input", "g", "b", "mu", "var"], ["output"], name="bn",
+                              epsilon=1e-5)]
+    m = _model(nodes, [("g", gamma), ("b", beta), ("mu", mean), ("var", var)], (c, 1, 1))
+    t = FixedType(12, 4, True)
+    scale = next(lay for lay in lower(read_onnx(m, "ap_fixed<12,4>")).layers if isinstance(lay, ScaleLayer))
+    params = [np.asarray(v, dtype=np.float32) for v in (gamma, beta, mean, var)]
+    xs = np.arange(t.min_mantissa, t.max_mantissa + 1)
+    x = ec.Fx(np.broadcast_to(xs[:, None], (xs.size, c)).copy(), t.frac)
+    grid = FixedType(40, 40 - scale.out_type.frac, True, scale.out_type.rounding, Overflow.WRAP)
+    want = ec.bn_exact(x, *params, 1e-5, False, grid).m
+
+    def folded(bits: int) -> np.ndarray:
+        f = ec.bn_fold(*params, 1e-5, t.frac, bits)
+        return ec.scale(x, f.mult, f.fm, f.offset, f.fx + f.fm, False, grid).m
+
+    w = scale.mult_type.width
+    assert w > 25
+    f = ec.bn_fold(*params, 1e-5, t.frac, w)
+    np.testing.assert_array_equal(scale.mult, f.mult)
+    np.testing.assert_array_equal(scale.offset, f.offset)
+    np.testing.assert_array_equal(folded(w), want)
+    assert np.any(folded(w - 1) != want)

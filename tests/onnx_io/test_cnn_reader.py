@@ -237,6 +237,10 @@ def test_batchnorm_fold_is_the_narrowest_exact_one(which):
         params = [inits[i] for i in node.input[1:5]]
         c = int(np.asarray(params[0]).size)
         xs = input_values(src)  # every value up to 16 bits, else the reader's documented 2^16 sample
+        full = xs.size <= 4096
+        if not full:  # the 120-digit oracle on a seeded part of that domain, both ends included
+            pick = np.random.default_rng(1).choice(xs.size, 4096, replace=False)
+            xs = np.unique(np.concatenate([xs[pick], xs[[0, -1]]]))
         x = ec.Fx(np.broadcast_to(xs[:, None], (xs.size, c)).copy(), src.frac)
         grid = FixedType(40, 40 - lay.out_type.frac, True, lay.out_type.rounding, Overflow.WRAP)  # no saturation
         want = ec.bn_exact(x, *params, eps, False, grid).m
@@ -251,7 +255,7 @@ def test_batchnorm_fold_is_the_narrowest_exact_one(which):
         assert ot.frac == src.frac + fold.fm
         np.testing.assert_array_equal(offset, fold.offset)
         np.testing.assert_array_equal(_folded(params, eps, x, w, grid), want)
-        if w > 25:
+        if w > 25 and full:  # minimal: one bit narrower is not exact on the whole domain
             assert np.any(_folded(params, eps, x, w - 1, grid) != want)
 
 

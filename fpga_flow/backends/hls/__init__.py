@@ -6,6 +6,7 @@ The generated tree (all paths relative, byte-identical for the same input)::
       README.md                     what to run (csim, synthesis, cosim, export)
       build_prj.tcl                 csim/synth/cosim/export switches, the board's part and clock
       firmware/fpga_flow_top.cpp    the top function: axis unpack -> one kernel per layer -> axis pack
+                                    (a stream_fork copies a map read by several kernels)
       firmware/fpga_flow_top.h      stream formats, AXI4-Stream word types, the top's declaration
       firmware/parameters.h         per-layer types and kernel configurations (codebooks)
       firmware/weights.h            extern declarations of the constant arrays

@@ -7,6 +7,10 @@ another suffix, so the generated names are distinct too; no suffix ends like a C
 (``_t``, ``_cast``, ``_eq`` ...), so ``wchar`` or ``int`` stay harmless; :func:`check_name`
 rejects names with ``__`` or a trailing ``_``. ``layer.origin`` (the model's own
 node name) never reaches a generated file.
+
+A map read by several kernels (a residual add, a concatenation: ``plan.is_chain`` false) is copied by
+``stream_fork`` into one stream per reader, ``<name>_s<k>`` (:func:`copy_ident`); a merge window
+engine (``window_merge_layer``) reads one stream per input. Chains have neither.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "WINDOW_KERNELS",
     "build_context",
     "check_name",
+    "copy_ident",
     "fixed_literal",
     "ident",
     "kernel_of",
@@ -63,7 +68,13 @@ WINDOW_KERNELS: dict[str, tuple[str, tuple[str, ...]]] = {
     "codebook": ("window_codebook_layer", ("code", "col", "last", "lane", "slot", "b")),
     "sum": ("window_sum_layer", ("col", "last", "lane", "slot")),
     "max": ("window_max_layer", ("col", "last", "lane", "slot")),
+    "merge": ("window_merge_layer", ("col", "last", "lane", "slot")),
 }
+
+#: Most maps a merge kernel reads (``window_merge_layer``), and most readers of one map
+#: (``stream_fork``): the library's overloads.
+MAX_MERGE_INPUTS = 4
+MAX_FORK_READERS = 4
 
 #: Engine of the hardware plan -> the library function spelling it, and the ROM roles it takes after
 #: the two streams. Every hardware engine has one (``alias`` needs none: it reuses its input's stream);
@@ -116,6 +127,13 @@ def check_name(name: str) -> str:
 def ident(name: str, role: str) -> str:
     """The C++ identifier of ``role`` (a key of :data:`SUFFIXES`) for layer ``name``."""
     return check_name(name) + SUFFIXES[role]
+
+
+def copy_ident(name: str, k: int) -> str:
+    """The stream variable of reader ``k``'s copy of layer ``name``'s output (``<name>_s<k>``, after a
+    ``stream_fork``): no suffix of :data:`SUFFIXES` ends with a digit, and ``_s<k>`` ends with
+    ``_s<j>`` only when ``k == j``, so these names collide neither with each other nor with the rest."""
+    return ident(name, "stream") + str(int(k))
 
 
 def _cpp_uint(bits: int) -> str:
@@ -303,6 +321,8 @@ def _window_config(p: LayerPlan) -> dict[str, Any]:
     elif w.op == "sum":  # the exact sum of the mantissas, read as acc_t: x's binary point moved by k
         types.append(("acc_t", cpp_type(_fixed(f.acc_bits, f.acc_frac))))
     types += [("col_t", _cpp_uint(p.col_bits)), ("lane_t", _cpp_uint(p.lane_bits)), ("slot_t", _cpp_uint(p.slot_bits))]
+    if len(w.source_channels) > 1:  # window_merge_layer: the channels of each input map
+        consts += [(f"src_c{s}", int(c)) for s, c in enumerate(w.source_channels)]
     if isinstance(p.layer, MacLayer):
         taps = f"{p.layer.nnz} nonzero taps"
     else:
@@ -323,12 +343,16 @@ def kernel_of(p: LayerPlan) -> tuple[str, tuple[str, ...]]:
     """The library function spelling ``p`` and the ROM roles it takes after the two streams."""
     if p.engine == "window":
         assert p.window is not None
-        if len(p.window.source_channels) > 1:
+        n_src = len(p.window.source_channels)
+        if n_src > 1 and (p.window.op != "sum" or n_src > MAX_MERGE_INPUTS):
             raise UnsupportedError(
-                f"layer {p.layer.label}: a window engine reading {len(p.window.source_channels)} maps (a residual "
-                "add or a concatenation) has no HLS spelling yet"
+                f"layer {p.layer.label}: a window engine reading {n_src} maps with op '{p.window.op}' has no HLS "
+                f"spelling (the merge kernel sums the taps of 2 to {MAX_MERGE_INPUTS} maps)"
             )
-        key = "codebook" if p.window.op == "mac" and p.codebook is not None else p.window.op
+        if n_src > 1:
+            key = "merge"
+        else:
+            key = "codebook" if p.window.op == "mac" and p.codebook is not None else p.window.op
         spelled = WINDOW_KERNELS.get(key)
         if spelled is not None and set(spelled[1]) != {r.role for r in p.roms}:
             raise UnsupportedError(
@@ -371,38 +395,93 @@ def _check_literals(p: LayerPlan) -> None:
             )
 
 
-def top_context(plan: DesignPlan) -> dict[str, Any]:
-    """Context of the top function, its header, the parameters and weights headers."""
-    if not plan.is_chain:
+def _holders(plan: DesignPlan) -> dict[str, str]:
+    """Layer name -> the layer (or the input) whose stream carries its values (an alias reuses its source's)."""
+    holder = {plan.input.name: plan.input.name}
+    for p in plan.layers:
+        holder[p.name] = holder[p.layer.inputs[0]] if p.is_alias else p.name
+    return holder
+
+
+Edges = dict[tuple[str | None, int], str]
+
+
+def _edges(plan: DesignPlan, holder: dict[str, str]) -> tuple[Edges, dict[str, list[str]]]:
+    """(reader, which of its inputs) -> the stream it reads (None: the output packer), and the copies of
+    each stream read by several readers.
+
+    A map with one reader is read from its producer's stream; a map with several readers is copied by
+    a ``stream_fork`` into one stream per reader, ``<name>_s<k>`` for its ``k``-th reader in graph order
+    (the packer last), as :func:`fpga_flow.hw.design.plan_design` orders the buffer copies."""
+    out = plan.output.name if plan.output is not None else plan.input.name
+    readers: dict[str, list[tuple[str | None, int]]] = {}
+    for p in plan.hardware_layers:
+        for k, n in enumerate(p.layer.inputs):
+            readers.setdefault(holder[n], []).append((p.name, k))
+    readers.setdefault(holder[out], []).append((None, 0))
+    edges: Edges = {}
+    copies: dict[str, list[str]] = {}
+    for h, rs in readers.items():
+        if len(rs) > 1:
+            copies[h] = [copy_ident(h, j) for j in range(len(rs))]
+        for j, r in enumerate(rs):
+            edges[r] = copies[h][j] if h in copies else ident(h, "stream")
+    return edges, copies
+
+
+def _stream_decls(name: str, n_elems: int, copies: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The stream of ``name`` and its copies, and the fork call writing the copies (None: one reader)."""
+    streams: list[dict[str, Any]] = [{"ident": ident(name, "stream"), "type": ident(name, "type"), "depth": 0}]
+    if not copies:
+        return streams, None
+    if len(copies) > MAX_FORK_READERS:
         raise UnsupportedError(
-            "the HLS backend spells a chain of layers (one stream between two kernels); this design reads a "
-            "map twice (a residual add or a concatenation)"
+            f"layer {name}: its output is read by {len(copies)} kernels; the HLS stream_fork copies a map to at "
+            f"most {MAX_FORK_READERS}"
         )
+    # each copy holds a whole map: a reader waiting for another of its inputs never stalls the fork
+    streams += [{"ident": c, "type": ident(name, "type"), "depth": n_elems} for c in copies]
+    fork = {"fork": True, "name": name, "x_t": ident(name, "type"), "n": n_elems, "src": ident(name, "stream"),
+            "dsts": copies}
+    return streams, fork
+
+
+def top_context(plan: DesignPlan) -> dict[str, Any]:
+    """Context of the top function, its header, the parameters and weights headers.
+
+    Kernels are called in graph order, one stream per edge: a map read by several kernels (a residual
+    add, a concatenation) is copied by ``stream_fork`` right after its producer; a merge kernel reads
+    one stream per input."""
     inp = plan.input
+    holder = _holders(plan)
+    edges, copies = _edges(plan, holder)
     types = [{"ident": ident(inp.name, "type"), "cpp": cpp_type(inp.out_type), "name": inp.name}]
-    streams = [{"ident": ident(inp.name, "stream"), "type": ident(inp.name, "type")}]
-    calls = []
+    streams, fork = _stream_decls(inp.name, inp.size, copies.get(inp.name, []))
+    calls: list[dict[str, Any]] = [fork] if fork is not None else []
     configs = []
     decls = []
-    prev = inp.name
     for p in plan.hardware_layers:
         name = p.name
         func, roles = kernel_of(p)
         _check_literals(p)
         types.append({"ident": ident(name, "type"), "cpp": cpp_type(p.layer.out_type), "name": name})
-        streams.append({"ident": ident(name, "stream"), "type": ident(name, "type")})
+        own, fork = _stream_decls(name, p.layer.size, copies.get(name, []))
+        streams += own
         calls.append(
             {
+                "fork": False,
                 "name": name,
                 "func": func,
-                "x_t": ident(prev, "type"),
+                "x_t": ident(holder[p.layer.inputs[0]], "type"),
                 "y_t": ident(name, "type"),
                 "cfg": ident(name, "cfg"),
-                "src": ident(prev, "stream"),
+                "src": ", ".join(edges[(name, k)] for k in range(len(p.layer.inputs))),
                 "dst": ident(name, "stream"),
                 "args": [ident(name, r) for r in roles],
             }
         )
+        if fork is not None:
+            calls.append(fork)
         if p.engine == "pointwise":
             configs.append(_pointwise_config(p))
         elif p.engine == "window":
@@ -411,7 +490,7 @@ def top_context(plan: DesignPlan) -> dict[str, Any]:
         else:
             configs.append(_mac_config(p))
             decls += [_rom_decl(p, rom) for rom in p.roms]
-        prev = name
+    out = holder[plan.output.name if plan.output is not None else inp.name]
     return {
         "types": types,
         "streams": streams,
@@ -419,9 +498,9 @@ def top_context(plan: DesignPlan) -> dict[str, Any]:
         "configs": configs,
         "decls": decls,
         "in_t": ident(inp.name, "type"),
-        "out_t": ident(prev, "type"),
+        "out_t": ident(out, "type"),
         "first_stream": ident(inp.name, "stream"),
-        "last_stream": ident(prev, "stream"),
+        "last_stream": edges[(None, 0)],
         "io_in": _io(plan.in_stream.fmt, inp.out_type),
         "io_out": _io(plan.out_stream.fmt, plan.output_type),
         "weight_files": layer_files(plan),

@@ -1,4 +1,11 @@
-"""Write the Verilog design of a hardware plan: the generated top, the library it uses, the ROM files."""
+"""Write the Verilog design of a hardware plan: the generated top, the library it uses, the ROM files.
+
+A map read by several layers (a residual block, a concat) has one ``ff_act_mem`` per reader (the plan's
+buffer copies): its writer drives the first copy's write port, every other copy is wired to it, and
+the writer's ready is all the copies' ``wr_ready`` (a sample is committed to all of them at once, so
+they stay in step). A merge engine (``ff_window`` with ``N_SRC`` inputs) takes every input's valid,
+release and read data, and drives every input's read port with its (bank, address), each input
+taking the low bits its own buffer uses."""
 
 from __future__ import annotations
 
@@ -7,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 
 from fpga_flow.errors import UnsupportedError
-from fpga_flow.hw.plan import BufferPlan, DesignPlan
+from fpga_flow.hw.plan import BufferPlan, DesignPlan, LayerPlan
 from fpga_flow.names import NameTable, sanitize
 from fpga_flow.resources import templates_dir
 
@@ -52,11 +60,6 @@ def _env() -> jinja2.Environment:
 
 def spell_engines(plan: DesignPlan) -> list[RtlEngine]:
     """The Verilog instance of every hardware layer, in order (idents ``l<k>_<layer>``)."""
-    if not plan.is_chain:
-        raise UnsupportedError(
-            "the Verilog backend spells a chain of layers (one buffer between two engines); this design reads "
-            "a map twice (a residual add or a concatenation)"
-        )
     names = NameTable()
     out = []
     for k, p in enumerate(plan.hardware_layers, start=1):
@@ -67,6 +70,51 @@ def spell_engines(plan: DesignPlan) -> list[RtlEngine]:
 def _buf(b: BufferPlan) -> dict[str, Any]:
     return {"ident": f"b{b.index}", "layer": sanitize(b.layer, "layer"), "width": b.width, "banks": b.banks,
             "aw": b.addr_bits, "bw": b.bank_bits, "rd_ports": b.read_ports, "n_elems": b.n_elems}
+
+
+def _copies(plan: DesignPlan, first: BufferPlan) -> list[BufferPlan]:
+    """The other copies of the map ``first`` holds (one buffer per reader: their writer drives them all)."""
+    out = [b for b in plan.buffers if b.layer == first.layer and b is not first]
+    for b in out:
+        same = (b.width, b.banks, b.addr_bits) == (first.width, first.banks, first.addr_bits)
+        if not (same and np.array_equal(b.bank_of, first.bank_of) and np.array_equal(b.addr_of, first.addr_of)):
+            raise UnsupportedError(f"the copies b{first.index} and b{b.index} of '{first.layer}' differ in layout")
+    return out
+
+
+def _write_side(plan: DesignPlan, first: BufferPlan) -> dict[str, Any]:
+    """How a writer drives every copy of its output: the first copy's write port, ``ready`` (all the
+    copies' wr_ready: a sample is committed to all of them at once) and the ``copies`` wired to it."""
+    copies = _copies(plan, first)
+    return {"ready": " & ".join(f"b{b.index}_wr_ready" for b in (first, *copies)),
+            "copies": [f"b{b.index}" for b in copies]}
+
+
+def _slices(wire: str, lanes: int, full: int, bits: int) -> str:
+    """``wire`` (``lanes`` fields of ``full`` bits) with each field cut to its low ``bits`` bits."""
+    if bits == full:
+        return wire
+    return "{" + ", ".join(f"{wire}[{lane * full + bits - 1}:{lane * full}]" for lane in reversed(range(lanes))) + "}"
+
+
+def _reads(p: LayerPlan, e: RtlEngine, ident: str) -> dict[str, Any] | None:
+    """The read side of a window engine with several inputs (None with one): every input's valid /
+    release / read data concatenated (input 0 lowest), its rbank / raddr cut from the engine's."""
+    ins = p.in_buffers
+    if len(ins) <= 1:
+        return None
+    bw, aw = e.params["BW_IN"], e.params["AW_IN"]
+    for b in ins:
+        if b.read_ports != p.lanes:
+            raise UnsupportedError(f"layer {p.layer.label}: input buffer b{b.index} has {b.read_ports} read ports "
+                                   f"for {p.lanes} lanes")
+    cat = lambda suffix: "{" + ", ".join(f"b{b.index}_{suffix}" for b in reversed(ins)) + "}"  # noqa: E731
+    return {
+        "bw": bw, "aw": aw, "valid": cat("rd_valid"), "release": cat("rd_release"), "rdata": cat("rdata"),
+        "desc": " + ".join(f"b{b.index}" for b in ins),
+        "wires": [{"buf": f"b{b.index}", "rbank": _slices(f"{ident}_rbank", p.lanes, bw, b.bank_bits),
+                   "raddr": _slices(f"{ident}_raddr", p.lanes, aw, b.addr_bits)} for b in ins],
+    }
 
 
 def _pack_words(plan: DesignPlan) -> tuple[list[int], int]:
@@ -94,6 +142,7 @@ def _unpack(plan: DesignPlan) -> dict[str, Any]:
     ctx: dict[str, Any] = {"buf": f"b{first.index}", "width": ins.fmt.width, "per_beat": ins.fmt.per_beat,
                            "beats": ins.fmt.beats, "tdata_bits": ins.fmt.tdata_bits, "aw": first.addr_bits,
                            "fm": None}
+    ctx.update(_write_side(plan, first))
     fm = first.fm
     if fm is not None:
         ctx["fm"] = {"channels": fm.channels, "pixels": fm.pixels, "kbw": clog2(ins.fmt.per_beat),
@@ -122,7 +171,8 @@ def render_context(plan: DesignPlan, engines: list[RtlEngine] | None = None) -> 
         "engines": [
             {"ident": e.ident, "module": e.module, "op": p.layer.op, "storage": p.engine, "lanes": p.lanes,
              "entries": p.entries, "in_buf": f"b{p.in_buffer.index}", "out_buf": f"b{p.out_buffer.index}",
-             "params": list(e.params.items()), "codebook": e.codebook_literal, "rom_file": e.rom_file}
+             "params": list(e.params.items()), "codebook": e.codebook_literal, "slots": e.slots_literal,
+             "rom_file": e.rom_file, "reads": _reads(p, e, e.ident), "out": _write_side(plan, p.out_buffer)}
             for e, p in zip(engines, hw, strict=True)
             if p.in_buffer is not None and p.out_buffer is not None
         ],

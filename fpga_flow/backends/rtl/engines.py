@@ -18,6 +18,12 @@ the padding. Entry (LSB first): weight field, offset, ky, kx, input bank, bias, 
 valid (``ff_window.v``). Every lane walks exactly ``slots`` rows per pixel (its rows, then the
 dummy rows, without bias); entries past them are invalid but keep the plan's tap (the lane's own
 banks). Op ``sum`` sets ``IDENTITY``, op ``max`` sets ``MAX_MODE``.
+
+A merge (a residual ``Add`` or a ``Concat``: a 1x1 ``sum`` window reading several maps) is one
+``ff_window`` with ``N_SRC`` inputs: each entry's offset and bank are in the layout of the input it
+reads (``tap_fields(p).src``), stored in one more field above valid (``SRCW`` bits); ``AW_IN`` /
+``BW_IN`` are the widest input's, ``SLOTS_SRC`` packs each input's words per pixel (32 bits each).
+A single-input window gets neither parameter nor field (its spelling is the chain's).
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class RtlEngine:
     rom_words: list[int]
     rom_width: int
     codebook_literal: str | None
+    #: ``SLOTS_SRC`` of a window engine reading several maps (None otherwise)
+    slots_literal: str | None = None
 
     @property
     def rom_file(self) -> str:
@@ -132,6 +140,8 @@ def spell_mac(p: LayerPlan, ident: str) -> RtlEngine:
     f, inb, outb = p.fields, p.in_buffer, p.out_buffer
     assert f is not None and inb is not None and outb is not None
     _check_shifts(p)
+    if len(p.in_buffers) > 1:
+        raise UnsupportedError(f"layer {p.layer.label}: a {p.engine} engine reads one vector")
     wf = f.weight_field_bits
     f_addr = wf
     f_bank = f_addr + inb.addr_bits
@@ -177,24 +187,32 @@ def spell_window(p: LayerPlan, ident: str) -> RtlEngine:
     _check_shifts(p)
     if w.op not in ("mac", "sum", "max"):
         raise UnsupportedError(f"layer {p.layer.label}: window op '{w.op}' has no Verilog spelling")
-    if len(p.in_buffers) > 1:
-        raise UnsupportedError(f"layer {p.layer.label}: a window engine reading {len(p.in_buffers)} maps (a residual "
-                               "add or a concatenation) has no Verilog spelling yet")
+    ins = p.in_buffers or (inb,)
+    if any(b.fm is None for b in ins):
+        raise UnsupportedError(f"layer {p.layer.label}: a window engine reads a map that is not pixel-major")
+    n_src = len(ins)
+    if n_src > 1 and (w.kernel, w.stride, w.pads) != ((1, 1), (1, 1), (0, 0, 0, 0)):
+        raise UnsupportedError(f"layer {p.layer.label}: a window engine reading {n_src} maps must be a 1x1 window "
+                               "(stride 1, no padding)")
     t = tap_fields(p)
     _, ih, iw = w.in_shape
     _, oh, ow = w.out_shape
     kh, kw = w.kernel
     sh, sw = w.stride
     top, left = w.pads[0], w.pads[1]
-    s_in = inb.fm.slots
+    slots_in = [b.fm.slots for b in ins if b.fm is not None]
+    s_in = max(slots_in)
+    aw_in, bw_in = max(b.addr_bits for b in ins), max(b.bank_bits for b in ins)
+    srcw = clog2(n_src)
     wf, ofw, kyw, kxw = f.weight_field_bits, t.offset_bits, t.ky_bits, t.kx_bits
     f_off = wf
     f_ky = f_off + ofw
     f_kx = f_ky + kyw
     f_bank = f_kx + kxw
-    f_bias = f_bank + inb.bank_bits
+    f_bias = f_bank + bw_in
     f_first = f_bias + f.bias_bits
-    entry_w = f_first + 3
+    f_src = f_first + 3
+    entry_w = f_src + (srcw if n_src > 1 else 0)
     wmask = (1 << wf) - 1
     bmask = (1 << f.bias_bits) - 1
     bias = p.rom("b").values if w.op == "mac" else None
@@ -208,6 +226,8 @@ def spell_window(p: LayerPlan, ident: str) -> RtlEngine:
             # plan's tap (the lane's own first tap), so a lane only ever selects its channels' banks
             e = ((int(t.offset[lane, k]) << f_off) | (int(t.ky[lane, k]) << f_ky) | (int(t.kx[lane, k]) << f_kx)
                  | (int(t.bank[lane, k]) << f_bank))
+            if n_src > 1:
+                e |= int(t.src[lane, k]) << f_src
             if n_rows == p.slots:
                 words[k] |= e << shift
                 continue
@@ -231,7 +251,7 @@ def spell_window(p: LayerPlan, ident: str) -> RtlEngine:
     yw, xw = max(yw, kyw + 1), max(xw, kxw + 1)
     base_lo = -(top * iw + left) * s_in
     base_hi = ((oh * sh + kh) * iw + ow * sw + kw) * s_in + (1 << ofw)
-    base_w = max(_signed_bits(base_lo, base_hi), inb.addr_bits + 1, ofw + 1)
+    base_w = max(_signed_bits(base_lo, base_hi), aw_in + 1, ofw + 1)
     if base_w > 32:
         raise UnsupportedError(f"layer {p.layer.label}: a {base_w}-bit feature-map address does not fit 32 bits")
     params = _lane_params(p)
@@ -239,10 +259,19 @@ def spell_window(p: LayerPlan, ident: str) -> RtlEngine:
         "IDENTITY": int(w.op in ("sum", "max")),
         "MAX_MODE": int(w.op == "max"),
         "IH": ih, "IW": iw, "OH": oh, "OW": ow, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
-        "PAD_T": top, "PAD_L": left, "SLOTS_IN": s_in,
+        "PAD_T": top, "PAD_L": left, "SLOTS_IN": slots_in[0],
         "OFW": ofw, "KYW": kyw, "KXW": kxw, "YW": yw, "XW": xw, "BASE_W": base_w,
     })  # fmt: skip
-    return RtlEngine("ff_window", ident, params, words, p.lanes * entry_w, _codebook_literal(p))
+    params.update({"AW_IN": aw_in, "BW_IN": bw_in})
+    if n_src > 1:
+        params.update({"N_SRC": n_src, "SRCW": srcw})
+    return RtlEngine("ff_window", ident, params, words, p.lanes * entry_w, _codebook_literal(p),
+                     _slots_literal(slots_in) if n_src > 1 else None)
+
+
+def _slots_literal(slots: list[int]) -> str:
+    """The ``SLOTS_SRC`` parameter: input ``s``'s words per pixel in bits ``[s*32 +: 32]``."""
+    return "{" + ", ".join(f"32'd{v}" for v in reversed(slots)) + "}"
 
 
 #: engine -> its Verilog spelling. Every hardware engine of :data:`fpga_flow.hw.ENGINES` has one

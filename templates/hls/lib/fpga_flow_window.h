@@ -31,7 +31,10 @@
 //                          as a 1x1 convolution with one tap per channel), bias;
 //  * window_codebook_layer code[l][t] into the n_codes codebook (registers, CONFIG_T::codebook), bias;
 //  * window_sum_layer      the sum of the taps (every weight 2^-k);
-//  * window_max_layer      the running maximum, in x_T's words.
+//  * window_max_layer      the running maximum, in x_T's words;
+//  * window_merge_layer    a residual add or a concatenation: the sum of the taps over 2-4 input maps
+//                          loaded one after the other (src_c<s> channels each).
+// stream_fork copies a map read by several kernels to one stream per reader.
 //
 // CONFIG_T: in_c, in_h, in_w, out_c, out_h, out_w, pixels, kh, kw, sh, sw, pad_t, pad_l, ph, pw,
 //           lanes, lane_len (entries per pixel), slots, relu; col_t, lane_t, slot_t;
@@ -105,15 +108,18 @@ template <class CONFIG_T> struct window_dims {
     static const unsigned emit = CONFIG_T::out_c * CONFIG_T::pixels;          // output elements
 };
 
-// Step 1: the NCHW stream into `lanes` identical padded maps of words (one read port per lane).
-template <class x_T, class CONFIG_T>
-void window_load(hls::stream<x_T> &in, typename word_of<x_T>::type xb[CONFIG_T::lanes][window_dims<CONFIG_T>::map],
-                 const typename word_of<x_T>::type pad) {
+// Step 1 of a merge: the NCHW map on `in` (CHANNELS channels) into channels FIRST ..
+// FIRST + CHANNELS - 1 of the `lanes` identical padded maps of words (one read port per lane).
+template <class x_T, class CONFIG_T, unsigned FIRST, unsigned CHANNELS>
+void window_load_part(hls::stream<x_T> &in,
+                      typename word_of<x_T>::type xb[CONFIG_T::lanes][window_dims<CONFIG_T>::map],
+                      const typename word_of<x_T>::type pad) {
 #pragma HLS INLINE
     typedef typename word_of<x_T>::type x_word;
+    const unsigned first = FIRST * CONFIG_T::ph * CONFIG_T::pw;
     unsigned y = 0, x = 0;
 WindowLoad:
-    for (unsigned i = 0; i < window_dims<CONFIG_T>::map; i++) {
+    for (unsigned i = 0; i < CHANNELS * CONFIG_T::ph * CONFIG_T::pw; i++) {
 #pragma HLS PIPELINE II=1
         bool inside = y >= CONFIG_T::pad_t && y < CONFIG_T::pad_t + CONFIG_T::in_h && x >= CONFIG_T::pad_l &&
                       x < CONFIG_T::pad_l + CONFIG_T::in_w;
@@ -123,7 +129,7 @@ WindowLoad:
         }
         for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
 #pragma HLS UNROLL
-            xb[l][i] = v;
+            xb[l][first + i] = v;
         }
         if (x == CONFIG_T::pw - 1) {
             x = 0;
@@ -132,6 +138,14 @@ WindowLoad:
             x++;
         }
     }
+}
+
+// Step 1: the NCHW stream into `lanes` identical padded maps of words (one read port per lane).
+template <class x_T, class CONFIG_T>
+void window_load(hls::stream<x_T> &in, typename word_of<x_T>::type xb[CONFIG_T::lanes][window_dims<CONFIG_T>::map],
+                 const typename word_of<x_T>::type pad) {
+#pragma HLS INLINE
+    window_load_part<x_T, CONFIG_T, 0, CONFIG_T::in_c>(in, xb, pad);
 }
 
 // Step 2: each lane entry's tap -> its offset in the padded map, relative to the pixel's window.
@@ -354,20 +368,18 @@ WindowMac:
 
 // Step 3 of the weightless kernels: MAX a running maximum of the words (a row starts from the
 // smallest value, the padding too), else the exact sum of the words in P (from 0, padding 0).
+// The walk over a loaded map xb (window_reduce_map); window_reduce loads it from one stream first.
 template <class x_T, class P, bool MAX, class CONFIG_T>
-void window_reduce(hls::stream<x_T> &in,
-                   const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
-                   const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
-                   P part[CONFIG_T::lanes][window_dims<CONFIG_T>::results]) {
+void window_reduce_map(const typename word_of<x_T>::type xb[CONFIG_T::lanes][window_dims<CONFIG_T>::map],
+                       const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
+                       const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
+                       P part[CONFIG_T::lanes][window_dims<CONFIG_T>::results]) {
 #pragma HLS INLINE
     typedef typename word_of<x_T>::type X;
     typedef window_dims<CONFIG_T> dims;
     const X pad = MAX ? word_of<x_T>::lowest() : X(0);
     const P init = MAX ? P(pad) : P(0);
 
-    static X xb[CONFIG_T::lanes][dims::map];
-#pragma HLS ARRAY_PARTITION variable=xb complete dim=1
-    window_load<x_T, CONFIG_T>(in, xb, pad);
     unsigned toff[CONFIG_T::lanes][CONFIG_T::lane_len];
 #pragma HLS ARRAY_PARTITION variable=toff complete dim=1
     window_taps<CONFIG_T>(col, toff);
@@ -403,6 +415,20 @@ WindowReduce:
     }
 }
 
+template <class x_T, class P, bool MAX, class CONFIG_T>
+void window_reduce(hls::stream<x_T> &in,
+                   const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
+                   const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
+                   P part[CONFIG_T::lanes][window_dims<CONFIG_T>::results]) {
+#pragma HLS INLINE
+    typedef typename word_of<x_T>::type X;
+    const X pad = MAX ? word_of<x_T>::lowest() : X(0);
+    static X xb[CONFIG_T::lanes][window_dims<CONFIG_T>::map];
+#pragma HLS ARRAY_PARTITION variable=xb complete dim=1
+    window_load<x_T, CONFIG_T>(in, xb, pad);
+    window_reduce_map<x_T, P, MAX, CONFIG_T>(xb, col, last, part);
+}
+
 // Average pooling (the sum read as acc_t: / 2^k by its binary point), ReLU or requantization of a map.
 template <class x_T, class y_T, class CONFIG_T>
 void window_sum_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
@@ -435,6 +461,122 @@ void window_max_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
 #pragma HLS ARRAY_PARTITION variable=part complete dim=1
     window_reduce<x_T, X, true, CONFIG_T>(in, col, last, part);
     window_emit<y_T, x_T, X, CONFIG_T>(out, part, row_lane, row_slot);
+}
+
+// A residual add or a concatenation of 2, 3 or 4 maps of one element type x_T (op "sum", 1x1 taps):
+// input s (src_c<s> channels, NCHW order on in<s>) loads into channels src_c0 + ... + src_c<s-1>
+// onwards of the lanes' maps, one input after the other; then the walk and the emit of
+// window_sum_layer (an add row sums channel c of every input, a concatenation row takes one tap).
+// CONFIG_T: as window_sum_layer, plus src_c0, src_c1 (, src_c2, src_c3): the channels of each input.
+template <class x_T, class y_T, class CONFIG_T>
+void window_merge_layer(hls::stream<x_T> &in0, hls::stream<x_T> &in1, hls::stream<y_T> &out,
+                        const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
+                        const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
+                        const typename rom<typename CONFIG_T::lane_t>::type row_lane[CONFIG_T::out_c],
+                        const typename rom<typename CONFIG_T::slot_t>::type row_slot[CONFIG_T::out_c]) {
+#pragma HLS INLINE off
+#pragma HLS ARRAY_PARTITION variable=col complete dim=1
+#pragma HLS ARRAY_PARTITION variable=last complete dim=1
+    typedef typename word_of<x_T>::type X;
+    typedef typename acc_word<typename CONFIG_T::acc_t>::type A;
+    static X xb[CONFIG_T::lanes][window_dims<CONFIG_T>::map];
+#pragma HLS ARRAY_PARTITION variable=xb complete dim=1
+    window_load_part<x_T, CONFIG_T, 0, CONFIG_T::src_c0>(in0, xb, X(0));
+    window_load_part<x_T, CONFIG_T, CONFIG_T::src_c0, CONFIG_T::src_c1>(in1, xb, X(0));
+    static A part[CONFIG_T::lanes][window_dims<CONFIG_T>::results];
+#pragma HLS ARRAY_PARTITION variable=part complete dim=1
+    window_reduce_map<x_T, A, false, CONFIG_T>(xb, col, last, part);
+    window_emit<y_T, typename CONFIG_T::acc_t, A, CONFIG_T>(out, part, row_lane, row_slot);
+}
+
+template <class x_T, class y_T, class CONFIG_T>
+void window_merge_layer(hls::stream<x_T> &in0, hls::stream<x_T> &in1, hls::stream<x_T> &in2,
+                        hls::stream<y_T> &out,
+                        const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
+                        const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
+                        const typename rom<typename CONFIG_T::lane_t>::type row_lane[CONFIG_T::out_c],
+                        const typename rom<typename CONFIG_T::slot_t>::type row_slot[CONFIG_T::out_c]) {
+#pragma HLS INLINE off
+#pragma HLS ARRAY_PARTITION variable=col complete dim=1
+#pragma HLS ARRAY_PARTITION variable=last complete dim=1
+    typedef typename word_of<x_T>::type X;
+    typedef typename acc_word<typename CONFIG_T::acc_t>::type A;
+    static X xb[CONFIG_T::lanes][window_dims<CONFIG_T>::map];
+#pragma HLS ARRAY_PARTITION variable=xb complete dim=1
+    window_load_part<x_T, CONFIG_T, 0, CONFIG_T::src_c0>(in0, xb, X(0));
+    window_load_part<x_T, CONFIG_T, CONFIG_T::src_c0, CONFIG_T::src_c1>(in1, xb, X(0));
+    window_load_part<x_T, CONFIG_T, CONFIG_T::src_c0 + CONFIG_T::src_c1, CONFIG_T::src_c2>(in2, xb, X(0));
+    static A part[CONFIG_T::lanes][window_dims<CONFIG_T>::results];
+#pragma HLS ARRAY_PARTITION variable=part complete dim=1
+    window_reduce_map<x_T, A, false, CONFIG_T>(xb, col, last, part);
+    window_emit<y_T, typename CONFIG_T::acc_t, A, CONFIG_T>(out, part, row_lane, row_slot);
+}
+
+template <class x_T, class y_T, class CONFIG_T>
+void window_merge_layer(hls::stream<x_T> &in0, hls::stream<x_T> &in1, hls::stream<x_T> &in2,
+                        hls::stream<x_T> &in3, hls::stream<y_T> &out,
+                        const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
+                        const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
+                        const typename rom<typename CONFIG_T::lane_t>::type row_lane[CONFIG_T::out_c],
+                        const typename rom<typename CONFIG_T::slot_t>::type row_slot[CONFIG_T::out_c]) {
+#pragma HLS INLINE off
+#pragma HLS ARRAY_PARTITION variable=col complete dim=1
+#pragma HLS ARRAY_PARTITION variable=last complete dim=1
+    typedef typename word_of<x_T>::type X;
+    typedef typename acc_word<typename CONFIG_T::acc_t>::type A;
+    static X xb[CONFIG_T::lanes][window_dims<CONFIG_T>::map];
+#pragma HLS ARRAY_PARTITION variable=xb complete dim=1
+    window_load_part<x_T, CONFIG_T, 0, CONFIG_T::src_c0>(in0, xb, X(0));
+    window_load_part<x_T, CONFIG_T, CONFIG_T::src_c0, CONFIG_T::src_c1>(in1, xb, X(0));
+    window_load_part<x_T, CONFIG_T, CONFIG_T::src_c0 + CONFIG_T::src_c1, CONFIG_T::src_c2>(in2, xb, X(0));
+    window_load_part<x_T, CONFIG_T, CONFIG_T::src_c0 + CONFIG_T::src_c1 + CONFIG_T::src_c2, CONFIG_T::src_c3>(
+        in3, xb, X(0));
+    static A part[CONFIG_T::lanes][window_dims<CONFIG_T>::results];
+#pragma HLS ARRAY_PARTITION variable=part complete dim=1
+    window_reduce_map<x_T, A, false, CONFIG_T>(xb, col, last, part);
+    window_emit<y_T, typename CONFIG_T::acc_t, A, CONFIG_T>(out, part, row_lane, row_slot);
+}
+
+// A map read by several kernels: each element of `in` (N per sample) copied to every output, one
+// stream per reader (DATAFLOW: every stream has one writer and one reader).
+template <class T, unsigned N>
+void stream_fork(hls::stream<T> &in, hls::stream<T> &out0, hls::stream<T> &out1) {
+#pragma HLS INLINE off
+StreamFork:
+    for (unsigned i = 0; i < N; i++) {
+#pragma HLS PIPELINE II=1
+        T v = in.read();
+        out0.write(v);
+        out1.write(v);
+    }
+}
+
+template <class T, unsigned N>
+void stream_fork(hls::stream<T> &in, hls::stream<T> &out0, hls::stream<T> &out1, hls::stream<T> &out2) {
+#pragma HLS INLINE off
+StreamFork:
+    for (unsigned i = 0; i < N; i++) {
+#pragma HLS PIPELINE II=1
+        T v = in.read();
+        out0.write(v);
+        out1.write(v);
+        out2.write(v);
+    }
+}
+
+template <class T, unsigned N>
+void stream_fork(hls::stream<T> &in, hls::stream<T> &out0, hls::stream<T> &out1, hls::stream<T> &out2,
+                 hls::stream<T> &out3) {
+#pragma HLS INLINE off
+StreamFork:
+    for (unsigned i = 0; i < N; i++) {
+#pragma HLS PIPELINE II=1
+        T v = in.read();
+        out0.write(v);
+        out1.write(v);
+        out2.write(v);
+        out3.write(v);
+    }
 }
 
 }  // namespace fpga_flow

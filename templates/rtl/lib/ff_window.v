@@ -27,8 +27,19 @@
 //      from the buffer, by PADV (0 for mac/sum, the smallest input value in max mode); product
 //      (or x itself: IDENTITY / MAX_MODE), accumulate (or running max), requantize, write.
 //
-// Handshake as ff_sparse_mac: start when the input buffer holds a sample (in_valid) and the
-// output slot is free (out_ready); in_release and out_commit pulse together with the last write.
+// Several inputs (N_SRC > 1: a residual add or a concatenation, a 1x1 sum window over the inputs'
+// channels one after another): input s is its own ff_act_mem (its own banks, address width and
+// SLOTS_SRC[s*32 +: 32] words per pixel), so the controller keeps one pixel base address per
+// input, and every ROM entry names the input it reads in a field [SRCW] above valid. The address
+// stage adds the entry's input's base; the lane drives every input's read port with that
+// (bank, address) (the top takes each input's low bits: AW_IN / BW_IN are the widest inputs'),
+// and the input field, registered with the padding bit, selects which input's read data the
+// lane takes. rdata holds input s, lane l in bits [(s*P + l)*W_X +: W_X]. N_SRC = 1 is the
+// single-input engine (no input field).
+//
+// Handshake as ff_sparse_mac: start when every input buffer holds a sample (in_valid, one bit per
+// input) and the output slot is free (out_ready); every in_release and out_commit pulse together
+// with the last write.
 // Cycles per sample (latency and initiation interval): 1 + OH*OW*ENTRIES + DRAIN, DRAIN = 6
 // (the address stage + ff_mac_lane's 5).
 module ff_window #(
@@ -77,16 +88,20 @@ module ff_window #(
     parameter integer KXW        = 1,
     parameter integer YW         = 8,    // signed widths of a row / column index and of an address
     parameter integer XW         = 8,
-    parameter integer BASE_W     = 16    // (room for the padding and a step past the map), <= 32
+    parameter integer BASE_W     = 16,   // (room for the padding and a step past the map), <= 32
+    // several inputs (a merge)
+    parameter integer N_SRC      = 1,    // input buffers
+    parameter integer SRCW       = 1,    // >= max(1, clog2(N_SRC)): the ROM's input field (N_SRC > 1)
+    parameter [N_SRC*32-1:0] SLOTS_SRC = SLOTS_IN   // words per pixel of input s in bits [s*32 +: 32]
 ) (
     input  wire                  clk,
     input  wire                  rst_n,
-    // input buffer (read side)
-    input  wire                  in_valid,
-    output wire                  in_release,
+    // input buffers (read side; every input gets the same rbank / raddr)
+    input  wire [N_SRC-1:0]      in_valid,
+    output wire [N_SRC-1:0]      in_release,
     output wire [P*BW_IN-1:0]    rbank,
     output wire [P*AW_IN-1:0]    raddr,
-    input  wire [P*W_X-1:0]      rdata,
+    input  wire [N_SRC*P*W_X-1:0] rdata,
     // output buffer (write side)
     input  wire                  out_ready,
     output wire                  out_commit,
@@ -94,7 +109,8 @@ module ff_window #(
     output wire [P*AW_OUT-1:0]   waddr,
     output wire [P*W_OUT-1:0]    wdata
 );
-    localparam integer WE_W = WF + OFW + KYW + KXW + BW_IN + BIAS_W + 3;   // ROM entry
+    localparam integer SRC_F = (N_SRC > 1) ? SRCW : 0;                    // the ROM's input field
+    localparam integer WE_W = WF + OFW + KYW + KXW + BW_IN + BIAS_W + 3 + SRC_F;   // ROM entry
     localparam integer LE_W = WF + AW_IN + BW_IN + BIAS_W + 3;             // ff_mac_lane entry
     localparam integer DRAIN = 6;
     localparam [31:0] DRAIN_LAST32 = DRAIN - 1;
@@ -114,18 +130,12 @@ module ff_window #(
     localparam [31:0] SW_32 = SW;
     localparam [31:0] IH_32 = IH;
     localparam [31:0] IW_32 = IW;
-    localparam [31:0] B0_32 = -((PAD_T * IW + PAD_L) * SLOTS_IN);
-    localparam [31:0] ROW_32 = SH * IW * SLOTS_IN;
-    localparam [31:0] COL_32 = SW * SLOTS_IN;
     localparam [YW-1:0] IY0 = IY0_32[YW-1:0];
     localparam [XW-1:0] IX0 = IX0_32[XW-1:0];
     localparam [YW-1:0] IY_LAST = IYL_32[YW-1:0];
     localparam [XW-1:0] IX_LAST = IXL_32[XW-1:0];
     localparam [YW-1:0] Y_STEP = SH_32[YW-1:0];
     localparam [XW-1:0] X_STEP = SW_32[XW-1:0];
-    localparam [BASE_W-1:0] B0 = B0_32[BASE_W-1:0];
-    localparam [BASE_W-1:0] ROW_STEP = ROW_32[BASE_W-1:0];
-    localparam [BASE_W-1:0] COL_STEP = COL_32[BASE_W-1:0];
     // which bounds a tap can cross (the others are not built)
     localparam integer CHK_Y = ((PAD_T > 0) || (IY_LAST_I + KH > IH)) ? 1 : 0;
     localparam integer CHK_X = ((PAD_L > 0) || (IX_LAST_I + KW > IW)) ? 1 : 0;
@@ -143,22 +153,20 @@ module ff_window #(
     reg              s0_v, a_v;
     reg [YW-1:0]     iy0;
     reg [XW-1:0]     ix0;
-    reg [BASE_W-1:0] base, rbase;
     reg [P*WE_W-1:0] rom_q;
     /* verilator lint_off UNUSEDSIGNAL */
     reg [YW-1:0]     iy0_q;            // unused when no tap can cross a bound
     reg [XW-1:0]     ix0_q;
     /* verilator lint_on UNUSEDSIGNAL */
-    reg [BASE_W-1:0] base_q;
+    wire [N_SRC*BASE_W-1:0] base_q;    // input s's pixel base in bits [s*BASE_W +: BASE_W]
 
-    wire start  = (state == S_IDLE) && in_valid && out_ready;
+    wire start  = (state == S_IDLE) && (&in_valid) && out_ready;
     wire issue  = (state == S_RUN);
     wire done   = (state == S_DRAIN) && (dcnt == DRAIN_LAST);
     wire k_last = (k == LAST);
     wire x_last = (ix0 == IX_LAST);
     wire y_last = (iy0 == IY_LAST);
-    wire [BASE_W-1:0] rbase_next = rbase + ROW_STEP;
-    assign in_release = done;
+    assign in_release = {N_SRC{done}};
     assign out_commit = done;
 
     always @(posedge clk) begin
@@ -195,25 +203,50 @@ module ff_window #(
         if (start) begin
             iy0   <= IY0;
             ix0   <= IX0;
-            base  <= B0;
-            rbase <= B0;
         end else if (issue && k_last) begin
             if (x_last) begin          // next output row
                 iy0   <= iy0 + Y_STEP;
                 ix0   <= IX0;
-                rbase <= rbase_next;
-                base  <= rbase_next;
             end else begin             // next pixel in the row
                 ix0  <= ix0 + X_STEP;
-                base <= base + COL_STEP;
             end
         end
         if (issue) begin
             iy0_q  <= iy0;
             ix0_q  <= ix0;
-            base_q <= base;
         end
     end
+
+    // the pixel base address of every input (its own words per pixel)
+    genvar s;
+    generate
+        for (s = 0; s < N_SRC; s = s + 1) begin : g_src
+            localparam integer SLOTS_S = SLOTS_SRC[s*32 +: 32];
+            localparam [31:0] B0_32 = -((PAD_T * IW + PAD_L) * SLOTS_S);
+            localparam [31:0] ROW_32 = SH * IW * SLOTS_S;
+            localparam [31:0] COL_32 = SW * SLOTS_S;
+            localparam [BASE_W-1:0] B0 = B0_32[BASE_W-1:0];
+            localparam [BASE_W-1:0] ROW_STEP = ROW_32[BASE_W-1:0];
+            localparam [BASE_W-1:0] COL_STEP = COL_32[BASE_W-1:0];
+            reg  [BASE_W-1:0] base, rbase, bq;
+            wire [BASE_W-1:0] rbase_next = rbase + ROW_STEP;
+            always @(posedge clk) begin
+                if (start) begin
+                    base  <= B0;
+                    rbase <= B0;
+                end else if (issue && k_last) begin
+                    if (x_last) begin
+                        rbase <= rbase_next;
+                        base  <= rbase_next;
+                    end else begin
+                        base <= base + COL_STEP;
+                    end
+                end
+                if (issue) bq <= base;
+            end
+            assign base_q[s*BASE_W +: BASE_W] = bq;
+        end
+    endgenerate
 
     always @(posedge clk) begin
         if (issue) rom_q <= rom[k];
@@ -232,8 +265,25 @@ module ff_window #(
             /* verilator lint_on UNUSEDSIGNAL */
             wire [BW_IN-1:0]  e_bank = re[WF + OFW + KYW + KXW +: BW_IN];
             wire [BIAS_W+2:0] e_rest = re[WF + OFW + KYW + KXW + BW_IN +: BIAS_W + 3];  // bias, first, last, valid
+            // the entry's input: its base address, and (registered with the padding bit) which
+            // input's read data the lane takes
+            wire [BASE_W-1:0] e_base;
+            wire [W_X-1:0]    x_src;
+            if (N_SRC > 1) begin : g_merge
+                wire [SRCW-1:0] e_src = re[WE_W - SRCW +: SRCW];
+                reg  [SRCW-1:0] src_q, src_d;
+                always @(posedge clk) begin
+                    src_q <= e_src;
+                    src_d <= src_q;
+                end
+                assign e_base = base_q[e_src*BASE_W +: BASE_W];
+                assign x_src  = rdata[(src_d*P + l)*W_X +: W_X];
+            end else begin : g_one
+                assign e_base = base_q;
+                assign x_src  = rdata[l*W_X +: W_X];
+            end
             /* verilator lint_off UNUSEDSIGNAL */
-            wire [BASE_W-1:0] a_full = base_q + {{(BASE_W - OFW){1'b0}}, e_off};
+            wire [BASE_W-1:0] a_full = e_base + {{(BASE_W - OFW){1'b0}}, e_off};
             /* verilator lint_on UNUSEDSIGNAL */
             wire pad_y, pad_x;
             if (CHK_Y != 0) begin : g_chk_y
@@ -258,7 +308,7 @@ module ff_window #(
                 pad_q <= pad_y | pad_x;
                 pad_d <= pad_q;               // aligned with the buffer's read data
             end
-            wire [W_X-1:0] x_in = pad_d ? PADV : rdata[l*W_X +: W_X];
+            wire [W_X-1:0] x_in = pad_d ? PADV : x_src;
 
             ff_mac_lane #(
                 .W_X(W_X), .X_SIGNED(X_SIGNED), .WF(WF), .W_W(W_W), .W_SIGNED(W_SIGNED),

@@ -1,5 +1,6 @@
 """HLS identifiers (suffixes never collide, unsafe layer names are refused) and the window engines'
-spelling: the kernel by op and storage, its config, the README rows, clear refusals."""
+spelling: the kernel by op and storage, its config, the README rows, clear refusals; a map read by
+two kernels (a residual add, a concatenation): the fork and one stream per reader."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fpga_flow.backends.hls.context import (
     SUFFIXES,
     WINDOW_KERNELS,
     check_name,
+    copy_ident,
     ident,
     kernel_of,
     readme_context,
@@ -18,6 +20,7 @@ from fpga_flow.backends.hls.context import (
 )
 from fpga_flow.boards import load_board
 from fpga_flow.errors import UnsupportedError
+from fpga_flow.render import render
 from tests.backends.hls.models import plan as plan_of
 from tests.cnn_graphs import MERGE_KINDS, cnn_graph
 
@@ -105,11 +108,68 @@ def test_window_refusals():
         top_context(wide)
 
 
+# ----------------------------------------------------------------------------- maps read twice
+@pytest.mark.parametrize("parallelism", [1, 3])
+def test_residual_forks_the_map_read_twice(parallelism):
+    """conv1 is read by conv2 and by the add's widening: one producer stream, a stream_fork right after
+    conv1, one stream per reader (graph order); the merge kernel reads one stream per input."""
+    plan = _cnn_plan("residual", parallelism)
+    assert not plan.is_chain
+    top = top_context(plan)
+    calls = top["calls"]
+    names = [c["name"] for c in calls]
+    forks = [c for c in calls if c["fork"]]
+    assert [(f["name"], f["src"], f["dsts"]) for f in forks] == [("conv1", "conv1_s", ["conv1_s0", "conv1_s1"])]
+    assert forks[0]["n"] == plan.layer("conv1").layer.size and forks[0]["x_t"] == "conv1_type"
+    assert calls.index(forks[0]) == names.index("conv1") + 1 < names.index("conv2")  # right after conv1
+    by = {c["name"]: c for c in calls if not c["fork"]}
+    assert (by["conv2"]["src"], by["sum_in0"]["src"]) == ("conv1_s0", "conv1_s1")
+    merge = by["sum"]
+    assert merge["func"] == "window_merge_layer" and merge["src"] == "sum_in0_s, sum_in1_s"
+    assert merge["x_t"] == "sum_in0_type" and merge["dst"] == "sum_s"
+    assert merge["args"] == [ident("sum", r) for r in ("col", "last", "lane", "slot")]
+    streams = {s["ident"]: s for s in top["streams"]}
+    assert {"conv1_s", "conv1_s0", "conv1_s1", "sum_in0_s", "sum_in1_s", "sum_s"} <= set(streams)
+    assert streams["conv1_s0"]["type"] == streams["conv1_s1"]["type"] == "conv1_type"
+    assert streams["conv1_s0"]["depth"] == plan.layer("conv1").layer.size and streams["conv1_s"]["depth"] == 0
+    assert top["first_stream"] == "x_in_s" and top["last_stream"] == "fc_s"
+    cfg = dict(next(c for c in top["configs"] if c["name"] == "sum")["consts"])
+    assert (cfg["src_c0"], cfg["src_c1"], cfg["in_c"], cfg["out_c"]) == (4, 4, 8, 4)
+
+    cpp = render("hls/fpga_flow_top.cpp.j2", top)
+    assert "fpga_flow::stream_fork<fpga_flow_model::conv1_type, 256>(conv1_s, conv1_s0, conv1_s1);" in cpp
+    for s in ("conv1_s0", "conv1_s1"):
+        assert f'hls::stream<fpga_flow_model::conv1_type> {s}("{s}");' in cpp
+        assert f"#pragma HLS STREAM variable={s} depth=256" in cpp
+        assert cpp.count(f"{s},") + cpp.count(f"{s});") == 2  # written by the fork, read by one kernel
+    assert "        sum_in0_s, sum_in1_s, sum_s," in cpp
+
+
+def test_concat_forks_the_input():
+    """The model input is read by conv1 and by the max pool: the unpacker's stream is forked."""
+    top = top_context(_cnn_plan("concat"))
+    forks = [c for c in top["calls"] if c["fork"]]
+    assert [(f["name"], f["src"], f["dsts"]) for f in forks] == [("x_in", "x_in_s", ["x_in_s0", "x_in_s1"])]
+    assert top["calls"][0] is forks[0] and top["first_stream"] == "x_in_s"
+    by = {c["name"]: c for c in top["calls"] if not c["fork"]}
+    assert (by["conv1"]["src"], by["pool0"]["src"]) == ("x_in_s0", "x_in_s1")
+    assert by["cat"]["func"] == "window_merge_layer" and by["cat"]["src"] == "cat_in0_s, cat_in1_s"
+
+
+def test_copy_identifiers_never_collide():
+    assert copy_ident("conv1", 0) == "conv1_s0"
+    names = {copy_ident(n, k) for n in ("a", "a_s", "a_s1", "a_s0") for k in range(12)}
+    names |= {ident(n, r) for n in ("a", "a_s", "a_s1", "a_s0") for r in SUFFIXES}
+    assert len(names) == 4 * (12 + len(SUFFIXES))
+
+
 @pytest.mark.parametrize("kind", MERGE_KINDS)
-def test_a_map_read_twice_is_refused(kind):
+def test_merge_refusals(kind):
     plan = _cnn_plan(kind)
-    with pytest.raises(UnsupportedError, match="reads a map twice"):
-        top_context(plan)
     merge = next(p for p in plan.layers if p.window is not None and len(p.window.source_channels) > 1)
-    with pytest.raises(UnsupportedError, match="reading 2 maps"):
-        kernel_of(merge)
+    assert kernel_of(merge)[0] == "window_merge_layer"
+    assert merge.window is not None
+    with pytest.raises(UnsupportedError, match="reading 2 maps with op 'max'"):
+        kernel_of(replace(merge, window=replace(merge.window, op="max")))
+    with pytest.raises(UnsupportedError, match="reading 5 maps"):
+        kernel_of(replace(merge, window=replace(merge.window, source_channels=(1,) * 5)))

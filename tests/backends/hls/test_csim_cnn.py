@@ -1,6 +1,7 @@
 """C simulation of the window engine (lib/fpga_flow_window.h) with g++ equals the bit-exact reference:
-every CNN kind of tests/cnn_graphs.py at parallelism 1 and 3 (LeNet also at 4), and every window
-kernel with the ROM and arithmetic words synthesis sees (``FPGA_FLOW_AP_ROMS``)."""
+every CNN kind of tests/cnn_graphs.py at parallelism 1 and 3 (LeNet also at 4), the residual add and
+the concatenation (a map read twice: stream_fork, window_merge_layer) at parallelism 1 and 3, and every
+window kernel with the ROM and arithmetic words synthesis sees (``FPGA_FLOW_AP_ROMS``)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ OPT = "-O1"
 #: Samples per project (sample 0 all maximum, 1 all minimum, then random).
 N_SAMPLES = 12
 
-CASES = [(kind, p) for kind in CNN_KINDS for p in (1, 3)] + [("lenet", 4)]
+#: every kind at 3 lanes (uneven lanes, dummy rows); one lane for the geometries with padding and for LeNet
+ONE_LANE = ("conv_s2_pad", "maxpool_pad", "lenet")
+CASES = [(kind, 3) for kind in CNN_KINDS] + [(kind, 1) for kind in ONE_LANE] + [("lenet", 4)]
+MERGE_CASES = [("residual", 1), ("residual", 3), ("concat", 3)]
 
 
 def assert_bit_exact(graph: Graph, res: CsimResult, x: np.ndarray) -> None:
@@ -72,6 +76,32 @@ def test_synthesis_words_are_bit_exact_on_every_window_kernel(tmp_path: Path) ->
     g = every_window_kernel()
     kernels = {kernel_of(p)[0] for p in plan(g, 2).layers if p.engine == "window"}
     assert kernels == {"window_codebook_layer", "window_max_layer", "window_mac_layer", "window_sum_layer"}
+    x = cnn_inputs(g, N_SAMPLES)
+    write_project(g, tmp_path, 2, x)
+    res = run_csim(tmp_path, opt=OPT, log=None, defines=("FPGA_FLOW_AP_ROMS",))
+    assert res.compiled
+    assert_bit_exact(g, res, x)
+
+
+@pytest.mark.parametrize(("kind", "parallelism"), MERGE_CASES, ids=[f"{k}-P{p}" for k, p in MERGE_CASES])
+def test_merge_is_bit_exact(kind: str, parallelism: int, tmp_path: Path) -> None:
+    """A residual add / a concatenation: the map read twice is forked, the merge kernel reads both maps.
+    (The project is written by the backend directly, as write_project does: the pipeline's own guard
+    is not involved.)"""
+    g = cnn_graph(kind)
+    p = plan(g, parallelism)
+    assert not p.is_chain
+    assert "window_merge_layer" in {kernel_of(q)[0] for q in p.hardware_layers}
+    x = cnn_inputs(g, N_SAMPLES)
+    write_project(g, tmp_path, parallelism, x)
+    cpp = (tmp_path / "hls" / "firmware" / "fpga_flow_top.cpp").read_text()
+    assert "fpga_flow::stream_fork<" in cpp and "fpga_flow::window_merge_layer<" in cpp
+    assert_bit_exact(g, run_csim(tmp_path, opt=OPT, log=None), x)
+
+
+def test_synthesis_words_are_bit_exact_on_a_residual_add(tmp_path: Path) -> None:
+    """The merge kernel and the fork with the words synthesis sees (FPGA_FLOW_AP_ROMS)."""
+    g = cnn_graph("residual")
     x = cnn_inputs(g, N_SAMPLES)
     write_project(g, tmp_path, 2, x)
     res = run_csim(tmp_path, opt=OPT, log=None, defines=("FPGA_FLOW_AP_ROMS",))
