@@ -31,7 +31,6 @@ from fpga_flow.ir import (
     ScaleLayer,
 )
 from fpga_flow.ir.accum import overflow_free_accumulator_type, scale_accumulator_type
-from fpga_flow.passes import align_merge_inputs
 from fpga_flow.pipeline import LowerOptions, lower
 
 __all__ = ["CNN_KINDS", "MERGE_KINDS", "cnn_graph", "cnn_inputs"]
@@ -202,9 +201,7 @@ def cnn_graph(kind: str, seed: int = 0, storage: str = "auto") -> Graph:
     g.verify()
     if kind == "conv_dense_storage":
         storage = "dense"
-    if kind in MERGE_KINDS:
-        g = align_merge_inputs(g)
-    return lower(g, LowerOptions(storage=storage))
+    return lower(g, LowerOptions(storage=storage))  # lower() also widens the inputs of an Add/Concat
 
 
 def cnn_inputs(graph: Graph, n: int, seed: int = 1) -> np.ndarray:

@@ -240,33 +240,35 @@ WindowOut:
     }
 }
 
-// Convolution / per-channel scale: bias + sum(w * x) per output channel, weight words from the ROM.
-// (Step 3 is written out in each MAC kernel, as in fpga_flow_csr.h / fpga_flow_codebook.h: the two
-// differ only in where the weight comes from.)
-template <class x_T, class y_T, class CONFIG_T>
-void window_mac_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
-                      const typename rom<typename CONFIG_T::weight_t>::type w[CONFIG_T::lanes][CONFIG_T::lane_len],
-                      const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
-                      const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
-                      const typename rom<typename CONFIG_T::lane_t>::type row_lane[CONFIG_T::out_c],
-                      const typename rom<typename CONFIG_T::slot_t>::type row_slot[CONFIG_T::out_c],
-                      const typename rom<typename CONFIG_T::bias_t>::type bias[CONFIG_T::out_c]) {
-#pragma HLS INLINE off
-#pragma HLS ARRAY_PARTITION variable=w complete dim=1
-#pragma HLS ARRAY_PARTITION variable=col complete dim=1
-#pragma HLS ARRAY_PARTITION variable=last complete dim=1
-    typedef typename acc_word<typename CONFIG_T::acc_t>::type A;
+// Where a MAC kernel's weight word comes from: the ROM itself (window_mac_layer), or the codebook
+// entry the ROM's code selects (window_codebook_layer).
+template <class W, class CONFIG_T>
+struct window_rom_weights {
+    const W (*w)[CONFIG_T::lane_len];
+    W get(unsigned l, unsigned t) const {
+#pragma HLS INLINE
+        return w[l][t];
+    }
+};
+template <class C, class CW, class CONFIG_T>
+struct window_code_weights {
+    const C (*code)[CONFIG_T::lane_len];
+    const CW *cb;
+    CW get(unsigned l, unsigned t) const {
+#pragma HLS INLINE
+        return cb[from_rom<typename CONFIG_T::code_t>(code[l][t])];
+    }
+};
+
+// Step 3 of the MAC kernels: per lane bias-free sum(w * x) of each row, into part (window_emit_bias
+// adds the bias). The map is loaded and the taps decoded first.
+template <class x_T, class A, class WSRC, class CONFIG_T>
+void window_mac_walk(const typename word_of<x_T>::type xb[CONFIG_T::lanes][window_dims<CONFIG_T>::map],
+                     const unsigned toff[CONFIG_T::lanes][CONFIG_T::lane_len],
+                     const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len], const WSRC &wsrc,
+                     A part[CONFIG_T::lanes][window_dims<CONFIG_T>::results]) {
+#pragma HLS INLINE
     typedef window_dims<CONFIG_T> dims;
-
-    static typename word_of<x_T>::type xb[CONFIG_T::lanes][dims::map];
-#pragma HLS ARRAY_PARTITION variable=xb complete dim=1
-    window_load<x_T, CONFIG_T>(in, xb, 0);
-    unsigned toff[CONFIG_T::lanes][CONFIG_T::lane_len];
-#pragma HLS ARRAY_PARTITION variable=toff complete dim=1
-    window_taps<CONFIG_T>(col, toff);
-
-    static A part[CONFIG_T::lanes][dims::results];
-#pragma HLS ARRAY_PARTITION variable=part complete dim=1
     A sum[CONFIG_T::lanes];
 #pragma HLS ARRAY_PARTITION variable=sum complete
     unsigned wp[CONFIG_T::lanes];
@@ -285,7 +287,7 @@ WindowMac:
         const bool end = k.end();
         for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
 #pragma HLS UNROLL
-            A s = sum[l] + (mul_word<A>(w[l][t], xb[l][k.base + toff[l][t]]) << CONFIG_T::shift_p);
+            A s = sum[l] + (mul_word<A>(wsrc.get(l, t), xb[l][k.base + toff[l][t]]) << CONFIG_T::shift_p);
             bool row_end = last[l][t];
             if (row_end) {
                 part[l][wp[l]] = s;
@@ -295,6 +297,35 @@ WindowMac:
         }
         k.next();
     }
+}
+
+// Convolution / per-channel scale: bias + sum(w * x) per output channel, weight words from the ROM.
+template <class x_T, class y_T, class CONFIG_T>
+void window_mac_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
+                      const typename rom<typename CONFIG_T::weight_t>::type w[CONFIG_T::lanes][CONFIG_T::lane_len],
+                      const typename rom<typename CONFIG_T::col_t>::type col[CONFIG_T::lanes][CONFIG_T::lane_len],
+                      const rom<ap_uint<1> >::type last[CONFIG_T::lanes][CONFIG_T::lane_len],
+                      const typename rom<typename CONFIG_T::lane_t>::type row_lane[CONFIG_T::out_c],
+                      const typename rom<typename CONFIG_T::slot_t>::type row_slot[CONFIG_T::out_c],
+                      const typename rom<typename CONFIG_T::bias_t>::type bias[CONFIG_T::out_c]) {
+#pragma HLS INLINE off
+#pragma HLS ARRAY_PARTITION variable=w complete dim=1
+#pragma HLS ARRAY_PARTITION variable=col complete dim=1
+#pragma HLS ARRAY_PARTITION variable=last complete dim=1
+    typedef typename acc_word<typename CONFIG_T::acc_t>::type A;
+    typedef window_dims<CONFIG_T> dims;
+    typedef typename rom<typename CONFIG_T::weight_t>::type W;
+
+    static typename word_of<x_T>::type xb[CONFIG_T::lanes][dims::map];
+#pragma HLS ARRAY_PARTITION variable=xb complete dim=1
+    window_load<x_T, CONFIG_T>(in, xb, 0);
+    unsigned toff[CONFIG_T::lanes][CONFIG_T::lane_len];
+#pragma HLS ARRAY_PARTITION variable=toff complete dim=1
+    window_taps<CONFIG_T>(col, toff);
+    static A part[CONFIG_T::lanes][dims::results];
+#pragma HLS ARRAY_PARTITION variable=part complete dim=1
+    window_rom_weights<W, CONFIG_T> wsrc = {w};
+    window_mac_walk<x_T, A, window_rom_weights<W, CONFIG_T>, CONFIG_T>(xb, toff, last, wsrc, part);
     window_emit_bias<y_T, A, CONFIG_T>(out, part, row_lane, row_slot, bias);
 }
 
@@ -314,10 +345,12 @@ void window_codebook_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
     typedef typename CONFIG_T::weight_t weight_t;
     typedef typename acc_word<typename CONFIG_T::acc_t>::type A;
     typedef window_dims<CONFIG_T> dims;
+    typedef typename rom<typename CONFIG_T::code_t>::type C;
+    typedef typename word_of<weight_t>::type CW;
 
     weight_t cbv[CONFIG_T::n_codes];
     CONFIG_T::codebook(cbv);
-    typename word_of<weight_t>::type cb[CONFIG_T::n_codes];
+    CW cb[CONFIG_T::n_codes];
 #pragma HLS ARRAY_PARTITION variable=cb complete
 WindowCodebook:
     for (unsigned c = 0; c < CONFIG_T::n_codes; c++) {
@@ -331,38 +364,10 @@ WindowCodebook:
     unsigned toff[CONFIG_T::lanes][CONFIG_T::lane_len];
 #pragma HLS ARRAY_PARTITION variable=toff complete dim=1
     window_taps<CONFIG_T>(col, toff);
-
     static A part[CONFIG_T::lanes][dims::results];
 #pragma HLS ARRAY_PARTITION variable=part complete dim=1
-    A sum[CONFIG_T::lanes];
-#pragma HLS ARRAY_PARTITION variable=sum complete
-    unsigned wp[CONFIG_T::lanes];
-#pragma HLS ARRAY_PARTITION variable=wp complete
-WindowInit:
-    for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
-#pragma HLS UNROLL
-        sum[l] = 0;
-        wp[l] = 0;
-    }
-    window_walker<CONFIG_T> k;
-WindowMac:
-    for (unsigned i = 0; i < dims::walk; i++) {
-#pragma HLS PIPELINE II=1
-        const unsigned t = k.t;
-        const bool end = k.end();
-        for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
-#pragma HLS UNROLL
-            typename CONFIG_T::code_t c = from_rom<typename CONFIG_T::code_t>(code[l][t]);
-            A s = sum[l] + (mul_word<A>(cb[c], xb[l][k.base + toff[l][t]]) << CONFIG_T::shift_p);
-            bool row_end = last[l][t];
-            if (row_end) {
-                part[l][wp[l]] = s;
-                wp[l]++;
-            }
-            sum[l] = (row_end || end) ? A(0) : s;
-        }
-        k.next();
-    }
+    window_code_weights<C, CW, CONFIG_T> wsrc = {code, cb};
+    window_mac_walk<x_T, A, window_code_weights<C, CW, CONFIG_T>, CONFIG_T>(xb, toff, last, wsrc, part);
     window_emit_bias<y_T, A, CONFIG_T>(out, part, row_lane, row_slot, bias);
 }
 
