@@ -2,6 +2,8 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-stamp
+# test workers (pytest-xdist, one file per worker): every core by default
+TEST_JOBS ?= auto
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup demo demo-cnn test lint bench clean
@@ -26,7 +28,7 @@ demo-cnn: setup
 	bash scripts/demo_cnn.sh
 
 test: setup lint
-	$(PY) -m pytest -q tests hw_tests
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests hw_tests
 
 lint: setup
 	$(VENV)/bin/ruff check fpga_flow tests hw_tests bench
