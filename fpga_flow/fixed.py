@@ -42,7 +42,9 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -53,6 +55,8 @@ __all__ = [
     "FixedPointRangeError",
     "FixedType",
     "Overflow",
+    "OverflowCount",
+    "OverflowRecorder",
     "Rounding",
     "add_type",
     "cast",
@@ -62,7 +66,9 @@ __all__ = [
     "from_float",
     "min_exact_type",
     "mul_type",
+    "overflow_label",
     "parse_fixed_type",
+    "record_overflows",
     "to_float",
 ]
 
@@ -220,7 +226,8 @@ class FixedType:
     def representable(self, m: np.ndarray, mantissa_frac: int) -> np.ndarray:
         """True where the exact value ``m * 2**-mantissa_frac`` is representable in this type."""
         exact = self.with_modes(Rounding.TRN, Overflow.SAT)
-        back = cast(cast(m, mantissa_frac, exact), self.frac, FixedType(MAX_WIDTH, MAX_WIDTH - mantissa_frac))
+        with _not_recorded():  # a question about values, not a cast of them
+            back = cast(cast(m, mantissa_frac, exact), self.frac, FixedType(MAX_WIDTH, MAX_WIDTH - mantissa_frac))
         return back == _as_i64(m)
 
 
@@ -264,6 +271,109 @@ def parse_fixed_type(text: str) -> FixedType:
     if n is not None and int(n) != 0:
         raise ValueError(f"saturation bits N={n} in {text!r} are not supported (only N=0)")
     return FixedType(int(w), int(i), signed=not unsigned, rounding=rounding, overflow=overflow)
+
+
+# ------------------------------------------------------------ overflow recorder
+@dataclass(frozen=True)
+class OverflowCount:
+    """Elements that left their target type's range in the casts under one label."""
+
+    saturated: int = 0  #: clamped (or zeroed) by a ``SAT*`` mode
+    wrapped: int = 0  #: wrapped modulo ``2**W`` by ``WRAP``
+
+    @property
+    def total(self) -> int:
+        return self.saturated + self.wrapped
+
+
+class OverflowRecorder:
+    """What :func:`record_overflows` yields: out-of-range element counts per label.
+
+    An element counts when its value, *after* rounding to the target LSB, lies outside the target
+    range, so the overflow mode changes it (a value that rounds to exactly ``max`` does not count;
+    one that rounds up to ``max + 1`` and is clamped does). ``SAT_SYM`` also counts a signed source
+    landing on the most negative code (ap_fixed moves it to ``-max``). The label is the innermost
+    :func:`overflow_label` around the cast (``""`` outside any).
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, list[int]] = {}
+
+    def _add(self, n: int, saturating: bool) -> None:
+        c = self._counts.setdefault(_LABEL.get(), [0, 0])
+        c[0 if saturating else 1] += n
+
+    def counts(self) -> dict[str, OverflowCount]:
+        """A snapshot: label -> counts, in the order the labels first overflowed."""
+        return {k: OverflowCount(s, w) for k, (s, w) in self._counts.items()}
+
+    def count(self, label: str) -> OverflowCount:
+        """The counts under ``label`` (zero when nothing overflowed there)."""
+        s, w = self._counts.get(label, (0, 0))
+        return OverflowCount(s, w)
+
+    @property
+    def total(self) -> OverflowCount:
+        """The counts over every label."""
+        return OverflowCount(sum(c[0] for c in self._counts.values()), sum(c[1] for c in self._counts.values()))
+
+
+#: The active recorders (innermost last); empty when nobody records, the only cost then is one lookup.
+_RECORDERS: ContextVar[tuple[OverflowRecorder, ...]] = ContextVar("fpga_flow_overflow_recorders", default=())
+_LABEL: ContextVar[str] = ContextVar("fpga_flow_overflow_label", default="")
+
+
+@contextmanager
+def record_overflows() -> Iterator[OverflowRecorder]:
+    """Count, while active, every element a :func:`cast`, :func:`cast_ratio` or :func:`from_float`
+    brings outside its target type's range (see :class:`OverflowRecorder`). Opt-in: outside it
+    casts do no counting at all. Nested recorders each see every cast in their scope."""
+    rec = OverflowRecorder()
+    token = _RECORDERS.set((*_RECORDERS.get(), rec))
+    try:
+        yield rec
+    finally:
+        _RECORDERS.reset(token)
+
+
+@contextmanager
+def overflow_label(name: str) -> Iterator[None]:
+    """Attribute the overflows of the casts inside to ``name`` (e.g. the layer performing them)."""
+    token = _LABEL.set(name)
+    try:
+        yield
+    finally:
+        _LABEL.reset(token)
+
+
+@contextmanager
+def _not_recorded() -> Iterator[None]:
+    """Casts inside are internal questions (e.g. :meth:`FixedType.representable`), never counted."""
+    token = _RECORDERS.set(())
+    try:
+        yield
+    finally:
+        _RECORDERS.reset(token)
+
+
+def _record(q: np.ndarray, k: np.ndarray | np.integer, t: FixedType, src_signed: bool,
+            recorders: tuple[OverflowRecorder, ...]) -> None:
+    """Count the elements of the exact value ``q * 2**k`` (``k >= 0``) that ``t``'s overflow mode changes."""
+    lo, hi = t.min_mantissa, t.max_mantissa
+    sym = t.overflow is Overflow.SAT_SYM and t.signed and t.width > 1 and src_signed
+    if np.ndim(k) == 0 and int(k) == 0:
+        outside = (q > hi) | (q < lo)
+        n = int(np.count_nonzero(outside)) + (int(np.count_nonzero(q == lo)) if sym else 0)
+    else:
+        kc = np.minimum(np.broadcast_to(k, q.shape).astype(np.int64), 62)
+        # the same exact bounds as _overflow: q << k > hi <=> q > floor(hi / 2**k), likewise for lo
+        outside = (q > np.right_shift(np.int64(hi), kc)) | (q < -np.right_shift(np.int64(-lo), kc))
+        n = int(np.count_nonzero(outside))
+        if sym:  # ap_fixed moves a signed source landing on the most negative code to -max
+            n += int(np.count_nonzero(~outside & (np.left_shift(np.where(outside, 0, q), kc) == lo)))
+    if n:
+        for rec in recorders:
+            rec._add(n, t.overflow is not Overflow.WRAP)
 
 
 # ------------------------------------------------------------------------- core
@@ -347,6 +457,9 @@ def _overflow_unshifted(q: np.ndarray, t: FixedType) -> np.ndarray | None:
 
 def _overflow(q: np.ndarray, k: np.ndarray | np.integer, t: FixedType, src_signed: bool) -> np.ndarray:
     """Map the exact value ``q * 2**k`` (in target LSBs, ``k >= 0``) into ``t``'s range."""
+    recorders = _RECORDERS.get()
+    if recorders:
+        _record(q, k, t, src_signed, recorders)
     if np.ndim(k) == 0 and int(k) == 0:
         fast = _overflow_unshifted(q, t)
         if fast is not None:

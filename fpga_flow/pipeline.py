@@ -12,6 +12,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,10 @@ from fpga_flow.fixed import FixedType, to_float
 from fpga_flow.hw import DesignPlan, check_parallelism, plan_design
 from fpga_flow.ir import Graph
 from fpga_flow.onnx_io import read_onnx
+
+if TYPE_CHECKING:
+    from fpga_flow.analysis.numerics import FloatComparison, RangeAudit
+    from fpga_flow.onnx_io.calibrate import TensorRange
 from fpga_flow.passes import (
     align_merge_inputs,
     choose_storage,
@@ -30,8 +35,8 @@ from fpga_flow.passes import (
 )
 
 __all__ = [
-    "BuildOptions", "BuildResult", "LowerOptions", "build", "load_and_lower", "lower", "make_stimulus", "plan",
-    "write_project_readme",
+    "BuildOptions", "BuildResult", "LowerOptions", "build", "calibration_ranges", "check_numerics", "load_and_lower",
+    "lower", "make_stimulus", "plan", "write_project_readme",
 ]
 
 
@@ -54,10 +59,39 @@ def lower(graph: Graph, options: LowerOptions = LowerOptions()) -> Graph:
 
 
 def load_and_lower(
-    model: str | Path, precision: FixedType | str | None = None, options: LowerOptions = LowerOptions()
+    model: str | Path, precision: FixedType | str | None = None, options: LowerOptions = LowerOptions(),
+    calibrate: Path | None = None,
 ) -> Graph:
-    """Read an ONNX file and lower it (what ``inspect``, ``run`` and ``build`` start from)."""
-    return lower(read_onnx(model, precision), options)
+    """Read an ONNX file and lower it (what ``inspect``, ``run`` and ``build`` start from).
+
+    ``calibrate``: a float ``.npy`` of representative inputs; the float model runs on it
+    (onnxruntime) and each tensor's type is chosen from the range observed
+    (:mod:`fpga_flow.onnx_io.calibrate`)."""
+    calibration = calibration_ranges(model, calibrate) if calibrate is not None else None
+    return lower(read_onnx(model, precision, calibration), options)
+
+
+def calibration_ranges(model: str | Path, data: Path) -> dict[str, TensorRange]:
+    """The range of every float tensor of ``model`` on the inputs in ``data`` (``--calibrate``)."""
+    import onnx
+
+    from fpga_flow.inputs import load_input
+    from fpga_flow.onnx_io.calibrate import observe_ranges
+
+    path = Path(model)
+    if not path.is_file():
+        raise FlowError(f"{path}: no such file")
+    try:
+        proto = onnx.load(str(path))
+    except Exception as e:  # noqa: BLE001 - protobuf raises many kinds
+        raise FlowError(f"{path}: not a readable ONNX file ({type(e).__name__}: {e})") from None
+    inits = {t.name for t in proto.graph.initializer}
+    ins = [i for i in proto.graph.input if i.name not in inits]
+    dims = [d.dim_value for d in ins[0].type.tensor_type.shape.dim[1:]] if len(ins) == 1 else []
+    if not dims or any(d <= 0 for d in dims):
+        raise FlowError(f"{path}: --calibrate needs one graph input with a fixed shape (batch, features...)")
+    progress(f"calibrating: running the float model on {data}")
+    return observe_ranges(proto, load_input(data, int(np.prod(dims))))
 
 
 # ---------------------------------------------------------------------------- build
@@ -70,7 +104,8 @@ class BuildOptions:
     precision: str | None = None
     storage: str = "auto"
     n_stimulus: int = 32
-    stimulus: Path | None = None  # a float .npy; default: seeded random values over the input range
+    stimulus: Path | None = None  # a float .npy; default: the calibration data, else seeded random values
+    calibrate: Path | None = None  # a float .npy: each float tensor's type from its range on this data
     strict: bool = False
 
 
@@ -128,9 +163,11 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
     board = load_board(options.board)
     _check_out_dir(out)
     progress(f"reading {model}")
-    graph = load_and_lower(model, options.precision, LowerOptions(storage=options.storage))
+    graph = load_and_lower(model, options.precision, LowerOptions(storage=options.storage), options.calibrate)
     if options.stimulus is not None:
         x = load_input(Path(options.stimulus), graph.inputs[0].size)
+    elif options.calibrate is not None:  # real data rather than random values
+        x = load_input(Path(options.calibrate), graph.inputs[0].size)[: options.n_stimulus]
     else:
         x = make_stimulus(graph, options.n_stimulus)
     progress(f"planning the hardware for {board.name} at parallelism {options.parallelism}")
@@ -139,7 +176,9 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
     fit = fit_report(figures, board)
     if options.strict and not fit["fits"]:
         raise FlowError(fit["message"])
-    vals = graph.execute(x)
+    progress(f"checking the fixed-point types on the stimulus ({len(x)} samples, against the float model)")
+    audit, versus_float = check_numerics(graph, model, x, strict=options.strict)
+    vals = audit.mantissas
     n = len(x)
     tb = TbData(vals[graph.inputs[0].name].reshape(n, -1), vals[graph.outputs[0]].reshape(n, -1),
                 graph.inputs[0].out_type, graph.output_layers[0].out_type)
@@ -156,6 +195,7 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         progress(f"writing board files for {board.name} (Makefile, vivado/, driver/, DEPLOY.md)")
         emit_board(graph, board, tmp, options.parallelism)
         report = build_report(graph, design, figures, fit, board, options, Path(model).name)
+        report["numerics"] = {**audit.to_dict(), "float": versus_float.to_dict()}
         write_report(tmp, report)
         write_project_readme(tmp, report, board)
         _replace_tree(tmp, out)
@@ -163,6 +203,37 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return BuildResult(out, graph, design, report)
+
+
+def check_numerics(graph: Graph, model: str | Path, x: np.ndarray, *, strict: bool = False
+                   ) -> tuple[RangeAudit, FloatComparison]:
+    """Run the reference on ``x`` counting the values that saturate or wrap in each layer, and compare
+    its outputs with the float model (onnxruntime, or qonnx's executor for a QONNX model).
+
+    A wrapped value is a wrong result: a warning names the layers (``strict``: a FlowError, exit 2).
+    Saturations are clamps to the type's range (what a QONNX ``Quant`` does by definition): a note."""
+    import onnx
+
+    from fpga_flow.analysis.numerics import audit_ranges, compare_with_float
+
+    audit = audit_ranges(graph, x)
+    versus = compare_with_float(onnx.load(str(model)), graph, x, audit.y_fixed)
+    where = ", ".join(f"{r.name} ({r.wrapped} of {r.values}, type {r.out_type})" for r in audit.wrapped_layers())
+    if where:
+        msg = (f"on the stimulus ({audit.samples} samples) values wrap around in {where}: those results are wrong; "
+               "pass --calibrate X.npy (each tensor's type from your data) or a wider --precision")
+        if strict:
+            raise FlowError(msg + " (--strict refuses wrapped values)")
+        print(f"fpga-flow: warning: {msg}", file=sys.stderr, flush=True)
+    sat = ", ".join(f"{r.name} ({r.saturated} of {r.values})" for r in audit.saturated_layers())
+    if sat:
+        print(f"fpga-flow: note: values saturate (clamped to the type's range) in {sat}", file=sys.stderr, flush=True)
+    if versus.compared:
+        figures = [f"argmax equal on {versus.argmax_agree} of {versus.samples} samples"
+                   if versus.argmax_agree is not None else "",
+                   f"max abs error {versus.max_abs_error:.4g}" if versus.max_abs_error is not None else ""]
+        progress(f"against the float model ({versus.runtime}): " + ", ".join(f for f in figures if f))
+    return audit, versus
 
 
 def write_project_readme(out: Path, report: dict, board: Board) -> None:

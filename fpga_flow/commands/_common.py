@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from fpga_flow.passes.storage import STORAGE_KINDS
@@ -16,6 +17,14 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         metavar="TYPE",
         help="type for float tensors without a Quant, e.g. 'ap_fixed<16,6>' "
         "(default for plain float models: ap_fixed<16,6>)",
+    )
+    p.add_argument(
+        "--calibrate",
+        default=None,
+        type=Path,
+        metavar="X.npy",
+        help="representative float inputs: the float model runs on them and each tensor's fixed-point type "
+        "is chosen from its observed range (plain float models; a QONNX model's unquantized input)",
     )
     p.add_argument(
         "--storage",

@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, type=Path, help="project folder to write (replaced atomically)")
     p.add_argument("--parallelism", "-P", type=int, default=1, help="MAC lanes per layer (default 1)")
     p.add_argument("--stimulus", type=Path, default=None,
-                   help="float .npy (N x features) for the testbenches (default: 32 seeded random samples)")
+                   help="float .npy (N x features) for the testbenches (default: the first --samples of --calibrate, "
+                   "else seeded random samples)")
     p.add_argument("--samples", type=int, default=32, help="number of random stimulus samples (default 32)")
     p.add_argument("--strict", action="store_true", help="exit non-zero when the design does not fit the board")
 
@@ -23,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     opts = BuildOptions(
         board=args.board, parallelism=args.parallelism, precision=args.precision, storage=args.storage,
-        n_stimulus=args.samples, stimulus=args.stimulus, strict=args.strict,
+        n_stimulus=args.samples, stimulus=args.stimulus, strict=args.strict, calibrate=args.calibrate,
     )
     res = build(args.model, args.out, opts)
     r = res.report

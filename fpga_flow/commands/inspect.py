@@ -28,7 +28,7 @@ def _t(d: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     board = load_board(args.board)
-    graph = load_and_lower(args.model, args.precision, LowerOptions(storage=args.storage))
+    graph = load_and_lower(args.model, args.precision, LowerOptions(storage=args.storage), args.calibrate)
     rows = layer_rows(graph)
     tot = totals(rows)
     try:

@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = load_and_lower(args.model, args.precision, LowerOptions(storage=args.storage))
+    graph = load_and_lower(args.model, args.precision, LowerOptions(storage=args.storage), args.calibrate)
     x = load_input(args.input, graph.inputs[0].size)
     y = graph.run_float(x)
     out = graph.output_layers[0]

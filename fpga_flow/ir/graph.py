@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fpga_flow.fixed import FixedType, to_float
+from fpga_flow.fixed import FixedType, overflow_label, to_float
 from fpga_flow.ir.layers import DenseLayer, GraphError, InputLayer, Layer, MacLayer, layer_kind
 
 __all__ = ["Graph", "GraphError"]
@@ -18,11 +18,15 @@ _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True)
 class Graph:
-    """A small typed dataflow graph. ``layers`` are topologically ordered."""
+    """A small typed dataflow graph. ``layers`` are topologically ordered.
+
+    ``notes`` say what the reader left out of the model (e.g. a final Softmax: the outputs are the
+    logits), for the report; passes keep them."""
 
     name: str
     layers: tuple[Layer, ...]
     outputs: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
@@ -52,7 +56,7 @@ class Graph:
         return tuple(lay for lay in self.layers if isinstance(lay, MacLayer))
 
     def replace_layers(self, layers: list[Layer] | tuple[Layer, ...], outputs: tuple[str, ...] | None = None) -> Graph:
-        return Graph(self.name, tuple(layers), self.outputs if outputs is None else outputs)
+        return Graph(self.name, tuple(layers), self.outputs if outputs is None else outputs, self.notes)
 
     # ------------------------------------------------------------------ checks
     def verify(self) -> Graph:
@@ -103,15 +107,16 @@ class Graph:
         vals: dict[str, np.ndarray] = {}
         types: dict[str, FixedType] = {}
         for lay in self.layers:
-            if isinstance(lay, InputLayer):
-                data = feeds[lay.name]
-                if quantized:
-                    data = np.asarray(data, dtype=np.int64)
-                    vals[lay.name] = data.reshape((data.shape[0], *lay.shape))
+            with overflow_label(lay.name):  # a recording caller (fixed.record_overflows) sees which layer
+                if isinstance(lay, InputLayer):
+                    data = feeds[lay.name]
+                    if quantized:
+                        data = np.asarray(data, dtype=np.int64)
+                        vals[lay.name] = data.reshape((data.shape[0], *lay.shape))
+                    else:
+                        vals[lay.name] = lay.quantize(data)
                 else:
-                    vals[lay.name] = lay.quantize(data)
-            else:
-                vals[lay.name] = lay.reference([vals[i] for i in lay.inputs], [types[i] for i in lay.inputs])
+                    vals[lay.name] = lay.reference([vals[i] for i in lay.inputs], [types[i] for i in lay.inputs])
             types[lay.name] = lay.out_type
         return vals
 

@@ -154,12 +154,12 @@ def read_maxpool(r: Reader, node: onnx.NodeProto) -> None:
                                pads=(pads[0], pads[1], pads[2], pads[3]), origin=origin), node.output[0])
 
 
-def _avg_out_type(r: Reader, src: Layer, count: int) -> FixedType:
+def _avg_out_type(r: Reader, src: Layer, count: int, out_tensor: str) -> FixedType:
     """The output type of an average: exact when ``count`` is a power of two (the input type grown
     by ``log2(count)`` fractional bits), else those bits rounded to nearest even; a following
     ``Quant`` is fused into it, so the exact average is rounded once. ``precision`` in a float model."""
     if not r.quantized:
-        return r.precision
+        return r.act_type(out_tensor)
     t = src.out_type
     extra = max(0, (count - 1).bit_length())
     return FixedType(t.width + extra, t.integer, t.signed, Rounding.RND_CONV, Overflow.SAT)
@@ -169,7 +169,7 @@ def _add_avgpool(r: Reader, node: onnx.NodeProto, src: Layer, kernel: tuple[int,
                  pads: tuple[int, ...], include_pad: bool, out_tensor: str, prefix: str) -> Layer:
     shape = _pool_shape(r, node, src, kernel, stride, pads)
     name, origin = r.new_name(node, prefix)
-    out_t = _avg_out_type(r, src, kernel[0] * kernel[1])
+    out_t = _avg_out_type(r, src, kernel[0] * kernel[1], out_tensor)
     nxt = r.single_consumer(out_tensor)
     if nxt is not None and r.is_quant(nxt) and nxt.input[0] == out_tensor:
         # the model rounds the exact average once, to the Quant's type: so does the layer
@@ -370,7 +370,7 @@ def _add_scale(r: Reader, node: onnx.NodeProto, src: Layer, mult: np.ndarray, mu
         acc = scale_accumulator_type(probe, src.out_type)
     except FixedPointRangeError as e:
         raise r.fail(node, str(e), True) from None
-    layer = replace(probe, acc_type=acc, out_type=acc if r.quantized else r.precision)
+    layer = replace(probe, acc_type=acc, out_type=acc if r.quantized else r.act_type(node.output[0]))
     r.add_layer(layer, node.output[0])
 
 
@@ -409,7 +409,8 @@ def _output_grid(r: Reader, node: onnx.NodeProto) -> tuple[int, Rounding]:
         t = r.quant_type(nxt)
         return t.frac, t.rounding
     if not r.quantized:
-        return r.precision.frac, r.precision.rounding
+        t = r.act_type(node.output[0])
+        return t.frac, t.rounding
     src = r.activation(node)
     return src.out_type.frac + 8, Rounding.RND_CONV
 
@@ -464,7 +465,7 @@ def read_add(r: Reader, node: onnx.NodeProto) -> None:
         except FixedPointRangeError as e:
             raise r.fail(node, str(e), True) from None
     else:
-        out_t = r.precision
+        out_t = r.act_type(node.output[0])
     name, origin = r.new_name(node, "add")
     r.add_layer(AddLayer(name, tuple(s.name for s in srcs), srcs[0].shape, out_t, origin=origin), node.output[0])
 

@@ -6,7 +6,8 @@ import numpy as np
 import onnx
 
 from fpga_flow.ir import Layer, QuantizeLayer, ReluLayer, ReshapeLayer
-from fpga_flow.onnx_io.reader import PASS_THROUGH, Reader
+from fpga_flow.onnx_io.calibrate import RAW_SCORES
+from fpga_flow.onnx_io.reader import FINAL_DROPPED, FLOAT_TYPES, PASS_THROUGH, Reader, _Const, esc
 from fpga_flow.onnx_io.registry import attr, onnx_handler
 
 __all__: list[str] = []
@@ -21,8 +22,34 @@ def read_pass_through(r: Reader, node: onnx.NodeProto) -> None:
 def read_relu(r: Reader, node: onnx.NodeProto) -> None:
     src = r.activation(node)
     name, origin = r.new_name(node, "relu")
-    out_t = src.out_type if r.quantized else r.precision
+    out_t = src.out_type if r.quantized else r.act_type(node.output[0])
     r.add_layer(ReluLayer(name, (src.name,), src.shape, out_t, origin=origin), node.output[0])
+
+
+@onnx_handler("Cast", note="float to float, on activations (a no-op)")
+def read_cast(r: Reader, node: onnx.NodeProto) -> None:
+    src = r.activation(node)
+    to = attr(node, "to", 0)
+    if to not in FLOAT_TYPES:
+        name = onnx.TensorProto.DataType.Name(to) if to in onnx.TensorProto.DataType.values() else str(to)
+        raise r.fail(node, f"a Cast of an activation to {name} is not supported: only float-to-float casts (no-ops) "
+                     "are; export the model without the cast to an integer type", True)
+    r.alias(node.output[0], src)
+
+
+@onnx_handler(*FINAL_DROPPED, note="only the last op: dropped, the logits are output")
+def read_final_softmax(r: Reader, node: onnx.NodeProto) -> None:
+    src = r.activation(node)
+    if not r.is_final(node.output[0]):
+        raise r.fail(node, f"{node.op_type} is only supported as the last op (feeding a graph output)", True)
+    axis = int(attr(node, "axis", -1))  # -1 and 1 agree on (batch, n)
+    if len(src.shape) != 1 or axis not in (-1, 1):
+        raise r.fail(node, f"only a {node.op_type} over the features of a vector (axis=-1 or 1) is supported, got "
+                     f"axis={axis} on shape (N, {', '.join(map(str, src.shape))})", True)
+    r.alias(node.output[0], src)
+    r.dropped.add(node.output[0])
+    r.notes.append(f"final {node.op_type} (node {esc(node.name or node.output[0])}) not computed: the outputs are the "
+                   "logits; argmax is unchanged")
 
 
 @onnx_handler("Quant", note="QONNX, power-of-two scales")
@@ -63,6 +90,39 @@ def read_reshape(r: Reader, node: onnx.NodeProto) -> None:
     if shape is None:
         raise r.fail(node, f"cannot reshape a sample of shape {src.shape} to {target} keeping the batch dimension "
                      "first", True)
+    _reshape(r, node, src, shape)
+
+
+@onnx_handler("Squeeze", "Unsqueeze", note="of size-1 axes, keeping the batch")
+def read_squeeze(r: Reader, node: onnx.NodeProto) -> None:
+    src = r.activation(node)
+    axes = attr(node, "axes", None)
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        c = r.const(node.input[1])
+        if c is None:
+            raise r.fail(node, "the axes must be a constant", True)
+        axes = [int(a) for a in np.asarray(c.values).ravel()]
+    full = [1, *(int(d) for d in src.shape)]  # the batch taken as 1
+    if node.op_type == "Squeeze":
+        rank = len(full)
+        picked = [a % rank for a in axes] if axes is not None else [i for i in range(1, rank) if full[i] == 1]
+        if any(not -rank <= a < rank for a in (axes or [])) or 0 in picked or any(full[a] != 1 for a in picked):
+            raise r.fail(node, f"axes={axes}: only size-1 axes other than the batch can be squeezed from shape "
+                         f"(N, {', '.join(map(str, src.shape))})", True)
+        shape = tuple(d for i, d in enumerate(full) if i not in picked)[1:]
+    else:
+        if not axes:
+            raise r.fail(node, "Unsqueeze needs axes", True)
+        rank = len(full) + len(axes)
+        picked = sorted(a % rank for a in axes)
+        if any(not -rank <= a < rank for a in axes) or 0 in picked or len(set(picked)) != len(picked):
+            raise r.fail(node, f"axes={axes}: only new axes after the batch are supported", True)
+        out = list(full)
+        for a in picked:
+            out.insert(a, 1)
+        shape = tuple(out[1:])
+    if not shape:
+        raise r.fail(node, "squeezing every axis but the batch leaves a scalar per sample; keep one axis", True)
     _reshape(r, node, src, shape)
 
 
@@ -125,3 +185,49 @@ def read_gemm(r: Reader, node: onnx.NodeProto) -> None:
         raise r.fail(node, "input B must be a constant 2-D weight", True)
     bias = r.input_bias(node, 2, "input C (bias)")
     r.make_dense(node, src, w, transposed=bool(attr(node, "transB", 0)), bias=bias, out_tensor=node.output[0])
+
+
+#: LinearClassifier post-transforms that are monotonic per class (argmax unchanged when dropped).
+_MONOTONIC = ("NONE", "SOFTMAX", "LOGISTIC")
+
+
+@onnx_handler("LinearClassifier", note="ai.onnx.ml (scikit-learn's linear models): the scores output, "
+              "post_transform NONE/SOFTMAX/LOGISTIC as the last op")
+def read_linear_classifier(r: Reader, node: onnx.NodeProto) -> None:
+    src = r.activation(node)
+    post = attr(node, "post_transform", "NONE")
+    if post not in _MONOTONIC:
+        raise r.fail(node, f"post_transform={post!r} is not supported ({', '.join(_MONOTONIC)})", True)
+    labels = attr(node, "classlabels_ints", None) or attr(node, "classlabels_strings", None) or []
+    coef = np.asarray(attr(node, "coefficients", []), dtype=np.float64)
+    rows = len(labels)
+    if rows < 2 or coef.size != rows * src.size:
+        raise r.fail(node, f"expected {len(labels)} x {src.size} coefficients (one row per class), got {coef.size}",
+                     True)
+    icpt = np.asarray(attr(node, "intercepts", [0.0] * rows), dtype=np.float64)
+    if len(node.output) < 2 or not node.output[1]:
+        raise r.fail(node, "the scores output (output 1) is missing", True)
+    scores = node.output[1]
+    if post != "NONE":
+        if not r.is_final(scores):
+            raise r.fail(node, f"post_transform={post} is only supported when the scores are the last op's output",
+                         True)
+        r.dropped.add(scores)
+        r.notes.append(f"final post_transform {post} of node {esc(node.name or scores)} (LinearClassifier) not "
+                       "computed: the outputs are the raw scores (logits); argmax is unchanged")
+        # the calibration observed the raw scores under their own name (the output holds probabilities)
+        r.type_key[scores] = RAW_SCORES.format(scores)
+    r.make_dense(node, src, _Const(coef.reshape(rows, src.size)), transposed=True, bias=(_Const(icpt), node),
+                 out_tensor=scores)
+
+
+@onnx_handler("Normalizer", note="ai.onnx.ml, of dropped final probabilities")
+def read_normalizer(r: Reader, node: onnx.NodeProto) -> None:
+    src = r.activation(node)
+    if node.input[0] not in r.dropped or not r.is_final(node.output[0]):
+        raise r.fail(node, "a Normalizer is only supported after a dropped final Softmax/post-transform (it then "
+                     "only rescales probabilities)", True)
+    r.dropped.add(node.output[0])
+    r.alias(node.output[0], src)
+    r.notes.append(f"final Normalizer (node {esc(node.name or node.output[0])}) not computed: the outputs are the "
+                   "logits; argmax is unchanged")

@@ -13,10 +13,32 @@ Supported:
 * weight sharing as ``Gather(codebook, indices)`` feeding the weight (a ``Quant`` before or after
   the ``Gather`` gives the weight type); pruned weights are exact zeros.
 
+* exporters' no-op ops on activations: a float-to-float ``Cast``, ``Squeeze``/``Unsqueeze`` of
+  size-1 axes, and a final ``Softmax``/``LogSoftmax`` (feeding a graph output): it is dropped, the
+  hardware outputs the logits (the argmax is unchanged) and :attr:`fpga_flow.ir.Graph.notes` says so;
+  integer graph outputs beside float ones (a classifier's label) are left out, with a note;
+* scikit-learn models as skl2onnx writes them: MLPs (``Cast``, ``MatMul``/``Add``, ``Softmax``, label
+  path left out) and ``ai.onnx.ml`` ``LinearClassifier`` (raw scores, its ``post_transform`` and a
+  following ``Normalizer`` dropped as a final Softmax is).
+
+Before any node is read, every op type no handler reads is listed in one error (count, first node,
+a fix hint for QCDQ, recurrent layers and a Softmax not at the output); model names in messages are
+escaped by :func:`esc`.
+
 Constants with no ``Quant``: in a model without any ``Quant`` (plain float) every constant,
 the input and each layer's output use the ``precision`` type, as hls4ml does. In a QONNX model a
 raw constant is taken exactly (narrowest exact type) when that needs at most 32 bits, else it is
 rounded to ``precision`` if the user gave one, else it is an error that says what to do.
+
+Calibrated types (``calibration=``, ranges from :func:`fpga_flow.onnx_io.calibrate.observe_ranges`):
+in a float model each activation tensor with an observed range ``[lo, hi]`` (the input, every
+layer output) gets a ``W``-bit type (``W`` = the width of ``precision`` if given, else 16) with the
+fewest integer bits holding ``[lo, hi]`` times :data:`CALIBRATION_MARGIN`, unsigned when
+``lo >= 0``; its rounding and overflow modes are those of ``precision`` if given, else ``RND_CONV``
+and ``SAT``. Each constant gets a ``W``-bit type with the fewest integer bits holding its own
+values exactly in range (no margin). A tensor with no observation keeps ``precision``. In a QONNX
+model the calibration gives only the type of a graph input with no ``Quant`` after it (overflow
+``SAT``); with neither a calibration nor ``precision`` such an input is an error.
 
 Everything else is a :class:`~fpga_flow.errors.UnsupportedError` naming the node, its op type and
 what is supported.
@@ -28,7 +50,8 @@ constant folding, the types of constants, naming and error messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +60,15 @@ import onnx
 from onnx import numpy_helper
 
 from fpga_flow.errors import ModelError, UnsupportedError
-from fpga_flow.fixed import FixedPointRangeError, FixedType, from_float, min_exact_type, parse_fixed_type
+from fpga_flow.fixed import (
+    FixedPointRangeError,
+    FixedType,
+    Overflow,
+    Rounding,
+    from_float,
+    min_exact_type,
+    parse_fixed_type,
+)
 from fpga_flow.ir import (
     CodebookCsrWeights,
     DenseLayer,
@@ -50,19 +81,70 @@ from fpga_flow.ir import (
     csr_from_dense,
 )
 from fpga_flow.names import NameTable
+from fpga_flow.onnx_io.calibrate import TensorRange
 from fpga_flow.onnx_io.quant import QuantSpec, quant_types
 from fpga_flow.onnx_io.registry import ONNX_HANDLERS, attr, supported_ops
 
-__all__ = ["DEFAULT_PRECISION", "Reader", "read_onnx"]
+__all__ = ["CALIBRATION_MARGIN", "CALIBRATION_WIDTH", "DEFAULT_PRECISION", "Reader", "calibrated_type", "esc",
+           "read_onnx"]
 
 #: Default type for plain float models (what hls4ml uses by default).
 DEFAULT_PRECISION = "ap_fixed<16,6>"
+#: A calibrated activation type holds the observed range times this factor (25 % headroom for
+#: inputs beyond the calibration samples; saturation beyond it).
+CALIBRATION_MARGIN = 1.25
+#: Width of calibrated types when the user gave no ``precision``.
+CALIBRATION_WIDTH = 16
+#: Float element types (a ``Cast`` between them is a no-op on the fixed-point datapath).
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+#: Final ops that are dropped (the hardware outputs their input, the logits; argmax is unchanged).
+FINAL_DROPPED = ("Softmax", "LogSoftmax")
+#: Fix hints for op types users commonly meet, for the unsupported-ops error.
+_QCDQ_HINT = ("the standard QCDQ format is not supported yet: export with Brevitas export_qonnx using fixed-point "
+              "(power-of-two scale) quantizers")
+OP_HINTS = {
+    **{op: _QCDQ_HINT for op in ("QuantizeLinear", "DequantizeLinear", "QLinearMatMul", "QLinearConv",
+                                 "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "QLinearAdd")},
+    **{op: "recurrent layers are not supported yet" for op in ("LSTM", "GRU", "RNN")},
+}
+
+
+
+def esc(text: object, quote: bool = True) -> str:
+    """``text`` (a name from a model or a path) safe inside a one-line message: repr-style quoting,
+    so no raw newline or control character reaches the user; with ``quote=False`` a printable text
+    stays bare."""
+    s = str(text)
+    if not quote and s.isprintable():
+        return s
+    return repr(s)
+
+
+def calibrated_type(lo: float, hi: float, width: int, rounding: Rounding = Rounding.RND_CONV,
+                    overflow: Overflow = Overflow.SAT) -> FixedType:
+    """The ``width``-bit type with the fewest integer bits whose range holds ``[lo, hi]``:
+    unsigned when ``lo >= 0``, else signed; ``[0, 0]`` gets one integer bit. (The reader passes the
+    observed range times :data:`CALIBRATION_MARGIN` for activations, the exact range for constants.)"""
+    signed = lo < 0
+    top = max(abs(lo), abs(hi))
+    if top == 0:
+        return FixedType(width, 1, signed, rounding, overflow)
+    integer = math.frexp(top)[1] + (1 if signed else 0) - 1  # just below: the loop settles it
+    while True:
+        t = FixedType(width, integer, signed, rounding, overflow)
+        lo_ok = math.ldexp(t.min_mantissa, -t.frac) <= lo
+        hi_ok = math.ldexp(t.max_mantissa, -t.frac) >= hi
+        if lo_ok and hi_ok:
+            return t
+        integer += 1
 
 QUANT_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas", "qonnx")
 #: Ops that pass their input through unchanged (when constant, their input's value).
 PASS_THROUGH = ("Identity", "Dropout")
 #: Integer shape arithmetic folded when its inputs are constant (or shapes of activations).
 SHAPE_OPS = ("Shape", "Cast", "Unsqueeze", "Squeeze", "Concat")
+#: Ops the reader folds when all their inputs are constants.
+FOLDED_OPS = ("Constant", *PASS_THROUGH, "Quant", "Gather", *SHAPE_OPS, "Transpose")
 
 
 @dataclass(frozen=True)
@@ -84,12 +166,22 @@ class Reader:
     """The state of one model being read; handlers (:mod:`fpga_flow.onnx_io.handlers`) call its
     methods to fold constants, type them, name layers and add them."""
 
-    def __init__(self, model: onnx.ModelProto, source: str, precision: FixedType | None) -> None:
+    def __init__(self, model: onnx.ModelProto, source: str, precision: FixedType | None,
+                 calibration: Mapping[str, TensorRange] | None = None) -> None:
         self.model = model
         self.source = source
         self.g = model.graph
         self.user_precision = precision
         self.precision = precision or parse_fixed_type(DEFAULT_PRECISION)
+        self.calibration: Mapping[str, TensorRange] = calibration or {}
+        self.cal_width = precision.width if precision is not None else CALIBRATION_WIDTH
+        self.cal_rounding = precision.rounding if precision is not None else Rounding.RND_CONV
+        self.cal_overflow = precision.overflow if precision is not None else Overflow.SAT
+        self.notes: list[str] = []
+        self.dropped: set[str] = set()  # tensors of dropped final ops (their values are the logits)
+        self.type_key: dict[str, str] = {}  # tensor -> the calibration entry giving its type, when not its name
+        self.live: set[int] = set(range(len(self.g.node)))  # nodes a kept graph output depends on
+        self.kept_outputs: list[str] = [o.name for o in self.g.output]
         self.inits = {t.name: numpy_helper.to_array(t) for t in self.g.initializer}
         self.producer: dict[str, tuple[int, onnx.NodeProto]] = {}
         for i, n in enumerate(self.g.node):
@@ -100,6 +192,7 @@ class Reader:
             for t in n.input:
                 self.consumers.setdefault(t, []).append(n)
         self.quantized = any(n.op_type == "Quant" for n in self.g.node)
+        self.calibrated = calibration is not None and not self.quantized
         self.names = NameTable()
         self.layers: list[Layer] = []
         self.tensor_layer: dict[str, Layer] = {}  # activation tensor -> producing layer
@@ -109,7 +202,7 @@ class Reader:
     # ------------------------------------------------------------------ errors
     def node_label(self, node: onnx.NodeProto) -> str:
         idx = list(self.g.node).index(node)
-        return f"node '{node.name or f'#{idx}'}' ({node.op_type})"
+        return f"node {esc(node.name or f'#{idx}')} ({esc(node.op_type, quote=False)})"
 
     def fail(self, node: onnx.NodeProto | None, msg: str, unsupported: bool = False) -> ModelError:
         where = f"{self.source}: " + (self.node_label(node) + ": " if node is not None else "")
@@ -265,16 +358,21 @@ class Reader:
         except ValueError:
             raise self.fail(node, f"scale shape {types.shape} does not broadcast to {vals.shape}") from None
         groups = {t: tarr == t for t in set(tarr.ravel().tolist())}
-        frac = max(t.frac for t in groups)
-        integer = max(t.integer for t in groups)
-        any_t = next(iter(groups))
+        quantized = {t: from_float(vals[mask], t) for t, mask in groups.items()}
+        # a channel whose values all quantize to zero (a pruned row, often with a tiny scale such as
+        # 2^-36) holds no information: it must not widen the type of the live channels
+        live = [t for t, q in quantized.items() if np.any(q)] or list(groups)
+        frac = max(t.frac for t in live)
+        integer = max(t.integer for t in live)
+        any_t = live[0]
         try:
             unified = FixedType(integer + frac, integer, any_t.signed, any_t.rounding, any_t.overflow)
         except FixedPointRangeError as e:
             raise self.fail(node, f"per-channel scales unify to a type that is too wide: {e}", True) from None
         m = np.zeros(vals.shape, dtype=np.int64)
         for t, mask in groups.items():
-            m[mask] = from_float(vals[mask], t) << (frac - t.frac)
+            q = quantized[t]
+            m[mask] = (q << (frac - t.frac)) if frac >= t.frac else q >> (t.frac - frac)  # dead: zeros either way
         return _Const(_to_float(m, unified), m, unified)
 
     def fixed_const(self, node: onnx.NodeProto, c: _Const, what: str) -> _Const:
@@ -286,6 +384,12 @@ class Reader:
         if not np.all(np.isfinite(raw)):
             raise self.fail(node, f"the {what} contains NaN or infinity")
         t: FixedType | None = None
+        if self.calibrated and raw.size:
+            try:
+                t = calibrated_type(float(raw.min()), float(raw.max()), self.cal_width, self.cal_rounding,
+                                    self.cal_overflow)
+            except FixedPointRangeError as e:
+                raise self.fail(node, f"the {what}: {e}", True) from None
         if self.quantized and self.user_precision is None:
             t = min_exact_type(raw, max_width=32)
             if t is None:
@@ -300,6 +404,21 @@ class Reader:
         if c.codebook is not None and c.codes is not None:
             return _Const(_to_float(book[c.codes], t), book[c.codes], t, codebook=book, codes=c.codes)
         return _Const(_to_float(book, t), book, t)
+
+    def act_type(self, tensor: str) -> FixedType:
+        """The type of float-model activation ``tensor``: calibrated when its range was observed,
+        else ``precision`` (see module doc)."""
+        rng = self.calibration.get(self.type_key.get(tensor, tensor)) if self.calibrated else None
+        if rng is None:
+            return self.precision
+        return self._range_type(tensor, rng, self.cal_overflow)
+
+    def _range_type(self, tensor: str, rng: TensorRange, overflow: Overflow) -> FixedType:
+        try:
+            return calibrated_type(rng.lo * CALIBRATION_MARGIN, rng.hi * CALIBRATION_MARGIN, self.cal_width,
+                                   self.cal_rounding, overflow)
+        except FixedPointRangeError as e:
+            raise self.fail(None, f"the calibrated type of tensor {esc(tensor)}: {e}", True) from None
 
     # ------------------------------------------------------------------ layers
     def add_layer(self, layer: Layer, out_tensor: str) -> Layer:
@@ -344,25 +463,114 @@ class Reader:
         self.consumed.add(list(self.g.node).index(node))
 
     def read(self) -> Graph:
+        self._choose_outputs()
+        self._check_ops()
         self._read_input()
         for i, node in enumerate(self.g.node):
-            if i in self.consumed:
+            if i in self.consumed or i not in self.live:
                 continue
             if all(self.const(o) is not None for o in node.output if o) and node.output:
                 continue  # part of a constant sub-graph (weights, codebooks, Quant params)
             self._read_node(node)
         outputs = []
-        for o in self.g.output:
-            if o.name not in self.tensor_layer:
-                raise self.fail(None, f"graph output '{o.name}' is not produced by a supported layer")
-            outputs.append(self.tensor_layer[o.name].name)
+        for o in self.kept_outputs:
+            if o not in self.tensor_layer:
+                raise self.fail(None, f"graph output {esc(o)} is not produced by a supported layer")
+            outputs.append(self.tensor_layer[o].name)
         if not outputs:
             raise self.fail(None, "the graph has no outputs")
-        graph = Graph(_model_name(self.model), tuple(self.layers), tuple(outputs))
+        graph = Graph(_model_name(self.model), tuple(self.layers), tuple(outputs), notes=tuple(self.notes))
         try:
             return graph.verify()
         except GraphError as e:
             raise ModelError(f"{self.source}: {e}") from None
+
+    def _choose_outputs(self) -> None:
+        """Leave out integer graph outputs beside float ones (a classifier's label: an ArgMax and a
+        class lookup), with a note; mark the nodes the kept outputs depend on as live."""
+        floats: list[onnx.ValueInfoProto] = []
+        ints: list[onnx.ValueInfoProto] = []
+        for o in self.g.output:
+            et = o.type.tensor_type.elem_type
+            (ints if et and et not in FLOAT_TYPES else floats).append(o)
+        if ints and not floats:
+            names = ", ".join(esc(o.name) for o in ints)
+            raise self.fail(None, f"every graph output ({names}) is an integer tensor (e.g. an ArgMax class index); "
+                            "the hardware outputs the logits: export the model up to its float scores", True)
+        for o in ints:
+            dtype = onnx.TensorProto.DataType.Name(o.type.tensor_type.elem_type).lower()
+            kept = ", ".join(esc(f.name) for f in floats)
+            self.notes.append(f"graph output {esc(o.name)} ({dtype}, e.g. a class label) not computed: the hardware "
+                              f"outputs {kept}")
+        self.kept_outputs = [o.name for o in floats]
+        need = set(self.kept_outputs)
+        self.live = set()
+        for i in range(len(self.g.node) - 1, -1, -1):
+            n = self.g.node[i]
+            if any(o in need for o in n.output if o):
+                self.live.add(i)
+                need.update(t for t in n.input if t)
+
+    def is_final(self, tensor: str) -> bool:
+        """True when ``tensor`` only reaches kept graph outputs, through pass-through ops, float
+        ``Cast``s and ``Normalizer``s (so a ``Softmax`` producing it can be dropped)."""
+        index = {id(n): i for i, n in enumerate(self.g.node)}
+        todo, reached = [tensor], False
+        while todo:
+            t = todo.pop()
+            if t in self.kept_outputs:
+                reached = True
+            for c in self.consumers.get(t, []):
+                if index[id(c)] not in self.live:
+                    continue
+                if c.op_type in (*PASS_THROUGH, "Normalizer") or (c.op_type == "Cast"
+                                                                  and attr(c, "to", 0) in FLOAT_TYPES):
+                    todo.extend(o for o in c.output[:1] if o)
+                else:
+                    return False
+        return reached
+
+    def _check_ops(self) -> None:
+        """Before reading any node: every op type no handler reads, in one error (count, first node,
+        fix hint). Nodes of constant sub-graphs (not depending on the input's values) are checked
+        only for being foldable; nodes no kept output needs are not checked."""
+        data = {i.name for i in self.g.input if i.name not in self.inits}
+        bad: dict[str, list[onnx.NodeProto]] = {}
+        hints: dict[str, str] = {}
+        for i, n in enumerate(self.g.node):
+            if n.op_type == "Shape":
+                continue  # a Shape of an activation is folded (the batch taken as 1)
+            if not any(t in data for t in n.input):
+                if i in self.live and n.op_type not in FOLDED_OPS:
+                    label = f"{esc(n.op_type, quote=False)} on constants"
+                    bad.setdefault(label, []).append(n)
+                    hints[label] = f"only {', '.join(FOLDED_OPS)} are folded on constants"
+                continue
+            data.update(o for o in n.output if o)
+            if i not in self.live:
+                continue
+            key = "Quant" if self.is_quant(n) else n.op_type
+            unknown = key not in ONNX_HANDLERS or (key == "Quant" and not self.is_quant(n))
+            if key in FINAL_DROPPED and not unknown and not self.is_final(n.output[0]):
+                unknown = True
+                hints[key] = (f"{key} is only supported as the last op (feeding a graph output), where it is dropped "
+                              "and the logits are output")
+            if unknown:
+                label = key if not n.domain or n.domain == "ai.onnx" else f"{n.domain}.{key}"
+                bad.setdefault(label, []).append(n)
+                if key in OP_HINTS:
+                    hints[label] = OP_HINTS[key]
+        if not bad:
+            return
+        parts = []
+        for label, nodes in bad.items():
+            first = nodes[0].name or f"#{list(self.g.node).index(nodes[0])}"
+            count = f"{len(nodes)} node{'s' if len(nodes) > 1 else ''}"
+            text = f"{esc(label, quote=False)} ({count}, first {esc(first)})"
+            hint = hints.get(label) or hints.get(nodes[0].op_type)
+            parts.append(text + (f": {hint}" if hint else ""))
+        raise self.fail(None, f"{len(bad)} unsupported op type{'s' if len(bad) > 1 else ''}: " + "; ".join(parts)
+                        + f". Supported: {supported_ops()}", True)
 
     def _read_input(self) -> None:
         inputs = [i for i in self.g.input if i.name not in self.inits]
@@ -371,13 +579,13 @@ class Reader:
         vi = inputs[0]
         tt = vi.type.tensor_type
         if not tt.HasField("shape") or len(tt.shape.dim) < 2:
-            raise self.fail(None, f"input '{vi.name}' must have a shape (batch, features...) of rank >= 2", True)
+            raise self.fail(None, f"input {esc(vi.name)} must have a shape (batch, features...) of rank >= 2", True)
         dims = []
         for d in list(tt.shape.dim)[1:]:
             if not d.HasField("dim_value") or d.dim_value <= 0:
-                raise self.fail(None, f"input '{vi.name}': all but the batch dimension must be fixed", True)
+                raise self.fail(None, f"input {esc(vi.name)}: all but the batch dimension must be fixed", True)
             dims.append(int(d.dim_value))
-        in_type = self.precision
+        quant: onnx.NodeProto | None = None
         # a Quant on the input (possibly behind Flatten/Reshape/Identity) gives the input type; the
         # Quant itself is then an identity (read as an alias by its handler)
         cur = vi.name
@@ -387,19 +595,36 @@ class Reader:
                 break
             nxt = cons[0]
             if self.is_quant(nxt):
-                in_type = self.quant_type(nxt)
+                quant = nxt
                 break
-            if nxt.op_type not in ("Flatten", "Reshape", *PASS_THROUGH):
+            if nxt.op_type not in ("Flatten", "Reshape", "Squeeze", "Unsqueeze", *PASS_THROUGH) and not (
+                    nxt.op_type == "Cast" and attr(nxt, "to", 0) in FLOAT_TYPES):
                 break
             cur = nxt.output[0]
+        in_type = self._input_type(vi.name, quant)
         name, origin = self.names.add(vi.name or "input", prefix="in"), vi.name
         self.add_layer(InputLayer(name, (), tuple(dims), in_type, origin=origin), vi.name)
+
+    def _input_type(self, tensor: str, quant: onnx.NodeProto | None) -> FixedType:
+        if quant is not None:
+            return self.quant_type(quant)
+        if not self.quantized:
+            return self.act_type(tensor)
+        rng = self.calibration.get(tensor)
+        if rng is not None:
+            return self._range_type(tensor, rng, Overflow.SAT)
+        if self.user_precision is not None:
+            return self.user_precision
+        raise self.fail(None, f"graph input {esc(tensor)} of this QONNX model has no Quant after it, so its "
+                        "fixed-point type is unknown (a default type would silently wrap large values): add a Quant "
+                        "after the input, or pass --precision 'ap_fixed<W,I>' or --calibrate X.npy", True)
 
     def _read_node(self, node: onnx.NodeProto) -> None:
         key = "Quant" if self.is_quant(node) else node.op_type
         handler = ONNX_HANDLERS.get(key)
         if handler is None or (key == "Quant" and not self.is_quant(node)):
-            raise self.fail(node, f"op type {node.op_type!r} is not supported; supported: {supported_ops()}", True)
+            raise self.fail(node, f"op type {esc(node.op_type)} is not supported; supported: {supported_ops()}",
+                            True)
         handler(self, node)
 
     def make_dense(
@@ -477,7 +702,7 @@ class Reader:
             acc = naive_accumulator_type(tmp, src.out_type)
         except FixedPointRangeError as e:
             raise self.fail(node, str(e), True) from None
-        layer = build(**fields, out_type=acc if self.quantized else self.precision, acc_type=acc)
+        layer = build(**fields, out_type=acc if self.quantized else self.act_type(out_tensor), acc_type=acc)
         self.add_layer(layer, out_tensor)
         return layer
 
@@ -503,11 +728,16 @@ def _model_name(model: onnx.ModelProto) -> str:
     return NameTable().add(model.graph.name or "model", prefix="model")
 
 
-def read_onnx(model: str | Path | onnx.ModelProto, precision: FixedType | str | None = None) -> Graph:
+def read_onnx(model: str | Path | onnx.ModelProto, precision: FixedType | str | None = None,
+              calibration: Mapping[str, TensorRange] | None = None) -> Graph:
     """Read a plain float or QONNX model into a verified IR :class:`~fpga_flow.ir.Graph`.
 
     ``precision`` (e.g. ``"ap_fixed<16,6>"``) is the default type for float tensors without a
-    ``Quant``. Raises :class:`~fpga_flow.errors.ModelError` (or its subclass
+    ``Quant``. ``calibration`` (tensor name -> observed range, from
+    :func:`~fpga_flow.onnx_io.calibrate.observe_ranges`) gives a float model's tensors calibrated
+    types and a QONNX model's unquantized input its type (see the module doc). What the reader left
+    out (a final Softmax, a label output) is in the graph's ``notes``. Raises
+    :class:`~fpga_flow.errors.ModelError` (or its subclass
     :class:`~fpga_flow.errors.UnsupportedError`) naming the file, the node and the fix.
     """
     if isinstance(precision, str):
@@ -516,10 +746,10 @@ def read_onnx(model: str | Path | onnx.ModelProto, precision: FixedType | str | 
         except ValueError as e:
             raise ModelError(f"--precision: {e}") from None
     if isinstance(model, onnx.ModelProto):
-        source, proto = model.graph.name or "<model>", model
+        source, proto = (esc(model.graph.name) if model.graph.name else "<model>"), model
     else:
         path = Path(model)
-        source = str(path)
+        source = esc(str(path), quote=False)
         if not path.is_file():
             raise ModelError(f"{source}: no such file")
         try:
@@ -532,7 +762,7 @@ def read_onnx(model: str | Path | onnx.ModelProto, precision: FixedType | str | 
         first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
         raise ModelError(f"{source}: onnx.checker rejected the model: {first}") from None
     try:
-        return Reader(proto, source, precision).read()
+        return Reader(proto, source, precision, calibration).read()
     except FixedPointRangeError as e:
         raise UnsupportedError(f"{source}: {e}") from None
 
