@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.setup-stamp
 TEST_JOBS ?= auto
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo demo-cnn test lint bench clean
+.PHONY: setup demo demo-cnn test lint bench fuzz clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,10 @@ lint: setup
 	$(VENV)/bin/ruff check fpga_flow tests hw_tests bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy fpga_flow
+
+# 16,000 mutated ONNX files through the reader (make test runs 2,000): 0 tracebacks expected
+fuzz: setup
+	$(PY) -W ignore -m tests.fuzz_onnx $${FUZZ_N:-16000}
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -84,6 +84,7 @@ from fpga_flow.names import NameTable
 from fpga_flow.onnx_io.calibrate import TensorRange
 from fpga_flow.onnx_io.quant import QuantSpec, quant_types
 from fpga_flow.onnx_io.registry import ONNX_HANDLERS, attr, supported_ops
+from fpga_flow.onnx_io.validate import checked_initializers, validate_attributes
 
 __all__ = ["CALIBRATION_MARGIN", "CALIBRATION_WIDTH", "DEFAULT_PRECISION", "Reader", "calibrated_type", "esc",
            "read_onnx"]
@@ -147,6 +148,10 @@ SHAPE_OPS = ("Shape", "Cast", "Unsqueeze", "Squeeze", "Concat")
 FOLDED_OPS = ("Constant", *PASS_THROUGH, "Quant", "Gather", *SHAPE_OPS, "Transpose")
 
 
+class MalformedModelError(ModelError):
+    """A model that breaks an assumption no specific check caught (the reader's safety net)."""
+
+
 @dataclass(frozen=True)
 class _Const:
     """A folded constant: float values, or fixed-point mantissas with their type."""
@@ -182,7 +187,9 @@ class Reader:
         self.type_key: dict[str, str] = {}  # tensor -> the calibration entry giving its type, when not its name
         self.live: set[int] = set(range(len(self.g.node)))  # nodes a kept graph output depends on
         self.kept_outputs: list[str] = [o.name for o in self.g.output]
-        self.inits = {t.name: numpy_helper.to_array(t) for t in self.g.initializer}
+        validate_attributes(self.g, source)
+        self.inits = checked_initializers(self.g, source)
+        self.current: onnx.NodeProto | None = None  # the node being read (named by an unexpected failure)
         self.producer: dict[str, tuple[int, onnx.NodeProto]] = {}
         for i, n in enumerate(self.g.node):
             for o in n.output:
@@ -469,13 +476,17 @@ class Reader:
         for i, node in enumerate(self.g.node):
             if i in self.consumed or i not in self.live:
                 continue
+            self.current = node
             if all(self.const(o) is not None for o in node.output if o) and node.output:
                 continue  # part of a constant sub-graph (weights, codebooks, Quant params)
             self._read_node(node)
+        self.current = None
         outputs = []
         for o in self.kept_outputs:
             if o not in self.tensor_layer:
                 raise self.fail(None, f"graph output {esc(o)} is not produced by a supported layer")
+            if isinstance(self.tensor_layer[o], InputLayer) and o not in self.producer:
+                raise self.fail(None, f"graph output {esc(o)} is the graph input itself: there is nothing to compute")
             outputs.append(self.tensor_layer[o].name)
         if not outputs:
             raise self.fail(None, "the graph has no outputs")
@@ -760,11 +771,27 @@ def read_onnx(model: str | Path | onnx.ModelProto, precision: FixedType | str | 
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
-        raise ModelError(f"{source}: onnx.checker rejected the model: {first}") from None
+        raise ModelError(f"{source}: onnx.checker rejected the model: {esc(first, quote=False)}") from None
+    except UnicodeDecodeError as e:
+        raise ModelError(f"{source}: a name or string in the model is not valid UTF-8 (byte {e.start} of "
+                         f"{esc(e.object[max(0, e.start - 8): e.end + 8])}); re-export the model") from None
+    reader: Reader | None = None
     try:
-        return Reader(proto, source, precision, calibration).read()
+        reader = Reader(proto, source, precision, calibration)
+        return reader.read()
     except FixedPointRangeError as e:
         raise UnsupportedError(f"{source}: {e}") from None
+    except ModelError:
+        raise
+    except (ArithmeticError, AttributeError, IndexError, KeyError, LookupError, TypeError, ValueError) as e:
+        # the safety net: a malformed model the checks above did not foresee is still one clear line
+        node = reader.current if reader is not None else None
+        where = reader.node_label(node) + ": " if reader is not None and node is not None else ""
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise MalformedModelError(
+            f"{esc(source, quote=False)}: {where}cannot be read ({type(e).__name__}: {esc(detail)}); the model is "
+            "malformed or uses the op in a way fpga-flow does not expect: check it with onnx.checker and onnxruntime"
+        ) from None
 
 
 
