@@ -86,6 +86,10 @@ def read_reshape(r: Reader, node: onnx.NodeProto) -> None:
     if shp is None:
         raise r.fail(node, "the target shape must be a constant", True)
     target = [int(v) for v in np.asarray(shp.values).ravel()]
+    if target and target[0] == 1 and _literal(r, node.input[1]) and not _batch_of_one(r):
+        raise r.fail(node, f"Reshape to {target} merges the samples of a batch into one (ONNX semantics; the "
+                     "model's input batch is not fixed to 1): reshape to [-1, ...] or [0, ...] to keep the batch, "
+                     "or export the model with a batch of 1", True)
     shape = _target_shape(target, src.shape)
     if shape is None:
         raise r.fail(node, f"cannot reshape a sample of shape {src.shape} to {target} keeping the batch dimension "
@@ -124,6 +128,21 @@ def read_squeeze(r: Reader, node: onnx.NodeProto) -> None:
     if not shape:
         raise r.fail(node, "squeezing every axis but the batch leaves a scalar per sample; keep one axis", True)
     _reshape(r, node, src, shape)
+
+
+def _literal(r: Reader, name: str) -> bool:
+    """``name`` is an initializer or a ``Constant`` (not shape arithmetic on an activation)."""
+    if name in r.inits:
+        return True
+    prod = r.producer.get(name)
+    return prod is not None and prod[1].op_type == "Constant"
+
+
+def _batch_of_one(r: Reader) -> bool:
+    """The graph input's batch dimension is fixed to 1."""
+    ins = [i for i in r.g.input if i.name not in r.inits]
+    dims = ins[0].type.tensor_type.shape.dim if ins else []
+    return bool(dims) and dims[0].HasField("dim_value") and dims[0].dim_value == 1
 
 
 def _target_shape(target: list[int], src: tuple[int, ...]) -> tuple[int, ...] | None:

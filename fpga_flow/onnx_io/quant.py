@@ -49,6 +49,9 @@ def quant_types(
     Returns an object array of FixedType with ``scale``'s shape (a 0-d array for per-tensor).
     """
     zp = np.asarray(zero_point, dtype=np.float64)
+    for what, v in (("scale", scale), ("zero point", zp), ("bitwidth", bitwidth)):
+        if np.asarray(v).size == 0:
+            raise QuantSpec(f"the {what} is an empty tensor (it needs one value, or one per channel)")
     if np.any(zp != 0):
         raise QuantSpec("nonzero zero point is not supported (fixed point needs zero_point = 0)")
     bw = np.asarray(bitwidth, dtype=np.float64)

@@ -487,6 +487,7 @@ class Reader:
                 raise self.fail(None, f"graph output {esc(o)} is not produced by a supported layer")
             if isinstance(self.tensor_layer[o], InputLayer) and o not in self.producer:
                 raise self.fail(None, f"graph output {esc(o)} is the graph input itself: there is nothing to compute")
+            self._check_declared_shape(o, self.tensor_layer[o])
             outputs.append(self.tensor_layer[o].name)
         if not outputs:
             raise self.fail(None, "the graph has no outputs")
@@ -582,6 +583,24 @@ class Reader:
             parts.append(text + (f": {hint}" if hint else ""))
         raise self.fail(None, f"{len(bad)} unsupported op type{'s' if len(bad) > 1 else ''}: " + "; ".join(parts)
                         + f". Supported: {supported_ops()}", True)
+
+    def _check_declared_shape(self, name: str, layer: Layer) -> None:
+        """A graph output's declared per-sample shape (where its dims are numbers) is what it computes."""
+        vi = next((o for o in self.g.output if o.name == name), None)
+        if vi is None or not vi.type.tensor_type.HasField("shape"):
+            return
+        dims = list(vi.type.tensor_type.shape.dim)[1:]
+        declared = [int(d.dim_value) if d.HasField("dim_value") else None for d in dims]
+        computed = list(layer.shape)
+        if all(d is None for d in declared):
+            return  # nothing declared beyond the batch
+        if len(declared) != len(computed) and int(np.prod([d or 1 for d in declared])) == layer.size:
+            return  # the same elements declared flat or with unit axes
+        if len(declared) != len(computed) or any(d is not None and d != c for d, c in zip(declared, computed,
+                                                                                           strict=True)):
+            shown = ["?" if d is None else str(d) for d in declared]
+            raise self.fail(None, f"graph output {esc(name)} is declared (N, {', '.join(shown)}) but the graph "
+                            f"computes (N, {', '.join(str(c) for c in computed)}) per sample")
 
     def _read_input(self) -> None:
         inputs = [i for i in self.g.input if i.name not in self.inits]

@@ -82,3 +82,35 @@ def test_the_graph_input_as_the_output(tmp_path):
     m = _model()
     m.graph.output[0].name = m.graph.input[0].name
     assert "is the graph input itself" in _read(m, tmp_path)
+
+
+def _reshape_model(batch: int | str) -> onnx.ModelProto:
+    w = numpy_helper.from_array(np.eye(4, 2, dtype=np.float32), "w")
+    shape = numpy_helper.from_array(np.array([1, -1], np.int64), "shape")
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["f"], name="flat"),
+             helper.make_node("MatMul", ["f", "w"], ["y"], name="mm")]
+    g = helper.make_graph(nodes, "r", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [batch, 2, 2])],
+                          [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [batch, 2])], [w, shape])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_a_literal_reshape_to_one_row_merges_the_batch(tmp_path):
+    assert "merges the samples of a batch" in _read(_reshape_model("N"), tmp_path)
+    p = tmp_path / "one.onnx"
+    p.write_bytes(_reshape_model(1).SerializeToString())
+    assert read_onnx(p).inputs[0].shape == (2, 2)  # with a batch of 1 it is the per-sample flatten
+
+
+def test_an_empty_zero_point(tmp_path):
+    m = _model()
+    q = next(n for n in m.graph.node if n.op_type == "Quant")
+    t = _init(m, lambda t: t.name == q.input[2])
+    t.CopyFrom(numpy_helper.from_array(np.zeros((0,), np.float32), t.name))
+    assert "zero point is an empty tensor" in _read(m, tmp_path)
+
+
+def test_a_declared_output_shape_that_is_not_computed(tmp_path):
+    m = _model()
+    dims = m.graph.output[0].type.tensor_type.shape.dim
+    dims[-1].dim_value = 5  # the last layer has 3 outputs
+    assert "is declared (N, 5) but the graph computes (N, 3)" in _read(m, tmp_path)
