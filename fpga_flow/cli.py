@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from types import ModuleType
 
@@ -46,7 +47,26 @@ def _module(name: str) -> ModuleType:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``fpga-flow`` console script; returns the exit code."""
+    """Entry point of the ``fpga-flow`` console script; returns the exit code.
+
+    Ctrl-C at any moment is one line and exit 130; a closed pipe (``fpga-flow cosim OUT | head -1``)
+    ends quietly with exit 141, as a shell tool does."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except KeyboardInterrupt:
+        print("fpga-flow: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        try:  # nothing more reaches the closed pipe, not even the flush at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file (captured): nothing to redirect
+            pass
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd = next((a for a in argv if not a.startswith("-")), None)
     load = {COMMANDS[cmd][0]} if cmd in COMMANDS else set()
@@ -61,9 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     except FlowError as e:
         print(f"fpga-flow {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("fpga-flow: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -6,10 +6,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -182,9 +179,10 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
     n = len(x)
     tb = TbData(vals[graph.inputs[0].name].reshape(n, -1), vals[graph.outputs[0]].reshape(n, -1),
                 graph.inputs[0].out_type, graph.output_layers[0].out_type)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    tmp.chmod(0o755)
+    from fpga_flow.project_tree import StagingTree, flow_error, is_environmental
+
+    staging = StagingTree.create(out)  # a locked folder beside out (parents made); OS errors are FlowErrors
+    tmp = staging.path
     try:
         progress("writing tb_data/ (stimulus and expected outputs from the bit-exact reference)")
         write_tb_data(tmp / "tb_data", tb)
@@ -196,11 +194,18 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         emit_board(graph, board, tmp, options.parallelism)
         report = build_report(graph, design, figures, fit, board, options, Path(model).name)
         report["numerics"] = {**audit.to_dict(), "float": versus_float.to_dict()}
+        from fpga_flow.checksums import SECTION, tree_checksums  # tb_data/ and rtl ROM files verify themselves
+        report[SECTION] = tree_checksums(tmp)
         write_report(tmp, report)
         write_project_readme(tmp, report, board)
-        _replace_tree(tmp, out)
+        staging.commit()  # one atomic exchange where the platform allows (fpga_flow.project_tree)
+    except OSError as e:  # disk full, read-only, permissions: a message, never a traceback
+        staging.discard()
+        if is_environmental(e):
+            raise flow_error(e, out) from None
+        raise
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        staging.discard()
         raise
     return BuildResult(out, graph, design, report)
 
@@ -253,20 +258,18 @@ _PROJECT_MARKER = "report.json"
 
 
 def _check_out_dir(out: Path) -> None:
+    """Refuse an output that cannot be a project (a file, a foreign folder, an unwritable place); restore a
+    tree that a killed build left aside and remove the temporaries of dead builds (fpga_flow.project_tree)."""
+    from fpga_flow.project_tree import prepare_output
+
+    prep = prepare_output(out)
+    if prep.restored_from is not None:
+        progress(f"restored {out} from {prep.restored_from} (a build was killed while replacing it)")
+    if prep.removed:
+        progress(f"removed {len(prep.removed)} temporary folder(s) of killed builds beside {out}")
     if out.exists() and not out.is_dir():
         raise FlowError(f"output {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / _PROJECT_MARKER).is_file():
         raise FlowError(
             f"output folder {out} is not empty and is not an fpga-flow project; choose another -o or empty it"
         )
-
-
-def _replace_tree(tmp: Path, out: Path) -> None:
-    """Swap the finished tree into place (an older project there is removed afterwards)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -17,13 +17,14 @@ from typing import Any
 
 from fpga_flow.analysis.summary import layer_rows, totals
 from fpga_flow.boards import Board
+from fpga_flow.checksums import SECTION, tree_checksums
 from fpga_flow.errors import FlowError
 from fpga_flow.fixed import FixedType
 from fpga_flow.hw import DesignPlan
 from fpga_flow.ir import Graph
 from fpga_flow.render import render
 
-__all__ = ["build_report", "for_people", "load_report", "update_report", "write_report"]
+__all__ = ["build_report", "for_people", "load_report", "record_checksums", "update_report", "write_report"]
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -95,3 +96,10 @@ def update_report(out_dir: Path, section: str, data: dict[str, Any]) -> dict[str
     report[section] = data
     write_report(out_dir, report)
     return report
+
+
+def record_checksums(out_dir: Path) -> dict[str, Any]:
+    """Record the current checksums of ``tb_data/`` and the ROM files of ``out_dir`` in its report (section
+    ``"checksums"``, :mod:`fpga_flow.checksums`): accepts the tree as it is now, e.g. after a deliberate edit
+    of the expected outputs in a test of the simulators' comparison. ``fpga-flow build`` records them itself."""
+    return update_report(out_dir, SECTION, tree_checksums(out_dir))

@@ -28,7 +28,7 @@ from fpga_flow.errors import FlowError
 from fpga_flow.fixed import FixedType, parse_fixed_type
 from fpga_flow.stream import StreamFormat, stream_format
 
-__all__ = ["TbData", "read_meta_type", "read_tb_data", "write_tb_data"]
+__all__ = ["TbData", "read_meta", "read_meta_type", "read_tb_data", "write_tb_data"]
 
 INPUT_FILE = "input_mantissas.txt"
 EXPECTED_FILE = "expected_mantissas.txt"
@@ -57,10 +57,45 @@ def _write_matrix(path: Path, m: np.ndarray) -> None:
     path.write_text("".join(" ".join(str(int(v)) for v in row) + "\n" for row in np.asarray(m, dtype=np.int64)))
 
 
-def _read_matrix(path: Path, n_cols: int) -> np.ndarray:
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    m = np.array(rows, dtype=np.int64).reshape(len(rows), n_cols) if rows else np.zeros((0, n_cols), np.int64)
-    return m
+REBUILD = "rebuild the project with 'fpga-flow build'"
+
+
+def _read_matrix(path: Path, n_rows: int, n_cols: int, what: str) -> np.ndarray:
+    """The ``(n_rows, n_cols)`` mantissas of ``path``; the row count and every row's length checked against
+    ``meta.json``."""
+    if not path.is_file():
+        raise FlowError(f"{path} is missing; {REBUILD}")
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FlowError(f"{path}: not a readable text file ({e}); {REBUILD}") from None
+    rows = [line.split() for line in lines if line.strip()]
+    if len(rows) != n_rows:
+        raise FlowError(f"{path} holds {len(rows)} sample(s) but {META_FILE} says n_samples = {n_rows}; {REBUILD}")
+    for i, row in enumerate(rows):
+        if len(row) != n_cols:
+            raise FlowError(f"{path}: sample {i} has {len(row)} values, {META_FILE} says {n_cols} ({what}); {REBUILD}")
+    try:
+        m = np.array([[int(v, 10) for v in row] for row in rows], dtype=np.int64)
+    except (ValueError, OverflowError) as e:
+        raise FlowError(f"{path}: not decimal 64-bit integers ({e}); {REBUILD}") from None
+    return m.reshape(n_rows, n_cols)
+
+
+def _count(meta: Mapping[str, object], key: str, source: str, least: int) -> int:
+    v = meta.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < least:
+        raise FlowError(f"{source}: {key} must be an integer of at least {least}, got {v!r}; {REBUILD}")
+    return v
+
+
+def _check_stream(meta: Mapping[str, object], key: str, fmt: StreamFormat, source: str) -> None:
+    if key not in meta:  # projects built before the stream formats were recorded
+        return
+    want = {"width": fmt.width, "per_beat": fmt.per_beat, "tdata_bits": fmt.tdata_bits, "beats": fmt.beats}
+    if meta[key] != want:
+        raise FlowError(f"{source}: {key} {json.dumps(meta[key])} does not match its type and element count "
+                        f"(expected {json.dumps(want)}); {REBUILD}")
 
 
 def write_tb_data(folder: Path, data: TbData) -> None:
@@ -89,7 +124,7 @@ def read_meta_type(meta: Mapping[str, object], key: str, source: str = META_FILE
     A missing or malformed entry is a :class:`~fpga_flow.errors.FlowError` naming ``source`` and ``key``.
     """
     if key not in meta:
-        raise FlowError(f"{source} has no {key!r}; rebuild the project with 'fpga-flow build'")
+        raise FlowError(f"{source} has no {key!r}; {REBUILD}")
     value = meta[key]
     try:
         if isinstance(value, str):
@@ -102,13 +137,41 @@ def read_meta_type(meta: Mapping[str, object], key: str, source: str = META_FILE
                     f"got {value!r}; rebuild the project with 'fpga-flow build'")
 
 
-def read_tb_data(folder: Path) -> TbData:
-    """Read what :func:`write_tb_data` wrote (also the string types of older projects)."""
+def read_meta(folder: Path) -> dict[str, object]:
+    """The parsed ``meta.json`` of ``folder`` (a FlowError naming the file when it is missing or not a JSON object)."""
     path = folder / META_FILE
-    meta = json.loads(path.read_text())
-    return TbData(
-        inputs=_read_matrix(folder / INPUT_FILE, meta["n_inputs"]),
-        expected=_read_matrix(folder / EXPECTED_FILE, meta["n_outputs"]),
-        in_type=read_meta_type(meta, "input_type", str(path)),
-        out_type=read_meta_type(meta, "output_type", str(path)),
+    if not path.is_file():
+        raise FlowError(f"{path} is missing; {REBUILD}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FlowError(f"{path}: not readable JSON ({e}); {REBUILD}") from None
+    if not isinstance(meta, dict):
+        raise FlowError(f"{path}: expected a JSON object, got {type(meta).__name__}; {REBUILD}")
+    return meta
+
+
+def read_tb_data(folder: Path) -> TbData:
+    """Read what :func:`write_tb_data` wrote (also the string types of older projects).
+
+    Everything is checked against ``meta.json``: ``n_samples`` rows in both files, ``n_inputs`` /
+    ``n_outputs`` integers per row, the stream formats those of the types. Anything else is a
+    :class:`~fpga_flow.errors.FlowError` naming the file."""
+    folder = Path(folder)
+    path = folder / META_FILE
+    meta = read_meta(folder)
+    src = str(path)
+    n = _count(meta, "n_samples", src, 1)
+    n_in = _count(meta, "n_inputs", src, 1)
+    n_out = _count(meta, "n_outputs", src, 1)
+    in_type = read_meta_type(meta, "input_type", src)
+    out_type = read_meta_type(meta, "output_type", src)
+    data = TbData(
+        inputs=_read_matrix(folder / INPUT_FILE, n, n_in, "n_inputs"),
+        expected=_read_matrix(folder / EXPECTED_FILE, n, n_out, "n_outputs"),
+        in_type=in_type,
+        out_type=out_type,
     )
+    _check_stream(meta, "input_stream", data.in_stream, src)
+    _check_stream(meta, "output_stream", data.out_stream, src)
+    return data

@@ -87,3 +87,26 @@ def test_boards_lists_pynq_z2(capsys):
     boards = {b["name"]: b for b in json.loads(capsys.readouterr().out)}
     assert boards["pynq-z2"]["part"] == "xc7z020clg400-1"
     assert {"zcu104", "ultra96-v2", "kv260", "arty-a7-100t", "zcu102", "alveo-u250"} <= set(boards)
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    """``fpga-flow cosim OUT | head -1``: when the reader of stdout goes away, exit 141, no traceback."""
+    import fpga_flow.cli as cli
+
+    def closed(argv):  # noqa: ANN001, ANN202 - a print after `head` exited
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli, "_main", closed)
+    assert cli.main(["cosim", "out"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_during_start_up_is_one_line(monkeypatch, capsys):
+    import fpga_flow.cli as cli
+
+    def interrupted(argv):  # noqa: ANN001, ANN202 - stands for a Ctrl-C while importing a command
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_main", interrupted)
+    assert cli.main(["inspect", "x.onnx"]) == 130
+    assert capsys.readouterr().err == "fpga-flow: interrupted\n"

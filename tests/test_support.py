@@ -128,5 +128,5 @@ def test_load_input_shapes_and_errors(tmp_path):
     with pytest.raises(FlowError, match="no such file"):
         load_input(tmp_path / "missing.npy", 6)
     (tmp_path / "bad.npy").write_text("not numpy")
-    with pytest.raises(FlowError, match="not a readable .npy file"):
+    with pytest.raises(FlowError, match="not a .npy file"):
         load_input(tmp_path / "bad.npy", 6)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from fpga_flow.commands._common import add_model_arguments, print_fit_verdict
+from fpga_flow.inputs import check_sample_count
 from fpga_flow.pipeline import BuildOptions, build
 
 
@@ -24,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     opts = BuildOptions(
         board=args.board, parallelism=args.parallelism, precision=args.precision, storage=args.storage,
-        n_stimulus=args.samples, stimulus=args.stimulus, strict=args.strict, calibrate=args.calibrate,
+        n_stimulus=check_sample_count(args.samples), stimulus=args.stimulus, strict=args.strict,
+        calibrate=args.calibrate,
     )
     res = build(args.model, args.out, opts)
     r = res.report

@@ -2,8 +2,9 @@
 
 Runs the Verilog of ``OUT/rtl`` in the cocotb testbench (:mod:`fpga_flow.sim.cocotb_tb`) twice:
 an ideal stream (gives latency, initiation interval and cycles per sample, printed next to the
-report's plan figures) and random TVALID gaps with TREADY backpressure. Every output element
-is compared bit for bit.
+report's plan figures) and random TVALID gaps with TREADY backpressure, in bursts scaled to the
+plan's initiation interval (:func:`fpga_flow.sim.rtl_sim.stall_bursts`) over three passes of the
+stimulus (both sides, output only, input only). Every output element is compared bit for bit.
 
 * Without ``--input`` the stimulus is ``OUT/tb_data`` (expected outputs from the bit-exact Python
   reference) and the result goes into the report's ``"cosim"`` section.
@@ -13,8 +14,14 @@ is compared bit for bit.
   the RTL is checked against it and, when they agree, the outputs are written to ``--output`` as
   float64. The report is not changed (it describes the project's own stimulus).
 
+The tree is verified first (:func:`fpga_flow.checksums.verify_project`): ``tb_data/`` and the ROM
+files of ``rtl/`` must match the checksums of ``report.json`` and ``meta.json`` the report's types;
+the simulation is built from ``OUT/rtl`` as it is now (a build folder made from other sources or
+ROM files is emptied first, :func:`fpga_flow.sim.rtl_sim.run_rtl_sim`).
+
 Exit status: 0 when every element matches in both phases, 1 on any mismatch or stream error,
-2 when OUT is not a project or the simulator is missing.
+2 when OUT is not a project, does not match its report, an input or output path is unusable, or
+the simulator is missing.
 """
 
 from __future__ import annotations
@@ -28,16 +35,19 @@ from typing import Any
 
 import numpy as np
 
+from fpga_flow.checksums import verify_project
 from fpga_flow.errors import FlowError
 from fpga_flow.fixed import from_float, to_float
-from fpga_flow.inputs import load_input
+from fpga_flow.inputs import check_output_path, load_input, save_output
 from fpga_flow.pipeline import progress
-from fpga_flow.report import load_report, update_report
+from fpga_flow.report import REPORT_JSON, load_report, update_report
 from fpga_flow.tbdata import META_FILE, TbData, read_tb_data, write_tb_data
 
 #: Mismatches printed on the console.
 SHOWN = 10
 SETUP_HINT = "run 'make setup' to install it"
+#: The backpressure phase streams the stimulus this many times: both sides, output only, input only.
+BACKPRESSURE_ROUNDS = 3
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,13 +62,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random gaps and backpressure (default 0)")
 
 
-def _check_project(out: Path) -> dict[str, Any]:
+def _check_project(out: Path) -> tuple[dict[str, Any], TbData]:
+    """The report of ``out`` once the tree is verified: tb_data/ and the ROM files match report.json's checksums,
+    meta.json the report's types (:func:`fpga_flow.checksums.verify_project`)."""
     report = load_report(out)  # FlowError when OUT is not a project
     if not (out / "rtl" / "sources.f").is_file():
         raise FlowError(f"{out} has no rtl/sources.f; rebuild the project with 'fpga-flow build'")
     if not (out / "tb_data" / META_FILE).is_file():
         raise FlowError(f"{out} has no tb_data/{META_FILE}; rebuild the project with 'fpga-flow build'")
-    return report
+    return report, verify_project(out, report)
+
+
+def _plan_totals(report: dict[str, Any], out: Path) -> dict[str, int]:
+    """The plan's ``ii`` and ``latency`` (report ``plan.totals``) as far as the report has them as integers."""
+    plan = report.get("plan")
+    totals = plan.get("totals") if isinstance(plan, dict) else None
+    if plan is not None and not isinstance(totals, dict):
+        raise FlowError(f"{out / REPORT_JSON}: 'plan' has no 'totals'; rebuild the project with 'fpga-flow build'")
+    est: dict[str, int] = {}
+    for key in ("ii", "latency"):
+        v = (totals or {}).get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise FlowError(f"{out / REPORT_JSON}: plan.totals.{key} must be a cycle count, got {v!r}; "
+                            "rebuild the project with 'fpga-flow build'")
+        est[key] = v
+    return est
 
 
 def _check_simulator(simulator: str) -> None:
@@ -86,16 +116,19 @@ def _max_cycles(est: dict[str, Any], n_samples: int) -> int:
     return max(1_000_000 + 100_000 * n_samples, 8 * (lat + ii * n_samples) + 10_000)
 
 
-def _expected_from_csim(out: Path, input_npy: Path) -> tuple[TbData, np.ndarray]:
-    """Quantize the input as csim does and get the expected outputs from the C simulation."""
-    from fpga_flow.sim.csim import default_jobs, run_csim
-
-    tb = read_tb_data(out / "tb_data")
+def _quantize_input(input_npy: Path, tb: TbData) -> np.ndarray:
+    """The user's float input as mantissas of the input type, as ``fpga-flow csim`` quantizes it."""
     x = load_input(Path(input_npy), int(tb.inputs.shape[1]))
     try:
-        mant = from_float(x, tb.in_type)
+        return from_float(x, tb.in_type)
     except ValueError as e:
         raise FlowError(f"input {input_npy}: {e}") from None
+
+
+def _expected_from_csim(out: Path, input_npy: Path, tb: TbData, mant: np.ndarray) -> tuple[TbData, np.ndarray]:
+    """The expected outputs of the quantized input ``mant`` from the C simulation."""
+    from fpga_flow.sim.csim import default_jobs, run_csim
+
     progress(f"cosim: computing the expected outputs of {input_npy} with the C simulation (g++)")
     res = run_csim(out, input_npy, None, jobs=default_jobs(), log=progress)
     if res.stream_errors:
@@ -104,20 +137,23 @@ def _expected_from_csim(out: Path, input_npy: Path) -> tuple[TbData, np.ndarray]
 
 
 def run(args: argparse.Namespace) -> int:
-    from fpga_flow.sim.rtl_sim import RtlSimError, run_rtl_sim
+    from fpga_flow.sim.rtl_sim import RtlSimError, run_rtl_sim, stall_bursts
 
     out: Path = args.out
-    report = _check_project(out)
+    report, tb = _check_project(out)
     if args.output is not None and args.input is None:
         raise FlowError("--output needs --input (the tb_data outputs are already in tb_data/expected_mantissas.txt)")
+    if args.output is not None:
+        check_output_path(args.output)
+    est: dict[str, Any] = dict(_plan_totals(report, out))  # the plan's ii and latency
+    mant = _quantize_input(args.input, tb) if args.input is not None else None  # before any tool runs
     _check_simulator(args.simulator)
-    est = report.get("plan", {}).get("totals", {})  # the plan's ii and latency
     tb_dir = out / "tb_data"
     tmp: tempfile.TemporaryDirectory[str] | None = None
     outputs = None
     try:
-        if args.input is not None:
-            data, outputs = _expected_from_csim(out, args.input)
+        if args.input is not None and mant is not None:
+            data, outputs = _expected_from_csim(out, args.input, tb, mant)
             tmp = tempfile.TemporaryDirectory(prefix="cosim_input_", dir=out)
             tb_dir = Path(tmp.name) / "tb_data"
             write_tb_data(tb_dir, data)
@@ -125,8 +161,11 @@ def run(args: argparse.Namespace) -> int:
         progress(f"cosim: building {out}/rtl with {args.simulator} and running {n} sample(s), ideal stream then "
                  "backpressure (large designs take minutes) ...")
         try:
+            gap_burst, stall_burst = stall_bursts(est.get("ii"), tb.in_stream.beats, tb.out_stream.beats)
             res = run_rtl_sim(out / "rtl", tb_dir, simulator=args.simulator, seed=args.seed,
-                              build_dir=out / "sim_build" / args.simulator, max_cycles=_max_cycles(est, n))
+                              build_dir=out / "sim_build" / args.simulator,
+                              max_cycles=_max_cycles(est, n * BACKPRESSURE_ROUNDS), gap_burst=gap_burst,
+                              stall_burst=stall_burst, rounds=BACKPRESSURE_ROUNDS)
         except RtlSimError as e:
             raise FlowError(f"{args.simulator} could not build or run the design: {e}") from None
     finally:
@@ -172,10 +211,9 @@ def _finish(args: argparse.Namespace, out: Path, res: Any, est: dict[str, Any], 
         })  # fmt: skip
     elif outputs is not None and args.output is not None:
         if res.passed:
-            tb = read_tb_data(out / "tb_data")
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            np.save(args.output, to_float(outputs, tb.out_type))
-            print(f"cosim: outputs written to {args.output} (float64, {tb.out_type})")
+            out_type = read_tb_data(out / "tb_data").out_type
+            save_output(args.output, to_float(outputs, out_type))
+            print(f"cosim: outputs written to {args.output} (float64, {out_type})")
         else:
             print(f"cosim: {args.output} not written (the RTL disagrees with the C simulation)", file=sys.stderr)
     return 0 if res.passed else 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fpga_flow.commands._common import add_model_arguments
-from fpga_flow.inputs import load_input
+from fpga_flow.inputs import check_output_path, load_input, save_output
 from fpga_flow.pipeline import LowerOptions, load_and_lower
 
 
@@ -20,13 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_path(args.output)
     graph = load_and_lower(args.model, args.precision, LowerOptions(storage=args.storage), args.calibrate)
     x = load_input(args.input, graph.inputs[0].size)
     y = graph.run_float(x)
     out = graph.output_layers[0]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(args.output.name + ".tmp.npy")
-    np.save(tmp, y)
-    tmp.replace(args.output)
+    save_output(args.output, np.asarray(y, dtype=np.float64))
     print(f"{x.shape[0]} samples -> {args.output} ({y.shape[1]} outputs each, type {out.out_type})")
     return 0

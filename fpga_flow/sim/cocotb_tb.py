@@ -7,7 +7,12 @@ checks every ``out_r_*`` beat bit for bit against the expected mantissas packed 
 * ``ideal_stream``: TVALID always high when data is left, TREADY always high, samples back to
   back; measures latency (first input beat to last output beat of sample 0) and the initiation
   interval (cycles between the last beats of consecutive samples);
-* ``random_backpressure``: random TVALID gaps and random TREADY backpressure.
+* ``random_backpressure``: random TVALID gaps and random TREADY backpressure. A gap or a stall lasts
+  1 to ``gap_burst`` / ``stall_burst`` cycles (uniform); :func:`fpga_flow.sim.rtl_sim.stall_bursts`
+  scales them to the design's initiation interval, so that a compute-bound design (few beats, long
+  II) is stalled as hard as an I/O-bound one. With ``rounds`` > 1 the stimulus is streamed that many
+  times back to back, round ``r`` stressing both sides, then the output only, then the input only
+  (``r`` mod 3), each with its own random pattern.
 
 The simulation is configured by one environment variable, :data:`ENV_CONFIG` (JSON, written by
 :func:`fpga_flow.sim.rtl_sim.run_rtl_sim`), and each test adds its measurements and mismatches to
@@ -64,6 +69,9 @@ class BenchConfig:
     ready_prob: float = 0.6
     max_samples: int | None = None
     max_cycles: int = 1_000_000
+    gap_burst: int = 1
+    stall_burst: int = 1
+    rounds: int = 1
     clock: str = "ap_clk"
     reset: str = "ap_rst_n"
     in_prefix: str = "in_r"
@@ -110,7 +118,8 @@ class AxisSource:
     """AXI4-Stream master driver: offers beats in order, holds TVALID until accepted (AXI rule),
     inserts a random gap before a new beat with probability ``gap_prob``."""
 
-    def __init__(self, dut: Any, prefix: str, samples: list[list[int]], gap_prob: float, rng: random.Random):
+    def __init__(self, dut: Any, prefix: str, samples: list[list[int]], gap_prob: float, rng: random.Random,
+                 burst: int = 1, profile: Any = None):
         self.tdata = getattr(dut, f"{prefix}_TDATA")
         self.tvalid = getattr(dut, f"{prefix}_TVALID")
         self.tready = getattr(dut, f"{prefix}_TREADY")
@@ -119,6 +128,9 @@ class AxisSource:
                       enumerate(beats)]
         self.gap_prob = gap_prob
         self.rng = rng
+        self.burst = max(1, int(burst))
+        self.profile = profile  # beat index -> gap probability (rounds), else gap_prob throughout
+        self.gap_until = -1
         self.next = 0
         self.offering = False
         self.accepted: list[int] = []  # handshake cycle per beat
@@ -132,12 +144,18 @@ class AxisSource:
         self.tlast.value = 0
         self.tdata.value = 0
 
-    def drive(self) -> None:
+    def drive(self, cycle: int = 0) -> None:
         if self.offering or self.done:
             if self.done:
                 self.tvalid.value = 0
             return
-        if self.gap_prob and self.rng.random() < self.gap_prob:
+        if cycle < self.gap_until:
+            self.tvalid.value = 0
+            return
+        p = self.profile(self.next) if self.profile is not None else self.gap_prob
+        if p and self.rng.random() < p:
+            if self.burst > 1:
+                self.gap_until = cycle + self.rng.randint(1, self.burst)
             self.tvalid.value = 0
             return
         _, _, word, last = self.beats[self.next]
@@ -159,18 +177,30 @@ class AxisSource:
 class AxisSink:
     """AXI4-Stream slave monitor: random TREADY (probability ``ready_prob``), records each beat."""
 
-    def __init__(self, dut: Any, prefix: str, ready_prob: float, rng: random.Random):
+    def __init__(self, dut: Any, prefix: str, ready_prob: float, rng: random.Random, burst: int = 1,
+                 profile: Any = None):
         self.tdata = getattr(dut, f"{prefix}_TDATA")
         self.tvalid = getattr(dut, f"{prefix}_TVALID")
         self.tready = getattr(dut, f"{prefix}_TREADY")
         self.tlast = getattr(dut, f"{prefix}_TLAST")
         self.ready_prob = ready_prob
         self.rng = rng
+        self.burst = max(1, int(burst))
+        self.profile = profile  # beats received -> TREADY probability (rounds), else ready_prob throughout
+        self.stall_until = -1
         self.ready = 0
         self.beats: list[tuple[int | None, int, int]] = []  # (tdata, tlast, cycle)
 
-    def drive(self) -> None:
-        self.ready = 1 if self.ready_prob >= 1 or self.rng.random() < self.ready_prob else 0
+    def drive(self, cycle: int = 0) -> None:
+        p = self.profile(len(self.beats)) if self.profile is not None else self.ready_prob
+        if cycle < self.stall_until:
+            self.ready = 0
+        elif p >= 1 or self.rng.random() < p:
+            self.ready = 1
+        else:
+            self.ready = 0
+            if self.burst > 1:
+                self.stall_until = cycle + self.rng.randint(1, self.burst)
         self.tready.value = self.ready
 
     def observe(self, cycle: int) -> None:
@@ -184,6 +214,7 @@ class Scoreboard:
 
     fmt: StreamFormat
     expected: list[list[int]]
+    per_round: int = 0  # samples per pass of the stimulus (rounds): mismatches name the stimulus sample
     mismatches: list[TbMismatch] = field(default_factory=list)
     n_mismatches: int = 0
     max_kept: int = 100
@@ -201,10 +232,12 @@ class Scoreboard:
         n_exp = len(self.expected) * per
         for i, (word, tlast, cycle) in enumerate(beats):
             s, b = divmod(i, per)
+            if i < n_exp and self.per_round:
+                s %= self.per_round
             if i >= n_exp:
                 self._add(TbMismatch(s, -1, 0, word or 0, b, "extra output beat after the last sample"))
                 continue
-            want = self.expected[s][b]
+            want = self.expected[i // per][b]
             want_last = int(b == per - 1)
             if tlast != want_last:
                 self._add(TbMismatch(s, -1, want_last, tlast, b, f"TLAST={tlast}, expected {want_last}"))
@@ -238,24 +271,30 @@ class Scoreboard:
 class Bench:
     """Clock, reset and the per-cycle loop around one source, one sink and one scoreboard."""
 
-    def __init__(self, dut: Any, cfg: BenchConfig, phase: str, gap_prob: float, ready_prob: float):
+    def __init__(self, dut: Any, cfg: BenchConfig, phase: str, gap_prob: float, ready_prob: float,
+                 gap_burst: int = 1, stall_burst: int = 1, rounds: int = 1):
         self.dut = dut
         self.cfg = cfg
         self.phase = phase
         data = read_tb_data(Path(cfg.tb_dir))
         n = data.inputs.shape[0] if cfg.max_samples is None else min(cfg.max_samples, data.inputs.shape[0])
-        self.n_samples = int(n)
+        rounds = max(1, int(rounds))
+        self.n_samples = int(n) * rounds
         self.in_fmt = data.in_stream
         self.out_fmt = data.out_stream
         rng = random.Random(f"{cfg.seed}:{phase}")
-        self.source = AxisSource(dut, cfg.in_prefix, self.in_fmt.pack(data.inputs[:n]), gap_prob, rng)
-        self.sink = AxisSink(dut, cfg.out_prefix, ready_prob, rng)
-        self.board = Scoreboard(self.out_fmt, self.out_fmt.pack(data.expected[:n]))
+        in_beats, out_beats = int(n) * self.in_fmt.beats, int(n) * self.out_fmt.beats
+        gap_at = _round_profile(in_beats, gap_prob, 0.0, (1, 0, 1)) if rounds > 1 else None
+        ready_at = _round_profile(out_beats, ready_prob, 1.0, (1, 1, 0)) if rounds > 1 else None
+        self.source = AxisSource(dut, cfg.in_prefix, self.in_fmt.pack(data.inputs[:n]) * rounds, gap_prob, rng,
+                                 gap_burst, gap_at)
+        self.sink = AxisSink(dut, cfg.out_prefix, ready_prob, rng, stall_burst, ready_at)
+        self.board = Scoreboard(self.out_fmt, self.out_fmt.pack(data.expected[:n]) * rounds, int(n))
         self.clk = getattr(dut, cfg.clock)
         self.rst = getattr(dut, cfg.reset)
 
     async def reset(self) -> None:
-        Clock(self.clk, self.cfg.period_ns, unit="ns").start()
+        Clock(self.clk, self.cfg.period_ns, unit="ns").start()  # each cocotb test starts its own
         self.rst.value = 0
         start = getattr(self.dut, "ap_start", None)  # HLS tops built with ap_ctrl_hs: keep running
         if start is not None:
@@ -288,8 +327,8 @@ class Bench:
         while True:
             # the cycle index comes from the simulation time, so quiet stretches can be skipped below
             cycle = round((get_sim_time(unit="ns") - t0) / period)
-            self.source.drive()
-            self.sink.drive()
+            self.source.drive(cycle)
+            self.sink.drive(cycle)
             await ro
             self.source.observe(cycle)
             self.sink.observe(cycle)
@@ -330,6 +369,13 @@ class Bench:
         }
 
 
+def _round_profile(beats_per_round: int, active: float, idle: float, pattern: tuple[int, int, int]) -> Any:
+    """Probability by beat index: ``active`` in the rounds where ``pattern[r % 3]`` is 1, else ``idle``."""
+    def at(beat: int) -> float:
+        return active if pattern[(beat // max(1, beats_per_round)) % 3] else idle
+    return at
+
+
 def _record(cfg: BenchConfig, result: dict[str, Any]) -> None:
     path = Path(cfg.result)
     data = json.loads(path.read_text()) if path.exists() else {}
@@ -337,9 +383,10 @@ def _record(cfg: BenchConfig, result: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-async def _run_phase(dut: Any, phase: str, gap_prob: float, ready_prob: float) -> None:
+async def _run_phase(dut: Any, phase: str, gap_prob: float, ready_prob: float, gap_burst: int = 1,
+                     stall_burst: int = 1, rounds: int = 1) -> None:
     cfg = BenchConfig.from_env()
-    bench = Bench(dut, cfg, phase, gap_prob, ready_prob)
+    bench = Bench(dut, cfg, phase, gap_prob, ready_prob, gap_burst, stall_burst, rounds)
     result = await bench.run()
     _record(cfg, result)
     problems = result["errors"] + [str(TbMismatch(**m)) for m in result["mismatches"][:10]]
@@ -354,6 +401,6 @@ async def ideal_stream(dut: Any) -> None:
 
 @cocotb.test(timeout_time=100_000, timeout_unit="ms")
 async def random_backpressure(dut: Any) -> None:
-    """Random TVALID gaps and TREADY backpressure: correctness."""
+    """Random TVALID gaps and TREADY backpressure in bursts, over ``rounds`` passes: correctness."""
     cfg = BenchConfig.from_env()
-    await _run_phase(dut, "backpressure", cfg.gap_prob, cfg.ready_prob)
+    await _run_phase(dut, "backpressure", cfg.gap_prob, cfg.ready_prob, cfg.gap_burst, cfg.stall_burst, cfg.rounds)

