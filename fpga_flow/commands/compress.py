@@ -1,4 +1,10 @@
-"""``fpga-flow compress --example lenet300|lenet5 --dataset fashion-mnist|digits -o model.onnx [--quick]``.
+"""``fpga-flow compress --example lenet300|lenet5 --dataset fashion-mnist|digits -o model.onnx [--quick]``, or
+``fpga-flow compress --model file.py:factory [--checkpoint W.pt] --data data.npz -o model.onnx``.
+
+``--model`` names a Python file and a function in it that returns the user's ``torch.nn.Module``
+(called without arguments); ``--data`` an ``.npz`` holding ``x_train``, ``y_train``, ``x_test``,
+``y_test`` (``x`` shaped ``(N, C, H, W)`` or ``(N, features)``); ``--checkpoint`` a state dict
+(``torch.save``) to start from, which skips the dense training.
 
 Trains the dense baseline, prunes, quantizes to fixed point, shares weights, fine-tunes, exports
 QONNX (see :mod:`fpga_flow.compress`), then reads the export back, checks it bit for bit against
@@ -26,6 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS,
                    help="fashion-mnist (Debian package dataset-fashion-mnist, 784 inputs) or digits "
                         "(scikit-learn's 8x8 digits, 64 inputs; seconds)")
+    p.add_argument("--model", default=None, metavar="FILE.py:FACTORY",
+                   help="compress your own torch model: FACTORY() in FILE.py returns the nn.Module "
+                        "(replaces --example; needs --data)")
+    p.add_argument("--checkpoint", type=Path, default=None, metavar="W.pt",
+                   help="with --model: a state dict (torch.save) to start from; skips the dense training")
+    p.add_argument("--data", type=Path, default=None, metavar="DATA.npz",
+                   help="with --model: an .npz holding x_train, y_train, x_test, y_test")
     p.add_argument("-o", "--output", required=True, type=Path, help="the QONNX model to write (.onnx)")
     p.add_argument("--report-dir", type=Path, default=None,
                    help="where to write compression_report.json/.md, plots and a stimulus "
@@ -58,17 +71,29 @@ def run(args: argparse.Namespace) -> int:
         raise FlowError(f"{args.output}: the output must be an .onnx file")
     if args.threads < 1:
         raise FlowError("--threads must be at least 1")
-    cfg = CompressConfig.preset(args.dataset, quick=args.quick, example=args.example)
+    user = args.model is not None
+    if not user and (args.data is not None or args.checkpoint is not None):
+        raise FlowError("--data and --checkpoint go with --model FILE.py:FACTORY")
+    if user and args.data is None:
+        raise FlowError("--model needs --data DATA.npz (x_train, y_train, x_test, y_test)")
+    if user:
+        cfg = CompressConfig.for_model(quick=args.quick)
+    else:
+        cfg = CompressConfig.preset(args.dataset, quick=args.quick, example=args.example)
     cfg = replace(cfg, seed=args.seed, threads=args.threads)
     n_layers = len(cfg.final_density)
+    counts = "1 value or one per weighted layer" if user else f"1 or {n_layers} values (one per layer)"
     if args.codebook_bits is not None:
-        if len(args.codebook_bits) not in (1, n_layers) or not all(1 <= b <= 8 for b in args.codebook_bits):
-            raise FlowError(f"--codebook-bits takes 1 or {n_layers} values (one per layer) between 1 and 8")
+        bad_count = not user and len(args.codebook_bits) not in (1, n_layers)
+        if bad_count or not all(1 <= b <= 8 for b in args.codebook_bits):
+            raise FlowError(f"--codebook-bits takes {counts} between 1 and 8")
         bits = args.codebook_bits
         cfg = replace(cfg, codebook_bits=bits[0] if len(bits) == 1 else tuple(bits))
     if args.density is not None:
-        if len(args.density) != n_layers or not all(0 < d <= 1 for d in args.density):
-            raise FlowError(f"--density takes {n_layers} values in (0, 1], one per layer of {args.example}")
+        if (not user and len(args.density) != n_layers) or not all(0 < d <= 1 for d in args.density):
+            what = counts if user else f"{n_layers} values"
+            where = "" if user else f", one per layer of {args.example}"
+            raise FlowError(f"--density takes {what} in (0, 1]{where}")
         cfg = replace(cfg, final_density=tuple(args.density))
     widths = {"weight_width": args.weight_bits, "bias_width": args.bias_bits, "act_width": args.act_bits}
     for key, w in widths.items():
@@ -78,15 +103,25 @@ def run(args: argparse.Namespace) -> int:
             cfg = replace(cfg, types=replace(cfg.types, **{key: w}))
     if args.weight_bits is not None:  # every layer, the preset's per-layer widths included
         cfg = replace(cfg, types=replace(cfg.types, layer_weight_width={}))
-    data = load_dataset(args.dataset)
     report_dir = args.report_dir or args.output.with_name(args.output.stem + "_report")
     t0 = time.perf_counter()
-    print(f"compressing {args.example} on {args.dataset}{' (quick)' if args.quick else ''}", flush=True)
+    progress = not args.no_progress and sys.stderr.isatty()
 
     def log(m: str) -> None:
         print("  " + m, flush=True)
 
-    result = compress(data, cfg, out=args.output, progress=not args.no_progress and sys.stderr.isatty(), log=log)
+    if user:
+        from fpga_flow.compress.cli_inputs import load_factory, load_npz
+
+        model = load_factory(args.model)
+        train_xy, test_xy = load_npz(args.data)
+        print(f"compressing {args.model} on {args.data}{' (quick)' if args.quick else ''}", flush=True)
+        result = compress(model, train_xy, test_xy, cfg, checkpoint=args.checkpoint, out=args.output,
+                          progress=progress, log=log)
+    else:
+        data = load_dataset(args.dataset)
+        print(f"compressing {args.example} on {args.dataset}{' (quick)' if args.quick else ''}", flush=True)
+        result = compress(data, cfg, out=args.output, progress=progress, log=log)
     verify_and_report(result, report_dir, log=log)  # read back, bit-exact check, report
     r = result.report
     a, q = r["accuracy"], r["ratios"]

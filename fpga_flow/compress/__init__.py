@@ -3,8 +3,10 @@
 The only package of fpga-flow that imports torch (hardware commands never import it). Public API:
 
 * :func:`compress` with :class:`CompressConfig` -- the whole flow, up to the export (a
-  :class:`CompressResult`), on a :class:`Dataset` (:func:`load_dataset`, :func:`load_fashion_mnist`,
-  :func:`load_digits`);
+  :class:`CompressResult`), of an example on a :class:`Dataset` (:func:`load_dataset`,
+  :func:`load_fashion_mnist`, :func:`load_digits`), or ``compress(model, train, test, config)`` of
+  the user's own ``torch.nn.Module`` (:func:`compress_model`; traced and checked first by
+  :func:`trace_model`, :class:`UnsupportedModelError`; converted into a :class:`CompressibleGraph`);
 * the model: :class:`CompressibleNet` (conv / max-pool / flatten / linear stages),
   :class:`CompressibleMLP`, the weighted layers :class:`CompressibleLinear` and
   :class:`CompressibleConv2d` (common API :class:`CompressibleLayer`), the examples :func:`lenet300`
@@ -32,6 +34,10 @@ from typing import Any
 
 _EXPORTS = {
     "compress": "flow",
+    "compress_model": "user",
+    "CompressibleGraph": "graphnet",
+    "UnsupportedModelError": "trace",
+    "trace_model": "trace",
     "CompressConfig": "config",
     "CompressResult": "flow",
     "EXAMPLES": "config",

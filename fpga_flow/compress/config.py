@@ -82,6 +82,25 @@ class CompressConfig:
             return _quick(cfg, dense=3, subset=True) if quick else cfg
         raise FlowError(f"no preset for data set {dataset!r}")
 
+    @classmethod
+    def for_model(cls, quick: bool = False) -> CompressConfig:
+        """Settings for the user's own model (``compress(model, train, test, config)``): every weighted
+        layer keeps 50 % of its weights (``final_density`` of one value applies to every layer; give
+        one per layer, in the model's order, for a per-layer schedule), 8-bit weights, 4-bit codebooks
+        on every layer. ``quick``: a few epochs per stage (tests, smoke runs)."""
+        cfg = cls(
+            example="user",
+            dense=TrainSpec(epochs=20, lr=1e-2, batch_size=64),
+            final_density=(0.5,),
+            prune_steps=3,
+            prune=TrainSpec(epochs=4, lr=1e-3, batch_size=64),
+            qat=TrainSpec(epochs=4, lr=2e-4, batch_size=64),
+            codebook_bits=4,
+            share=TrainSpec(epochs=4, lr=2e-4, batch_size=64),
+            calib_samples=2000,
+        )
+        return _quick(cfg, dense=6) if quick else cfg
+
 
 def _quick(cfg: CompressConfig, dense: int, prune: int = 1, qat: int = 1, share: int = 1,
            subset: bool = False) -> CompressConfig:

@@ -36,8 +36,9 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from fpga_flow.compress.graphnet import Compressible, CompressibleGraph
 from fpga_flow.compress.layers import CompressibleConv2d, CompressibleLayer, CompressibleLinear
-from fpga_flow.compress.network import CompressibleNet, pool_geometry
+from fpga_flow.compress.network import pool_geometry
 from fpga_flow.compress.quant import quant_rounding_mode
 from fpga_flow.fixed import FixedType
 
@@ -135,16 +136,22 @@ def _layer(nodes: list, inits: list, lay: CompressibleLayer, cur: str) -> str:
 
 
 def export_onnx(
-    model: CompressibleNet, path: str | Path | None = None, graph_name: str | None = None
+    model: Compressible, path: str | Path | None = None, graph_name: str | None = None
 ) -> onnx.ModelProto:
     """Write ``model`` as QONNX (see the module doc); returns the checked ``ModelProto``.
 
     The model must be fully fixed point (``model.quantized``); shared layers are written as
-    ``Gather(codebook, indices)``. ``path`` (optional) is written atomically.
+    ``Gather(codebook, indices)``. ``path`` (optional) is written atomically. A
+    :class:`~fpga_flow.compress.graphnet.CompressibleGraph` is written by
+    :func:`fpga_flow.compress.graph_export.graph_to_onnx`.
     """
     if not model.quantized:
         raise ValueError("export needs a fixed-point model: set the input, weight, bias and activation types")
     model.check_exact()
+    if isinstance(model, CompressibleGraph):
+        from fpga_flow.compress.graph_export import graph_to_onnx
+
+        return _finish(graph_to_onnx(model, graph_name or model.name), path)
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = []
     assert model.input_type is not None
@@ -183,6 +190,11 @@ def export_onnx(
         opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QONNX_DOMAIN, 1)],
         producer_name="fpga-flow compress",
     )
+    return _finish(proto, path)
+
+
+def _finish(proto: onnx.ModelProto, path: str | Path | None) -> onnx.ModelProto:
+    """Check ``proto`` and write it atomically to ``path`` (if given)."""
     proto.ir_version = 8
     onnx.checker.check_model(proto)
     if path is not None:

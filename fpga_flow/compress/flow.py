@@ -1,6 +1,10 @@
 """The Deep Compression flow end to end: dense -> pruned -> fixed point -> shared -> ONNX + report.
 
-:func:`compress` runs, on a :class:`~fpga_flow.compress.data.Dataset`:
+:func:`compress` runs, on a :class:`~fpga_flow.compress.data.Dataset` (:func:`compress_example`), or on the
+user's own ``torch.nn.Module`` (``compress(model, train, test, config)``,
+:func:`fpga_flow.compress.user.compress_model`: traced, checked, trained as written or loaded from a
+checkpoint, then converted into a :class:`~fpga_flow.compress.graphnet.CompressibleGraph`; stages
+2-5 are the same, :func:`run_stages`):
 
 1. **dense**: train the float32 baseline (``config.example``: LeNet-300-100 by default, or LeNet-5);
 2. **pruned**: iterative magnitude pruning of every weighted layer (conv and linear) to per-layer
@@ -26,23 +30,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import onnx
 import torch
+from torch import nn
 
 from fpga_flow.compress.config import EXAMPLES, CompressConfig, build_model
 from fpga_flow.compress.data import Dataset
 from fpga_flow.compress.export import export_onnx
+from fpga_flow.compress.graphnet import Compressible
 from fpga_flow.compress.kmeans import share_weights
-from fpga_flow.compress.network import CompressibleNet
 from fpga_flow.compress.prune import Pruner, PruneStep, density_schedule, prune_steps_from, quality_schedule
 from fpga_flow.compress.qat import quantize_model
 from fpga_flow.compress.training import evaluate, predict, train
 from fpga_flow.fixed import FixedType
 
-__all__ = ["EXAMPLES", "CompressConfig", "CompressResult", "build_model", "compress"]
+if TYPE_CHECKING:
+    from fpga_flow.compress.user import Checkpoint, DataSource
+
+__all__ = ["EXAMPLES", "CompressConfig", "CompressResult", "build_model", "compress", "compress_example", "run_stages",
+           "snapshot"]
 
 
 @dataclass
@@ -51,7 +60,7 @@ class CompressResult:
     check and the report need (:func:`fpga_flow.verify_export.verify_and_report` fills ``report``
     and ``files``)."""
 
-    model: CompressibleNet
+    model: Compressible
     proto: onnx.ModelProto  # the exported QONNX model
     onnx_path: Path | None  # where it was written (None: not written)
     data: Dataset  # the data the flow ran on (after train_subset / test_subset)
@@ -74,12 +83,52 @@ class CompressResult:
         return x, self.y_test[:n], self.data.y_test[:n]
 
 
-def _snapshot(model: CompressibleNet) -> dict[str, np.ndarray]:
+def snapshot(model: Compressible) -> dict[str, np.ndarray]:
     with torch.no_grad():
         return {lay.name: lay.effective_weight().detach().double().cpu().numpy().copy() for lay in model.layers}
 
 
+@overload
 def compress(
+    data: Dataset,
+    config: CompressConfig | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> CompressResult: ...
+
+
+@overload
+def compress(
+    data: nn.Module,
+    train: DataSource,
+    test: DataSource,
+    config: CompressConfig | None = None,
+    *,
+    checkpoint: Checkpoint | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> CompressResult: ...
+
+
+def compress(data: Dataset | nn.Module, *args: Any, **kwargs: Any) -> CompressResult:
+    """Compress an example network on a :class:`Dataset`, or the user's own ``torch.nn.Module``.
+
+    * ``compress(data, config=None, out=None, progress=True, log=None)``: the example of
+      ``config.example`` (LeNet-300-100 or LeNet-5), see :func:`compress_example`;
+    * ``compress(model, train, test, config=None, *, checkpoint=None, out=None, progress=True,
+      log=None)``: the user's model on ``train``/``test`` (``(x, y)`` numpy arrays, a torch
+      ``Dataset`` or ``DataLoader``), see :func:`fpga_flow.compress.user.compress_model`.
+    """
+    if isinstance(data, nn.Module):
+        from fpga_flow.compress.user import compress_model
+
+        return compress_model(data, *args, **kwargs)
+    return compress_example(data, *args, **kwargs)
+
+
+def compress_example(
     data: Dataset,
     config: CompressConfig | None = None,
     out: str | Path | None = None,
@@ -113,9 +162,30 @@ def compress(
     t0 = time.perf_counter()
     train(model, x_tr, y_tr, config.dense, seed=config.seed, progress=progress, desc="dense")
     acc["dense"] = evaluate(model, x_te, y_te)
-    snaps["dense"] = _snapshot(model)
+    snaps["dense"] = snapshot(model)
     phase("dense", t0)
     say(f"dense float32: test accuracy {acc['dense']:.4f} ({timings['dense']:.0f} s)")
+    return run_stages(model, data, config, out, progress, say, acc, snaps, timings, t_start)
+
+
+def run_stages(
+    model: Compressible,
+    data: Dataset,
+    config: CompressConfig,
+    out: str | Path | None,
+    progress: bool,
+    say: Callable[[str], None],
+    acc: dict[str, float],
+    snaps: dict[str, dict[str, np.ndarray]],
+    timings: dict[str, float],
+    t_start: float,
+) -> CompressResult:
+    """Stages 2-5 (prune, fixed point + QAT, sharing, export) on a dense-trained ``model``; ``acc``,
+    ``snaps`` and ``timings`` hold what the dense stage recorded."""
+    x_tr, y_tr, x_te, y_te = data.x_train, data.y_train, data.x_test, data.y_test
+
+    def phase(name: str, t0: float) -> None:
+        timings[name] = time.perf_counter() - t0
 
     # 2. iterative pruning -----------------------------------------------------------
     t0 = time.perf_counter()
@@ -130,7 +200,7 @@ def compress(
         train(model, x_tr, y_tr, config.prune, pruner=pruner, seed=config.seed + 1 + i, progress=progress,
               desc=f"prune {i + 1}/{len(steps)}")
     acc["pruned"] = evaluate(model, x_te, y_te)
-    snaps["pruned"] = _snapshot(model)
+    snaps["pruned"] = snapshot(model)
     phase("pruned", t0)
     dens = ", ".join(f"{lay.name} {lay.density():.3f}" for lay in model.layers)
     say(f"pruned ({dens}): test accuracy {acc['pruned']:.4f} ({timings['pruned']:.0f} s)")
@@ -142,7 +212,7 @@ def compress(
     acc["quantized_before_finetune"] = evaluate(model, x_te, y_te)
     train(model, x_tr, y_tr, config.qat, pruner=pruner, seed=config.seed + 100, progress=progress, desc="QAT")
     acc["quantized"] = evaluate(model, x_te, y_te)
-    snaps["quantized"] = _snapshot(model)
+    snaps["quantized"] = snapshot(model)
     phase("quantized", t0)
     say(f"fixed point ({', '.join(f'{k} {v}' for k, v in types.items())}): test accuracy {acc['quantized']:.4f}")
 
@@ -152,7 +222,7 @@ def compress(
     acc["shared_before_finetune"] = evaluate(model, x_te, y_te)
     train(model, x_tr, y_tr, config.share, seed=config.seed + 200, progress=progress, desc="centroids")
     acc["final"] = evaluate(model, x_te, y_te)
-    snaps["shared"] = _snapshot(model)
+    snaps["shared"] = snapshot(model)
     phase("shared", t0)
     say(f"shared ({', '.join(f'{k} K={v}' for k, v in sizes.items())}): test accuracy {acc['final']:.4f}")
 

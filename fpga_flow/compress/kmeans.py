@@ -23,7 +23,7 @@ import numpy as np
 from fpga_flow.fixed import FixedType, from_float, to_float
 
 if TYPE_CHECKING:  # torch is imported only by share_weights
-    from fpga_flow.compress.network import CompressibleNet
+    from fpga_flow.compress.graphnet import Compressible
 
 __all__ = ["kmeans_1d", "project_codebook", "share_weights"]
 
@@ -109,7 +109,7 @@ def project_codebook(centroids: np.ndarray, t: FixedType) -> np.ndarray:
 
 
 def share_weights(
-    model: CompressibleNet, bits: int | Sequence[int] | Mapping[str, int], max_iter: int = 100
+    model: Compressible, bits: int | Sequence[int] | Mapping[str, int], max_iter: int = 100
 ) -> dict[str, int]:
     """Replace each weighted layer's kept weights by ``2**bits`` shared values (k-means, linear init).
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fpga_flow.compress.graphnet import Compressible
 from fpga_flow.compress.layers import CompressibleLayer
-from fpga_flow.compress.network import CompressibleNet
 
 __all__ = [
     "PruneStep",
@@ -106,7 +106,7 @@ class Pruner:
     """Applies pruning steps to the weighted layers (conv and linear) of a :class:`CompressibleNet` and
     keeps their masks through training."""
 
-    def __init__(self, model: CompressibleNet) -> None:
+    def __init__(self, model: Compressible) -> None:
         self.model = model
 
     def layers(self) -> dict[str, CompressibleLayer]:
@@ -148,13 +148,13 @@ class Pruner:
         self.apply(optimizer)
 
 
-def sparsity_of(model: CompressibleNet) -> dict[str, float]:
+def sparsity_of(model: Compressible) -> dict[str, float]:
     """Per-layer fraction of pruned weights."""
     return {lay.name: 1.0 - lay.density() for lay in model.layers}
 
 
 def prune_steps_from(
-    model: CompressibleNet, densities: Sequence[float] | Mapping[str, float]
+    model: Compressible, densities: Sequence[float] | Mapping[str, float]
 ) -> dict[str, float]:
     """Per-layer densities from a sequence (in layer order) or a mapping by layer name."""
     if isinstance(densities, Mapping):

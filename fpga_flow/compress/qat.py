@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from fpga_flow.compress.graphnet import Compressible, CompressibleGraph
 from fpga_flow.compress.layers import CompressibleLayer
 from fpga_flow.compress.network import CompressibleNet
 from fpga_flow.compress.quant import check_quant_type, choose_type
@@ -65,14 +66,20 @@ def observe_ranges(model: CompressibleNet, x: np.ndarray, batch: int = 1024) -> 
 
 
 def quantize_model(
-    model: CompressibleNet, x_calib: np.ndarray, policy: TypePolicy = TypePolicy()
+    model: Compressible, x_calib: np.ndarray, policy: TypePolicy = TypePolicy()
 ) -> dict[str, FixedType]:
     """Give every tensor of ``model`` a fixed-point type (in place) and switch it to float64.
 
     Ranges come from the model's current weights and a float forward over ``x_calib``. Returns the
     chosen types by key (``input``, ``conv1.weight``, ``fc1.bias``, ``fc1.act``, ...). Raises
     ``ValueError`` when a type is not a QONNX Quant or the forward would not be exact in float64.
+    A :class:`~fpga_flow.compress.graphnet.CompressibleGraph` is typed by
+    :func:`fpga_flow.compress.graph_qat.quantize_graph`.
     """
+    if isinstance(model, CompressibleGraph):
+        from fpga_flow.compress.graph_qat import quantize_graph
+
+        return quantize_graph(model, x_calib, policy)
     unknown = set(policy.overrides) - {"input"} - {
         f"{lay.name}.{k}" for lay in model.layers for k in ("weight", "bias", "act")
     }

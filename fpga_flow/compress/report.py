@@ -34,7 +34,7 @@ from fpga_flow.fixed import FixedType, Overflow, Rounding
 if TYPE_CHECKING:
     from fpga_flow.compress.data import Dataset
     from fpga_flow.compress.flow import CompressConfig
-    from fpga_flow.compress.network import CompressibleNet
+    from fpga_flow.compress.graphnet import Compressible
     from fpga_flow.ir import Graph
 
 __all__ = ["build_report", "huffman_layer", "markdown", "write_report"]
@@ -103,7 +103,7 @@ def huffman_layer(row_ptr: np.ndarray, col_idx: np.ndarray, codes: np.ndarray, c
     return out
 
 
-def build_report(*, model: CompressibleNet, graph: Graph, data: Dataset, config: CompressConfig,
+def build_report(*, model: Compressible, graph: Graph, data: Dataset, config: CompressConfig,
                  accuracies: Mapping[str, float], types: Mapping[str, FixedType], timings: Mapping[str, float],
                  bit_exact_samples: int) -> dict[str, Any]:
     """The report as a JSON-ready dict (see the module doc for the accounting).

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from fpga_flow.compress.network import CompressibleNet
+from fpga_flow.compress.graphnet import Compressible, DenseModel
 from fpga_flow.compress.prune import Pruner
 
 __all__ = ["TrainSpec", "evaluate", "predict", "train"]
@@ -30,7 +30,7 @@ class TrainSpec:
 
 
 @torch.no_grad()
-def predict(model: CompressibleNet, x: np.ndarray, batch: int = 1024) -> np.ndarray:
+def predict(model: Compressible | DenseModel, x: np.ndarray, batch: int = 1024) -> np.ndarray:
     """Model outputs for ``x`` as a float64 numpy array (eval mode, no gradient)."""
     model.eval()
     outs = []
@@ -39,7 +39,7 @@ def predict(model: CompressibleNet, x: np.ndarray, batch: int = 1024) -> np.ndar
     return np.concatenate(outs) if outs else np.zeros((0, model.n_outputs))
 
 
-def evaluate(model: CompressibleNet, x: np.ndarray, y: np.ndarray) -> float:
+def evaluate(model: Compressible | DenseModel, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy on ``(x, y)``."""
     return float(np.mean(predict(model, x).argmax(axis=1) == y))
 
@@ -53,7 +53,7 @@ def _optimizer(params: list[torch.nn.Parameter], spec: TrainSpec) -> torch.optim
 
 
 def train(
-    model: CompressibleNet,
+    model: Compressible | DenseModel,
     x: np.ndarray,
     y: np.ndarray,
     spec: TrainSpec,
