@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml setup.py scripts/setup_system.sh scripts/setup_verilato
 	$(PY) -m pip install --quiet --upgrade pip
 	@# torch is pinned exactly: any other version or range pulls a multi-GB CUDA build here
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[compress,dev]'
+	$(PY) -m pip install --quiet -e '.[compress,dev,sweep]'
 	bash scripts/setup_system.sh
 	@if [ -f scripts/setup_verilator.sh ]; then bash scripts/setup_verilator.sh; fi
 	@touch $(STAMP)
