@@ -266,6 +266,9 @@ class Reader:
             if src is None:
                 return None
             perm = attr(node, "perm", None)
+            if perm is not None and sorted(int(p) for p in perm) != list(range(src.values.ndim)):
+                raise self.fail(node, f"perm {list(perm)} is not a permutation of the {src.values.ndim} axes of its "
+                                "input")
             t = (lambda a: np.transpose(a, perm)) if perm is not None else np.transpose
             return _Const(
                 t(src.values),

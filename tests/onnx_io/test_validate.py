@@ -114,3 +114,21 @@ def test_a_declared_output_shape_that_is_not_computed(tmp_path):
     dims = m.graph.output[0].type.tensor_type.shape.dim
     dims[-1].dim_value = 5  # the last layer has 3 outputs
     assert "is declared (N, 5) but the graph computes (N, 3)" in _read(m, tmp_path)
+
+
+def test_a_transpose_with_a_bad_perm_on_a_weight(tmp_path):
+    for perm in ([0, 0], [2, 0], [1, 0, 2]):
+        m = _model()
+        i = next(k for k, n in enumerate(m.graph.node) if n.name == "fc0_w_quant")
+        m.graph.node.insert(i, helper.make_node("Transpose", ["fc0_w"], ["fc0_wt"], name="t", perm=perm))
+        m.graph.node[i + 1].input[0] = "fc0_wt"
+        msg = _read(m, tmp_path)
+        assert "node 't' (Transpose): perm" in msg and "is not a permutation of the 2 axes" in msg
+
+
+def test_an_integer_rounding_mode(tmp_path):
+    m = _model()
+    q = next(n for n in m.graph.node if n.op_type == "Quant")
+    q.attribute.remove(next(a for a in q.attribute if a.name == "rounding_mode"))
+    q.attribute.append(helper.make_attribute("rounding_mode", 1))
+    assert "'rounding_mode' must be one string" in _read(m, tmp_path)
