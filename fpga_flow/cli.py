@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "csim": ("csim", "compile and run the C simulation of a built project with g++"),
     "cosim": ("cosim", "run the RTL of a built project in a cocotb testbench (Verilator or Icarus)"),
     "synth": ("synth", "synthesize the generated Verilog with yosys and report resources"),
+    "sweep": ("sweep", "design-space exploration on Dask: many builds, cached, with a Pareto report"),
     "compress": ("compress", "prune, quantize and weight-share a model in PyTorch, export ONNX"),
 }
 

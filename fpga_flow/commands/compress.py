@@ -23,6 +23,7 @@ from fpga_flow.errors import FlowError
 
 EXAMPLES = ("lenet300", "lenet5")  # fpga_flow.compress.flow.EXAMPLES (not imported: it imports torch)
 DATASETS = ("fashion-mnist", "digits")
+PRUNING = ("magnitude", "drop")  # fpga_flow.compress.config.PRUNING
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,6 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--density", type=float, nargs="+", default=None, metavar="D",
                    help="fraction of weights kept per weighted layer, one value per layer: 3 for lenet300, "
                         "4 for lenet5 (default: the preset's)")
+    p.add_argument("--pruning", default="magnitude", choices=PRUNING,
+                   help="pruning schedule: magnitude (iterative magnitude pruning, Han et al.; default) or drop "
+                        "(DropPruning, Jia et al. 2018: low-magnitude weights dropped at random, pruned ones "
+                        "brought back at random; the same final densities)")
     p.add_argument("--weight-bits", type=int, default=None, metavar="W",
                    help="weight (and codebook value) width in bits for every layer (default 8, lenet5's "
                         "convolutions 10; types from the observed ranges)")
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = CompressConfig.for_model(quick=args.quick)
     else:
         cfg = CompressConfig.preset(args.dataset, quick=args.quick, example=args.example)
-    cfg = replace(cfg, seed=args.seed, threads=args.threads)
+    cfg = replace(cfg, seed=args.seed, threads=args.threads, pruning=args.pruning)
     n_layers = len(cfg.final_density)
     counts = "1 value or one per weighted layer" if user else f"1 or {n_layers} values (one per layer)"
     if args.codebook_bits is not None:

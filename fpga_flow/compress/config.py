@@ -16,16 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from fpga_flow.compress.data import Dataset
+from fpga_flow.compress.droppruning import DropPruning
 from fpga_flow.compress.model import lenet5, lenet300
 from fpga_flow.compress.network import CompressibleNet
 from fpga_flow.compress.qat import TypePolicy
 from fpga_flow.compress.training import TrainSpec
 from fpga_flow.errors import FlowError
 
-__all__ = ["EXAMPLES", "CompressConfig", "build_model"]
+__all__ = ["EXAMPLES", "PRUNING", "CompressConfig", "build_model"]
 
 #: The example networks :func:`compress` trains.
 EXAMPLES = ("lenet300", "lenet5")
+#: The pruning schedules: iterative magnitude pruning (Han et al.) or DropPruning (Jia et al.).
+PRUNING = ("magnitude", "drop")
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,12 @@ class CompressConfig:
     ``example``: ``lenet300`` (``hidden`` sizes) or ``lenet5``. ``final_density``: fraction of
     weights kept per weighted layer (in layer order: 3 for LeNet-300-100, 4 for LeNet-5) after the
     last of ``prune_steps`` rounds (geometric schedule); or ``prune_quality`` (quality x std
-    thresholds, linear schedule) instead. ``codebook_bits``: ``K = 2**bits`` shared values, one
-    value for every layer or one per layer. ``train_subset`` / ``test_subset`` shrink the data
-    (``--quick``).
+    thresholds, linear schedule) instead. ``pruning``: ``"magnitude"`` (those schedules) or ``"drop"``
+    (DropPruning, :mod:`fpga_flow.compress.droppruning`, with the parameters ``drop``: the same
+    geometric density schedule and the same final densities, rounds that drop low-magnitude weights
+    at random and let pruned ones come back; needs ``final_density``). ``codebook_bits``:
+    ``K = 2**bits`` shared values, one value for every layer or one per layer. ``train_subset`` /
+    ``test_subset`` shrink the data (``--quick``).
     """
 
     example: str = "lenet300"
@@ -47,6 +53,8 @@ class CompressConfig:
     final_density: tuple[float, ...] = (0.07, 0.15, 0.3)
     prune_quality: tuple[float, ...] | None = None
     prune_steps: int = 5
+    pruning: str = "magnitude"
+    drop: DropPruning = DropPruning()
     prune: TrainSpec = TrainSpec(epochs=5, lr=0.05, optimizer="sgd")
     types: TypePolicy = field(default_factory=TypePolicy)
     qat: TrainSpec = TrainSpec(epochs=2, lr=5e-3, optimizer="sgd")
@@ -57,6 +65,13 @@ class CompressConfig:
     calib_samples: int = 10000
     threads: int | None = 2
     stimulus_samples: int = 256
+
+    def __post_init__(self) -> None:
+        if self.pruning not in PRUNING:
+            raise FlowError(f"unknown pruning schedule {self.pruning!r}; known: {', '.join(PRUNING)}")
+        if self.pruning == "drop" and self.prune_quality is not None:
+            raise FlowError("DropPruning (pruning='drop') follows a density schedule: give final_density, "
+                            "not prune_quality")
 
     @classmethod
     def preset(cls, dataset: str, quick: bool = False, example: str = "lenet300") -> CompressConfig:

@@ -8,7 +8,8 @@ checkpoint, then converted into a :class:`~fpga_flow.compress.graphnet.Compressi
 
 1. **dense**: train the float32 baseline (``config.example``: LeNet-300-100 by default, or LeNet-5);
 2. **pruned**: iterative magnitude pruning of every weighted layer (conv and linear) to per-layer
-   target densities (or quality x std thresholds), fine-tuning after every round with the masks held;
+   target densities (or quality x std thresholds), or DropPruning (``config.pruning == "drop"``) to
+   the same densities, fine-tuning after every round with the masks held;
 3. **quantized**: per-tensor fixed-point types from the observed ranges (or user-given), then
    quantization-aware fine-tuning (float64, straight-through estimator), masks still held;
 4. **shared**: per-layer k-means codebooks of ``2**bits`` values over the kept weights (by default
@@ -29,6 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -39,10 +41,11 @@ from torch import nn
 
 from fpga_flow.compress.config import EXAMPLES, CompressConfig, build_model
 from fpga_flow.compress.data import Dataset
+from fpga_flow.compress.droppruning import DropPruner
 from fpga_flow.compress.export import export_onnx
 from fpga_flow.compress.graphnet import Compressible
 from fpga_flow.compress.kmeans import share_weights
-from fpga_flow.compress.prune import Pruner, PruneStep, density_schedule, prune_steps_from, quality_schedule
+from fpga_flow.compress.prune import Pruner, density_schedule, prune_steps_from, quality_schedule
 from fpga_flow.compress.qat import quantize_model
 from fpga_flow.compress.training import evaluate, predict, train
 from fpga_flow.fixed import FixedType
@@ -190,20 +193,26 @@ def run_stages(
     # 2. iterative pruning -----------------------------------------------------------
     t0 = time.perf_counter()
     pruner = Pruner(model)
-    steps: list[PruneStep]
-    if config.prune_quality is not None:
+    rounds: list[Callable[[], object]]
+    if config.pruning == "drop":
+        drop = DropPruner(pruner, prune_steps_from(model, config.final_density), config.prune_steps, config.drop,
+                          seed=config.seed)
+        rounds = [drop.step] * drop.steps
+    elif config.prune_quality is not None:
         steps = quality_schedule(prune_steps_from(model, config.prune_quality), config.prune_steps)
+        rounds = [partial(pruner.prune, s) for s in steps]
     else:
         steps = density_schedule(prune_steps_from(model, config.final_density), config.prune_steps)
-    for i, step in enumerate(steps):
-        pruner.prune(step)
+        rounds = [partial(pruner.prune, s) for s in steps]
+    for i, prune_round in enumerate(rounds):
+        prune_round()
         train(model, x_tr, y_tr, config.prune, pruner=pruner, seed=config.seed + 1 + i, progress=progress,
-              desc=f"prune {i + 1}/{len(steps)}")
+              desc=f"prune {i + 1}/{len(rounds)}")
     acc["pruned"] = evaluate(model, x_te, y_te)
     snaps["pruned"] = snapshot(model)
     phase("pruned", t0)
     dens = ", ".join(f"{lay.name} {lay.density():.3f}" for lay in model.layers)
-    say(f"pruned ({dens}): test accuracy {acc['pruned']:.4f} ({timings['pruned']:.0f} s)")
+    say(f"pruned, {config.pruning} schedule ({dens}): test accuracy {acc['pruned']:.4f} ({timings['pruned']:.0f} s)")
 
     # 3. fixed point + QAT -----------------------------------------------------------
     t0 = time.perf_counter()

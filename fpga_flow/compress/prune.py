@@ -6,7 +6,9 @@ pruned zeros included) or the magnitude that leaves a target sparsity. Every wei
 or linear, has its own threshold, so each keeps its own density (convolutions, with few weights
 that every output reuses, are kept denser). Pruning is iterative: a
 :class:`PruneStep` per round, fine-tuning in between (:func:`density_schedule`,
-:func:`quality_schedule`). A pruned weight never comes back.
+:func:`quality_schedule`). A pruned weight never comes back in these magnitude schedules; the
+stochastic DropPruning schedule (:mod:`fpga_flow.compress.droppruning`) lets some come back, through
+:meth:`Pruner.set_masks`.
 
 Masks survive optimizer steps, momentum included, in three ways at once: the forward uses
 ``weight * mask`` (so pruned entries get zero gradient), :meth:`Pruner.prune` zeroes the
@@ -29,6 +31,7 @@ __all__ = [
     "PruneStep",
     "Pruner",
     "density_schedule",
+    "keep_largest",
     "magnitude_mask",
     "prune_steps_from",
     "quality_schedule",
@@ -64,18 +67,10 @@ def magnitude_mask(
     if (sparsity is None) == (quality is None):
         raise ValueError("give exactly one of sparsity= or quality=")
     w = weight.detach()
-    mag = w.abs() if current is None else torch.where(current, w.abs(), torch.full_like(w, -1.0))
     if sparsity is not None:
         if not 0.0 <= sparsity <= 1.0:
             raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
-        keep = int(round((1.0 - sparsity) * w.numel()))
-        if current is not None:
-            keep = min(keep, int(current.sum().item()))
-        flat = torch.zeros(w.numel(), dtype=torch.bool, device=w.device)
-        if keep > 0:
-            idx = torch.topk(mag.reshape(-1), keep, largest=True, sorted=False).indices
-            flat[idx] = True
-        mask = flat.reshape(w.shape)
+        mask = keep_largest(w, int(round((1.0 - sparsity) * w.numel())), current)
     else:
         assert quality is not None
         thr = float(quality) * float(w.std().item())
@@ -83,6 +78,20 @@ def magnitude_mask(
     if current is not None:
         mask &= current
     return mask
+
+
+def keep_largest(weight: torch.Tensor, keep: int, current: torch.Tensor | None = None) -> torch.Tensor:
+    """Boolean mask of the ``keep`` weights of largest magnitude (ties by position), within ``current``
+    if given (at most all of ``current``). The ranking :func:`magnitude_mask` and DropPruning share."""
+    w = weight.detach()
+    mag = w.abs() if current is None else torch.where(current, w.abs(), torch.full_like(w, -1.0))
+    if current is not None:
+        keep = min(keep, int(current.sum().item()))
+    flat = torch.zeros(w.numel(), dtype=torch.bool, device=w.device)
+    if keep > 0:
+        idx = torch.topk(mag.reshape(-1), keep, largest=True, sorted=False).indices
+        flat[idx] = True
+    return flat.reshape(w.shape)
 
 
 def density_schedule(final_density: Mapping[str, float], steps: int) -> list[PruneStep]:
@@ -127,6 +136,22 @@ class Pruner:
             lay = layers[name]
             kw = {"sparsity": value} if step.sparsity is not None else {"quality": value}
             lay.mask = magnitude_mask(lay.weight, current=lay.mask, **kw)
+        self.apply(optimizer)
+        return {name: lay.density() for name, lay in layers.items()}
+
+    def set_masks(self, masks: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer | None = None
+                  ) -> dict[str, float]:
+        """Replace the masks of the named layers (they may grow: a restored weight restarts from 0,
+        its optimizer state zero); zero pruned weights and their state. Returns the per-layer density."""
+        layers = self.layers()
+        unknown = set(masks) - set(layers)
+        if unknown:
+            raise KeyError(f"unknown layer(s) {sorted(unknown)}; layers: {sorted(layers)}")
+        for name, mask in masks.items():
+            lay = layers[name]
+            if tuple(mask.shape) != tuple(lay.mask.shape) or mask.dtype != torch.bool:
+                raise ValueError(f"layer {name}: a mask must be a bool tensor of shape {tuple(lay.mask.shape)}")
+            lay.mask = mask.to(lay.mask.device).clone()
         self.apply(optimizer)
         return {name: lay.density() for name, lay in layers.items()}
 
