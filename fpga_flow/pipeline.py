@@ -73,7 +73,7 @@ def calibration_ranges(model: str | Path, data: Path) -> dict[str, TensorRange]:
     import onnx
 
     from fpga_flow.inputs import load_input
-    from fpga_flow.onnx_io.calibrate import observe_ranges
+    from fpga_flow.onnx_io.calibrate import graph_input, observe_ranges
 
     path = Path(model)
     if not path.is_file():
@@ -82,9 +82,7 @@ def calibration_ranges(model: str | Path, data: Path) -> dict[str, TensorRange]:
         proto = onnx.load(str(path))
     except Exception as e:  # noqa: BLE001 - protobuf raises many kinds
         raise FlowError(f"{path}: not a readable ONNX file ({type(e).__name__}: {e})") from None
-    inits = {t.name for t in proto.graph.initializer}
-    ins = [i for i in proto.graph.input if i.name not in inits]
-    dims = [d.dim_value for d in ins[0].type.tensor_type.shape.dim[1:]] if len(ins) == 1 else []
+    dims = [d.dim_value for d in graph_input(proto).type.tensor_type.shape.dim[1:]]
     if not dims or any(d <= 0 for d in dims):
         raise FlowError(f"{path}: --calibrate needs one graph input with a fixed shape (batch, features...)")
     progress(f"calibrating: running the float model on {data}")

@@ -17,6 +17,7 @@ import onnx
 
 from fpga_flow.fixed import record_overflows, to_float
 from fpga_flow.ir.graph import Graph
+from fpga_flow.onnx_io.calibrate import graph_input
 
 __all__ = [
     "QONNX_SAMPLE_LIMIT",
@@ -152,14 +153,6 @@ class FloatComparison:
                 "argmax_agree": self.argmax_agree, "note": self.note, "reason": self.reason}
 
 
-def _graph_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
-    inits = {i.name for i in model.graph.initializer}
-    ins = [i for i in model.graph.input if i.name not in inits]
-    if len(ins) != 1:
-        raise ValueError(f"the float comparison needs exactly one model input, found {len(ins)}")
-    return ins[0]
-
-
 def _dims(vi: onnx.ValueInfoProto) -> list[int | None]:
     """Declared dimensions: an int, or None for a symbolic / unknown one."""
     return [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
@@ -168,8 +161,8 @@ def _dims(vi: onnx.ValueInfoProto) -> list[int | None]:
 def _shaped_input(model: onnx.ModelProto, graph: Graph, x: np.ndarray) -> np.ndarray:
     """``x`` as ``(N, *per-sample shape)`` the model declares (the graph input's shape where unknown)."""
     n = int(x.shape[0])
-    per = [d for d in _dims(_graph_input(model))[1:] if d]
-    shape = tuple(per) if per and len(per) == len(_dims(_graph_input(model))) - 1 else graph.inputs[0].shape
+    per = [d for d in _dims(graph_input(model))[1:] if d]
+    shape = tuple(per) if per and len(per) == len(_dims(graph_input(model))) - 1 else graph.inputs[0].shape
     return np.asarray(x, dtype=np.float32).reshape((n, *shape))
 
 
@@ -177,8 +170,8 @@ def _run_onnxruntime(model: onnx.ModelProto, xs: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    name = _graph_input(model).name
-    batch = _dims(_graph_input(model))[0]
+    name = graph_input(model).name
+    batch = _dims(graph_input(model))[0]
     if batch is None or batch == len(xs):
         return np.asarray(sess.run(None, {name: xs})[0])
     if batch != 1:
@@ -191,7 +184,7 @@ def _with_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
     m = onnx.ModelProto()
     m.CopyFrom(model)
     del m.graph.value_info[:]
-    name = _graph_input(m).name
+    name = graph_input(m).name
     for vi in [*(i for i in m.graph.input if i.name == name), *m.graph.output]:
         dims = vi.type.tensor_type.shape.dim
         if dims:
@@ -207,7 +200,7 @@ def _run_qonnx(model: onnx.ModelProto, xs: np.ndarray) -> tuple[np.ndarray, str]
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.transformation.infer_shapes import InferShapes
 
-    name = _graph_input(model).name
+    name = graph_input(model).name
     out = model.graph.output[0].name
 
     def run(batch: np.ndarray) -> np.ndarray:

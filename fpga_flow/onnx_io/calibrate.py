@@ -18,7 +18,7 @@ import onnx
 
 from fpga_flow.errors import ModelError
 
-__all__ = ["CHUNK", "RAW_SCORES", "TensorRange", "observe_ranges"]
+__all__ = ["CHUNK", "RAW_SCORES", "TensorRange", "graph_input", "observe_ranges"]
 
 #: Samples per onnxruntime run.
 CHUNK = 256
@@ -44,11 +44,12 @@ class TensorRange:
         return TensorRange(min(self.lo, other.lo), max(self.hi, other.hi))
 
 
-def _graph_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
+def graph_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
+    """The model's one graph input that is not an initializer (a ModelError when there are several)."""
     inits = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
     if len(inputs) != 1:
-        raise ModelError(f"calibration needs a model with exactly one (non-initializer) input, found {len(inputs)}")
+        raise ModelError(f"the model needs exactly one (non-initializer) graph input, found {len(inputs)}")
     return inputs[0]
 
 
@@ -105,7 +106,7 @@ def observe_ranges(model: onnx.ModelProto, x: np.ndarray) -> dict[str, TensorRan
     """
     import onnxruntime as ort
 
-    vi = _graph_input(model)
+    vi = graph_input(model)
     xs = _samples(vi, x)
     ranges = {vi.name: TensorRange(float(xs.min()), float(xs.max()))}
     names = _float_tensors(model)
