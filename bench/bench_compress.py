@@ -1,4 +1,4 @@
-"""Benchmark: the full Deep Compression flow on Fashion-MNIST, LeNet-300-100 or LeNet-5 (2 CPU threads).
+"""Benchmark: the full Deep Compression flow on Fashion-MNIST, LeNet-300-100 or LeNet-5 (``--threads auto``).
 
 Runs ``fpga_flow.compress.compress`` with the preset of ``--example`` on ``--dataset``, exactly what
 ``fpga-flow compress --example lenet300|lenet5 --dataset fashion-mnist`` does, and prints the
@@ -19,18 +19,31 @@ compression ratios side by side. With ``--quick`` it runs on scikit-learn's 8x8 
 presets: seconds) unless ``--dataset`` says otherwise; DropPruning's paper figures (LeNet-5 on MNIST
 14.3x by pruning alone, VGG-16 on CIFAR-10 11.1x) are printed for reference.
 
+``--load-test`` measures the flow on a shared machine: ``fpga-flow compress --example lenet300``
+(or ``--example lenet5``; ``--quick``: the quick Fashion-MNIST preset, 10,000 training samples; ``--dataset digits`` for
+seconds) as a subprocess, alone (A) and beside one CPU-bound competitor (B, ``python -c 'while True:
+pass'`` at the same priority as the flow), interleaved A B A B for ``--pairs`` pairs, with
+``--threads`` (default ``auto``; ``2`` shows the former default). It prints per run the wall time,
+the CPU time of the flow's process (``getrusage(RUSAGE_CHILDREN)``, the competitor excluded), the
+thread count the flow chose and its dense-stage samples/s, then min / median per side and the
+loaded / quiet ratios (the goal: loaded <= ~2x quiet).
+
 Figures, not assertions: the exit code is 0 unless the flow itself fails. Needs
 ``dataset-fashion-mnist`` (``make setup``).
 
     .venv/bin/python bench/bench_compress.py [--example lenet300|lenet5] [--out DIR] [--quick]
     .venv/bin/python bench/bench_compress.py --compare-pruning [--quick] [--examples lenet300 lenet5] [--seeds N]
+    .venv/bin/python bench/bench_compress.py --load-test [--quick] [--dataset digits] [--pairs N] [--threads auto|N]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import re
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -58,21 +71,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=1, help="with --compare-pruning: seeds 0..N-1 (default 1)")
     ap.add_argument("--drop-away", type=float, default=None, help="DropPruning's drop-away probability")
     ap.add_argument("--drop-back", type=float, default=None, help="DropPruning's drop-back probability")
+    ap.add_argument("--load-test", action="store_true",
+                    help="compress --example (default lenet300) alone and beside a CPU-bound process, interleaved")
+    ap.add_argument("--pairs", type=int, default=3, help="with --load-test: quiet/loaded pairs (default 3)")
+    ap.add_argument("--threads", default="auto", help="with --load-test: the flow's --threads (default auto)")
     args = ap.parse_args(argv)
     if args.dataset is None:
         args.dataset = "digits" if args.compare_pruning and args.quick else "fashion-mnist"
     if args.compare_pruning:
         return compare_pruning(args)
+    if args.load_test:
+        return load_test(args)
     out = args.out or Path("build") / ("bench_compress" if args.example == "lenet300" else f"bench_{args.example}")
     targets = TARGETS[args.example]
-
-    import torch
 
     from fpga_flow.compress import CompressConfig, compress, load_dataset
     from fpga_flow.errors import FlowError
     from fpga_flow.verify_export import verify_and_report
 
-    torch.set_num_threads(2)
     try:
         data = load_dataset(args.dataset)
     except FlowError as e:
@@ -95,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"{TITLES[args.example]} on {data.name}, {r['model']['train_samples']} train / "
-          f"{r['model']['test_samples']} test, torch threads {torch.get_num_threads()}")
+          f"{r['model']['test_samples']} test, torch threads {r['threads']} (--threads auto)")
     print(f"  accuracy dense float32     {100 * a['dense']:.2f}%")
     print(f"  accuracy pruned (float)    {100 * a['pruned']:.2f}%   density {100 * r['density']:.2f}%")
     print(f"  accuracy fixed point (QAT) {100 * a['quantized']:.2f}%")
@@ -148,16 +164,16 @@ def _run_schedules(example: str, dataset: str, quick: bool, seed: int, out: Path
 
     from fpga_flow.compress import CompressConfig, load_dataset
     from fpga_flow.compress.config import build_model
-    from fpga_flow.compress.flow import run_stages, snapshot
+    from fpga_flow.compress.flow import run_stages, set_threads, snapshot
     from fpga_flow.compress.training import evaluate, train
     from fpga_flow.verify_export import verify_and_report
 
     base = CompressConfig.preset(dataset, quick=quick and dataset != "digits", example=example)
     base = replace(base, seed=seed, drop=drop)
-    torch.set_num_threads(base.threads or 2)
     torch.manual_seed(seed)
     data = load_dataset(dataset).subset(base.train_subset, base.test_subset, seed=seed)
     model = build_model(base, data)
+    base = set_threads(base, model, model.input_shape, model.dtype, lambda m: print(f"  {m}", flush=True))
     t0 = time.perf_counter()
     train(model, data.x_train, data.y_train, base.dense, seed=seed, progress=sys.stderr.isatty(), desc="dense")
     dense_s = time.perf_counter() - t0
@@ -233,6 +249,92 @@ def compare_pruning(args: argparse.Namespace) -> int:
     print()
     print(f"  {DROP_PAPER}")
     print(f"  wall time {time.perf_counter() - t0:.0f} s; reports under {out}/")
+    return 0
+
+
+#: The CLI in a fresh interpreter (what a user runs).
+_CLI = "import sys; from fpga_flow.cli import main; sys.exit(main(sys.argv[1:]))"
+#: The competing process: one core kept busy.
+_SPIN = "while True: pass"
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (``/proc/stat``, all cores; 0 where unreadable)."""
+    import os
+
+    try:
+        with open("/proc/stat") as f:
+            v = [float(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed_run(cmd: list[str]) -> dict[str, Any]:
+    """Run ``cmd`` to the end: wall seconds, its CPU seconds (user + system), the machine's busy CPU
+    seconds meanwhile, its stdout."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    m0 = _machine_busy()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    m1 = _machine_busy()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[3:])} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    threads = re.search(r"torch threads: (\d+)", proc.stdout)
+    rate = re.search(r"dense float32.*?([\d,]+) samples/s", proc.stdout)
+    return {"wall": wall, "cpu": cpu, "machine": m1 - m0, "threads": int(threads.group(1)) if threads else None,
+            "dense_rate": int(rate.group(1).replace(",", "")) if rate else None, "stdout": proc.stdout}
+
+
+def load_test(args: argparse.Namespace) -> int:
+    """Quiet (A) vs beside one busy process (B), interleaved A B A B (see the module doc)."""
+    import os
+
+    out = args.out or Path("build") / "bench_load_test"
+    out.mkdir(parents=True, exist_ok=True)
+    flags = ["--example", args.example, "--dataset", args.dataset, "--no-progress", "--threads", str(args.threads)]
+    if args.quick:
+        flags.append("--quick")
+    cores = len(os.sched_getaffinity(0))
+    print(f"load test: fpga-flow compress {' '.join(flags)}; {cores} cores, {args.pairs} pair(s) A (quiet) "
+          f"B (beside python -c {_SPIN!r})", flush=True)
+    runs: dict[str, list[dict[str, Any]]] = {"quiet": [], "loaded": []}
+    t_all = time.perf_counter()
+    for i in range(args.pairs):
+        for side in ("quiet", "loaded"):
+            cmd = [sys.executable, "-c", _CLI, "compress", *flags, "-o", str(out / f"{side}_{i}.onnx")]
+            spin = subprocess.Popen([sys.executable, "-c", _SPIN]) if side == "loaded" else None
+            try:
+                if spin is not None:
+                    time.sleep(1.0)  # running, and visible to the flow's free-core measurement
+                r = _timed_run(cmd)
+            finally:
+                if spin is not None:
+                    spin.kill()
+                    spin.wait()
+            # the rest of the machine's load: busy cores less the flow and (while it ran) the competitor
+            r["others"] = max(0.0, r["machine"] / r["wall"] - r["cpu"] / r["wall"] - (1.0 if spin else 0.0))
+            runs[side].append(r)
+            print(f"  pair {i + 1} {side:<6}: wall {r['wall']:6.1f} s  cpu {r['cpu']:6.1f} s  threads {r['threads']}  "
+                  f"dense {r['dense_rate'] or 0:,} samples/s  other load ~{r['others']:.2f} cores", flush=True)
+    print()
+    stat = {}
+    for side, rs in runs.items():
+        walls, cpus = [r["wall"] for r in rs], [r["cpu"] for r in rs]
+        stat[side] = {"wall_min": min(walls), "wall_med": statistics.median(walls), "cpu_min": min(cpus),
+                      "cpu_med": statistics.median(cpus)}
+        st = stat[side]
+        print(f"  {side:<6}: wall min {st['wall_min']:.1f} s, median {st['wall_med']:.1f} s; cpu min "
+              f"{st['cpu_min']:.1f} s, median {st['cpu_med']:.1f} s; threads "
+              f"{sorted({r['threads'] for r in rs})}")
+    q, ld = stat["quiet"], stat["loaded"]
+    ratio = ld["wall_med"] / q["wall_med"]
+    print(f"  loaded / quiet: wall median {ratio:.2f}x (min {ld['wall_min'] / q['wall_min']:.2f}x), "
+          f"cpu median {ld['cpu_med'] / q['cpu_med']:.2f}x  [{'ok ' if ratio <= 2.0 else 'MISS'}] goal <= 2x")
+    print(f"  bench wall time {time.perf_counter() - t_all:.0f} s; models under {out}/")
     return 0
 
 

@@ -1,5 +1,7 @@
 """``fpga-flow compress --example lenet300|lenet5 --dataset fashion-mnist|digits -o model.onnx [--quick]``, or
-``fpga-flow compress --model file.py:factory [--checkpoint W.pt] --data data.npz -o model.onnx``.
+``fpga-flow compress --model file.py:factory [--checkpoint W.pt] --data data.npz -o model.onnx``;
+``--sensitivity`` adds the per-layer sensitivity sweep to the report, ``--target-density D`` chooses
+the per-layer densities from it; ``--threads auto`` (default) or a count.
 
 ``--model`` names a Python file and a function in it that returns the user's ``torch.nn.Module``
 (called without arguments); ``--data`` an ``.npz`` holding ``x_train``, ``y_train``, ``x_test``,
@@ -62,8 +64,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bias-bits", type=int, default=None, metavar="W", help="bias width in bits (default 16)")
     p.add_argument("--act-bits", type=int, default=None, metavar="W",
                    help="hidden activation width in bits (default 8)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="after the dense stage, prune each weighted layer alone to 100..2%% of its weights (no "
+                        "fine-tuning) and measure the test accuracy: a table and a plot (sensitivity.png) in the "
+                        "report")
+    p.add_argument("--target-density", type=float, default=None, metavar="D",
+                   help="overall fraction of weights to keep (e.g. 0.08); the per-layer densities are chosen from "
+                        "the sensitivity sweep (implies --sensitivity; replaces the preset's per-layer densities; "
+                        "not with --density): every layer at the same predicted accuracy loss")
+    p.add_argument("--sensitivity-densities", type=float, nargs="+", default=None, metavar="D",
+                   help="the densities the sweep tries (default 1 0.8 0.6 0.4 0.3 0.2 0.1 0.05 0.02; 1 is "
+                        "always added)")
+    p.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
+                   help="torch CPU threads: auto (default: the cores not busy with other processes, and 1 for "
+                        "a model under 1 M MACs per sample) or a count; a different count may change the last "
+                        "bits of the results, a fixed count is deterministic")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _threads(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a thread count, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("--threads must be at least 1")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.suffix.lower() != ".onnx":
         raise FlowError(f"{args.output}: the output must be an .onnx file")
-    if args.threads < 1:
-        raise FlowError("--threads must be at least 1")
     user = args.model is not None
     if not user and (args.data is not None or args.checkpoint is not None):
         raise FlowError("--data and --checkpoint go with --model FILE.py:FACTORY")
@@ -100,6 +126,17 @@ def run(args: argparse.Namespace) -> int:
             where = "" if user else f", one per layer of {args.example}"
             raise FlowError(f"--density takes {what} in (0, 1]{where}")
         cfg = replace(cfg, final_density=tuple(args.density))
+    if args.target_density is not None and args.density is not None:
+        raise FlowError("--target-density chooses the per-layer densities from the sensitivity sweep: give it or "
+                        "--density, not both")
+    if args.sensitivity or args.target_density is not None or args.sensitivity_densities is not None:
+        from fpga_flow.compress.sensitivity import DEFAULT_DENSITIES, Sensitivity
+
+        dens = tuple(args.sensitivity_densities) if args.sensitivity_densities is not None else DEFAULT_DENSITIES
+        if not all(0 < d <= 1 for d in dens):
+            raise FlowError("--sensitivity-densities take values in (0, 1]")
+        dens = tuple(sorted(set(dens) | {1.0}, reverse=True))
+        cfg = replace(cfg, sensitivity=Sensitivity(densities=dens, target_density=args.target_density))
     widths = {"weight_width": args.weight_bits, "bias_width": args.bias_bits, "act_width": args.act_bits}
     for key, w in widths.items():
         if w is not None:
@@ -141,5 +178,11 @@ def run(args: argparse.Namespace) -> int:
     )
     print("weights kept: " + ", ".join(f"{lay['name']} {100 * lay['density']:.1f}% (K={lay['codebook_size']})"
                                        for lay in r["layers"]) + f"; overall {100 * r['density']:.2f}%")
-    print(f"wrote {args.output} and {report_dir}/compression_report.md ({time.perf_counter() - t0:.0f} s)")
+    sens = r.get("sensitivity")
+    if sens and sens.get("allocation"):
+        print(f"densities chosen from the sensitivity sweep for {100 * args.target_density:g}% overall "
+              f"(they replace the preset's): " + ", ".join(f"{k} {100 * v:.2f}%"
+                                                           for k, v in sens["allocation"]["densities"].items()))
+    print(f"wrote {args.output} and {report_dir}/compression_report.md ({time.perf_counter() - t0:.0f} s, "
+          f"{r['threads']} torch thread{'s' if r['threads'] != 1 else ''})")
     return 0

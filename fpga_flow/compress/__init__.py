@@ -12,7 +12,9 @@ The only package of fpga-flow that imports torch (hardware commands never import
   :class:`CompressibleConv2d` (common API :class:`CompressibleLayer`), the examples :func:`lenet300`
   and :func:`lenet5` (:func:`build_model`, :data:`EXAMPLES`);
 * pruning: :class:`Pruner`, :class:`PruneStep`, :func:`magnitude_mask`, :func:`density_schedule`,
-  :func:`quality_schedule`;
+  :func:`quality_schedule`; per-layer sensitivity and densities chosen from it: :class:`Sensitivity`,
+  :func:`layer_sensitivity`, :func:`allocate_densities`;
+* threads: :func:`choose_threads` (``CompressConfig.threads="auto"``);
 * fixed point: :func:`fake_quant`, :func:`choose_type`, :class:`TypePolicy`, :func:`quantize_model`;
 * weight sharing: :func:`kmeans_1d`, :func:`project_codebook`, :func:`share_weights`;
 * Huffman: :func:`huffman_code`, :func:`encode`, :func:`decode`, :func:`relative_columns`,
@@ -58,6 +60,11 @@ _EXPORTS = {
     "magnitude_mask": "prune",
     "density_schedule": "prune",
     "quality_schedule": "prune",
+    "Sensitivity": "sensitivity",
+    "SensitivityTable": "sensitivity",
+    "layer_sensitivity": "sensitivity",
+    "allocate_densities": "sensitivity",
+    "choose_threads": "threads",
     "fake_quant": "quant",
     "choose_type": "quant",
     "TypePolicy": "qat",

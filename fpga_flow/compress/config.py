@@ -20,6 +20,8 @@ from fpga_flow.compress.droppruning import DropPruning
 from fpga_flow.compress.model import lenet5, lenet300
 from fpga_flow.compress.network import CompressibleNet
 from fpga_flow.compress.qat import TypePolicy
+from fpga_flow.compress.sensitivity import Sensitivity
+from fpga_flow.compress.threads import Threads
 from fpga_flow.compress.training import TrainSpec
 from fpga_flow.errors import FlowError
 
@@ -44,6 +46,16 @@ class CompressConfig:
     at random and let pruned ones come back; needs ``final_density``). ``codebook_bits``:
     ``K = 2**bits`` shared values, one value for every layer or one per layer. ``train_subset`` /
     ``test_subset`` shrink the data (``--quick``).
+
+    ``sensitivity`` (optional, :class:`~fpga_flow.compress.sensitivity.Sensitivity`): after the
+    dense stage, sweep each layer's density alone against the test accuracy (a table and a plot in
+    the report); with its ``target_density`` the per-layer densities are chosen from the sweep and
+    replace ``final_density`` (the result's config holds the chosen ones).
+
+    ``threads``: torch CPU threads, ``"auto"`` (default: the cores free of other processes, one
+    for a model under 1 M MACs per sample, :mod:`fpga_flow.compress.threads`), a count, or ``None``
+    (torch's setting). The count changes float summation order: runs with different counts may
+    differ in the last bits; a fixed count is deterministic. The result's config holds the count used.
     """
 
     example: str = "lenet300"
@@ -63,10 +75,18 @@ class CompressConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     calib_samples: int = 10000
-    threads: int | None = 2
+    threads: Threads = "auto"
     stimulus_samples: int = 256
+    sensitivity: Sensitivity | None = None
 
     def __post_init__(self) -> None:
+        if self.threads is not None and self.threads != "auto" and (
+                isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
+            raise FlowError(f"threads must be 'auto', an integer >= 1 or None, got {self.threads!r}")
+        if (self.sensitivity is not None and self.sensitivity.target_density is not None
+                and self.prune_quality is not None):
+            raise FlowError("a sensitivity target density chooses per-layer densities: give it without "
+                            "prune_quality")
         if self.pruning not in PRUNING:
             raise FlowError(f"unknown pruning schedule {self.pruning!r}; known: {', '.join(PRUNING)}")
         if self.pruning == "drop" and self.prune_quality is not None:

@@ -16,6 +16,11 @@ Storage of the weights and biases, in bits:
   canonical code tables are counted), row pointers, codebook and biases as in the hardware format.
 
 Ratios are dense float32 bits over each of the other two, and hardware over Huffman.
+
+With ``config.sensitivity`` the report also holds the per-layer sensitivity table (``sensitivity``;
+a Markdown table, the plot ``sensitivity.png``) and, when a target density chose the per-layer
+densities, the allocation and the preset's densities it replaced
+(:mod:`fpga_flow.compress.sensitivity`). ``threads`` is the torch thread count the run used.
 """
 
 from __future__ import annotations
@@ -181,6 +186,10 @@ def build_report(*, model: Compressible, graph: Graph, data: Dataset, config: Co
     }
     n_w = sum(x["weights"] for x in layers)
     nnz = sum(x["nonzero"] for x in layers)
+    cfg = _config_dict(config)
+    sens = getattr(config, "sensitivity", None)
+    if isinstance(cfg, dict) and isinstance(cfg.get("sensitivity"), dict):  # the settings; results below
+        cfg["sensitivity"] = {k: cfg["sensitivity"][k] for k in ("densities", "target_density")}
     return {
         "model": {"name": model.name, "architecture": model.describe(), "input_shape": list(model.input_shape),
                   "dataset": data.name, "train_samples": int(data.x_train.shape[0]),
@@ -195,7 +204,9 @@ def build_report(*, model: Compressible, graph: Graph, data: Dataset, config: Co
         "types": {k: v.to_json() for k, v in types.items()},
         "layers": layers,
         "timings_s": {k: round(float(v), 2) for k, v in timings.items()},
-        "config": _config_dict(config),
+        "threads": getattr(config, "threads", None),
+        "config": cfg,
+        "sensitivity": sens.to_report() if sens is not None and sens.table is not None else None,
         "paper": PAPER.get(model.name),
     }
 
@@ -281,6 +292,10 @@ def markdown(report: dict) -> str:
             f"| {h['codes']['bits_per_symbol']:.2f} / {h['relative_columns']['bits_per_symbol']:.2f} "
             f"| {lay['bits']['hardware']} | {lay['bits']['huffman']} |"
         )
+    if report.get("sensitivity"):
+        from fpga_flow.compress.sensitivity import markdown_lines
+
+        lines += markdown_lines(report["sensitivity"])
     if report.get("paper"):
         lines += _paper_lines(report)
     lines += [
@@ -290,6 +305,9 @@ def markdown(report: dict) -> str:
         " | ".join(f"{k} {v:.1f} s" for k, v in report["timings_s"].items()),
         "",
     ]
+    if report.get("threads") is not None:
+        lines += [f"torch CPU threads: {report['threads']} (another count may change the last bits of the "
+                  "float sums, hence of the results; a fixed count is deterministic).", ""]
     if report.get("plots"):
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in report["plots"]] + [""]
     return "\n".join(lines)
@@ -377,6 +395,10 @@ def _plots(report: dict, out: Path, snapshots: dict, codebooks: dict) -> list[Pa
     fig.savefig(p, dpi=110)
     plt.close(fig)
     paths.append(p)
+    if report.get("sensitivity") and report["sensitivity"].get("table"):
+        from fpga_flow.compress.sensitivity import plot_sensitivity
+
+        paths.append(plot_sensitivity(report["sensitivity"], out / "sensitivity.png"))
     return paths
 
 

@@ -32,10 +32,10 @@ from torch.utils.data import Dataset as TorchDataset
 from fpga_flow.compress.config import CompressConfig
 from fpga_flow.compress.convert import convert
 from fpga_flow.compress.data import Dataset
-from fpga_flow.compress.flow import CompressResult, run_stages, snapshot
+from fpga_flow.compress.flow import CompressResult, run_stages, set_threads, snapshot
 from fpga_flow.compress.graphnet import CompressibleGraph, DenseModel
 from fpga_flow.compress.trace import trace_model
-from fpga_flow.compress.training import evaluate
+from fpga_flow.compress.training import TrainStats, evaluate
 from fpga_flow.compress.training import train as train_model
 from fpga_flow.errors import FlowError
 
@@ -142,8 +142,6 @@ def compress_model(
     """
     config = config if config is not None else CompressConfig.for_model()
     say = log or (lambda _m: None)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     t_start = time.perf_counter()
     x_tr, y_tr = to_arrays(train, "training data")
@@ -167,6 +165,7 @@ def compress_model(
     acc: dict[str, float] = {}
     snaps: dict[str, dict[str, np.ndarray]] = {}
     dense = DenseModel(model, shape, n_out)
+    config = set_threads(config, model, shape, dense.dtype, say)
 
     # 1. dense: the user's module as written, or the checkpoint --------------------------
     t0 = time.perf_counter()
@@ -177,8 +176,10 @@ def compress_model(
             raise FlowError(f"the checkpoint does not fit model {traced.name}: {e}") from None
         how = "from the checkpoint"
     else:
-        train_model(dense, data.x_train, data.y_train, config.dense, seed=config.seed, progress=progress, desc="dense")
-        how = "trained"
+        stats = TrainStats()
+        train_model(dense, data.x_train, data.y_train, config.dense, seed=config.seed, progress=progress, desc="dense",
+                    stats=stats)
+        how = f"trained, {stats.text()}"
     model.eval()
     acc["dense"] = evaluate(dense, data.x_test, data.y_test)
     graph: CompressibleGraph = convert(model, traced)
