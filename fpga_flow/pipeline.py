@@ -175,8 +175,10 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
     audit, versus_float = check_numerics(graph, model, x, strict=options.strict)
     vals = audit.mantissas
     n = len(x)
-    tb = TbData(vals[graph.inputs[0].name].reshape(n, -1), vals[graph.outputs[0]].reshape(n, -1),
-                graph.inputs[0].out_type, graph.output_layers[0].out_type)
+    inp = graph.inputs[0]
+    tb = TbData(vals[inp.name].reshape(n, -1), vals[graph.outputs[0]].reshape(n, -1), inp.out_type,
+                graph.output_layers[0].out_type, in_factor=inp.factor, in_zero_point=inp.zero_point,
+                out_dequant=graph.output_dequant(graph.outputs[0]))
     from fpga_flow.project_tree import StagingTree, flow_error, is_environmental
 
     staging = StagingTree.create(out)  # a locked folder beside out (parents made); OS errors are FlowErrors

@@ -48,12 +48,34 @@ def build_report(graph: Graph, plan: DesignPlan, figures: dict[str, Any], fit: d
         "input_type": graph.inputs[0].out_type.to_json(),
         "output_type": graph.output_layers[0].out_type.to_json(),
         "input_shape": list(graph.inputs[0].shape),
+        "input_scale": _input_scale(graph),
+        "output_dequant": _output_dequant(graph),
         "stream_order": "row-major (NCHW) order of the input shape",
         "layers": rows,
         "totals": totals(rows),
         "plan": figures,
         "fit": fit,
     }  # fmt: skip
+
+
+def _input_scale(graph: Graph) -> dict[str, Any] | None:
+    """The input's host-side quantization when its scale is not a power of two (None otherwise)."""
+    from fpga_flow.ir.scaling import fraction_text
+
+    inp = graph.inputs[0]
+    if not inp.scaled:
+        return None
+    return {"factor": fraction_text(inp.factor), "zero_point": inp.zero_point,
+            "meaning": f"mantissa = clamp(round(x * 2^{inp.out_type.frac} / {float(inp.factor):.6g}) + "
+                       f"{inp.zero_point}) (exact, on the host)"}
+
+
+def _output_dequant(graph: Graph) -> dict[str, Any] | None:
+    """The first output's host-side dequantization when its scale is not a power of two."""
+    dq = graph.output_dequant(graph.outputs[0])
+    if dq is None:
+        return None
+    return {**dq.to_json(), "meaning": dq.describe()}
 
 
 def for_people(value: Any) -> Any:  # noqa: ANN401 - any JSON value

@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from fpga_flow.errors import FlowError
-from fpga_flow.fixed import FixedType, parse_fixed_type
+from fpga_flow.fixed import FixedType, from_float, parse_fixed_type, to_float
+from fpga_flow.ir.scaling import Dequant, fraction_text, parse_fraction, quantize_scaled
 from fpga_flow.stream import StreamFormat, stream_format
 
 __all__ = ["TbData", "read_meta", "read_meta_type", "read_tb_data", "write_tb_data"]
@@ -43,6 +45,21 @@ class TbData:
     expected: np.ndarray
     in_type: FixedType
     out_type: FixedType
+    #: the input's scale when it is not 2^-frac (``InputLayer.factor``/``zero_point``)
+    in_factor: Fraction = Fraction(1)
+    in_zero_point: int = 0
+    #: how the outputs become real values when their scale is not 2^-frac (None: mantissa x 2^-frac)
+    out_dequant: Dequant | None = None
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """Float inputs ``(n, n_inputs)`` to mantissas, exactly as the model's input layer does."""
+        if self.in_factor != 1 or self.in_zero_point != 0:
+            return quantize_scaled(x, self.in_type, self.in_factor, self.in_zero_point)
+        return from_float(x, self.in_type)
+
+    def output_values(self, m: np.ndarray) -> np.ndarray:
+        """Output mantissas to their real values (float64)."""
+        return self.out_dequant.values(m) if self.out_dequant is not None else to_float(m, self.out_type)
 
     @property
     def in_stream(self) -> StreamFormat:
@@ -114,7 +131,34 @@ def write_tb_data(folder: Path, data: TbData) -> None:
         "output_stream": {"width": data.out_stream.width, "per_beat": data.out_stream.per_beat,
                           "tdata_bits": data.out_stream.tdata_bits, "beats": data.out_stream.beats},
     }
+    if data.in_factor != 1 or data.in_zero_point != 0:
+        meta["input_scale"] = {"factor": fraction_text(data.in_factor), "zero_point": data.in_zero_point}
+    if data.out_dequant is not None:
+        meta["output_dequant"] = data.out_dequant.to_json()
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _read_scales(meta: Mapping[str, object], src: str) -> tuple[Fraction, int, Dequant | None]:
+    """The optional ``input_scale`` and ``output_dequant`` entries of a ``meta.json``."""
+    factor, zero, dequant = Fraction(1), 0, None
+    try:
+        sc = meta.get("input_scale")
+        if sc is not None:
+            if not isinstance(sc, dict):
+                raise ValueError("input_scale must be an object")
+            factor = parse_fraction(sc.get("factor"))
+            zp = sc.get("zero_point", 0)
+            if not isinstance(zp, int) or factor <= 0:
+                raise ValueError("input_scale needs a positive factor and an integer zero_point")
+            zero = zp
+        dq = meta.get("output_dequant")
+        if dq is not None:
+            if not isinstance(dq, dict):
+                raise ValueError("output_dequant must be an object")
+            dequant = Dequant.from_json(dq)
+    except (ValueError, ZeroDivisionError) as e:
+        raise FlowError(f"{src}: {e}; {REBUILD}") from None
+    return factor, zero, dequant
 
 
 def read_meta_type(meta: Mapping[str, object], key: str, source: str = META_FILE) -> FixedType:
@@ -166,11 +210,15 @@ def read_tb_data(folder: Path) -> TbData:
     n_out = _count(meta, "n_outputs", src, 1)
     in_type = read_meta_type(meta, "input_type", src)
     out_type = read_meta_type(meta, "output_type", src)
+    factor, zero, dequant = _read_scales(meta, src)
     data = TbData(
         inputs=_read_matrix(folder / INPUT_FILE, n, n_in, "n_inputs"),
         expected=_read_matrix(folder / EXPECTED_FILE, n, n_out, "n_outputs"),
         in_type=in_type,
         out_type=out_type,
+        in_factor=factor,
+        in_zero_point=zero,
+        out_dequant=dequant,
     )
     _check_stream(meta, "input_stream", data.in_stream, src)
     _check_stream(meta, "output_stream", data.out_stream, src)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
-from fpga_flow.fixed import record_overflows, to_float
+from fpga_flow.fixed import record_overflows
 from fpga_flow.ir.graph import Graph
 from fpga_flow.onnx_io.calibrate import graph_input
 
@@ -122,7 +122,7 @@ def audit_ranges(graph: Graph, x: np.ndarray | dict[str, np.ndarray]) -> RangeAu
                                c.saturated, c.wrapped))
     out = graph.layer(graph.outputs[0])
     samples = int(next(iter(vals.values())).shape[0]) if vals else 0
-    return RangeAudit(samples, tuple(rows), vals, to_float(vals[out.name], out.out_type))
+    return RangeAudit(samples, tuple(rows), vals, graph.output_values(out.name, vals[out.name]))
 
 
 # ------------------------------------------------------------- float comparison
@@ -220,7 +220,7 @@ def _run_qonnx(model: onnx.ModelProto, xs: np.ndarray) -> tuple[np.ndarray, str]
 #: Ops between a compared tensor and the graph output that change nothing.
 _NOOP_OPS = ("Identity", "Cast")
 #: Final ops the reader leaves out (``Graph.notes`` says so): the fixed-point outputs are their input.
-_DROPPED_FINAL = ("Softmax", "LogSoftmax")
+_DROPPED_FINAL = ("Softmax", "LogSoftmax", "ArgMax")
 
 
 def _compared_output(model: onnx.ModelProto, graph: Graph) -> tuple[onnx.ModelProto, bool]:
@@ -234,11 +234,12 @@ def _compared_output(model: onnx.ModelProto, graph: Graph) -> tuple[onnx.ModelPr
     name, comparable = outs[0].name, True
     if graph.notes:
         producer = {o: n for n in model.graph.node for o in n.output}
-        t = name
-        while t in producer and producer[t].op_type in _NOOP_OPS:
+        t, dropped = name, False
+        while t in producer and producer[t].op_type in (*_NOOP_OPS, *_DROPPED_FINAL):
+            dropped = dropped or producer[t].op_type in _DROPPED_FINAL
             t = producer[t].input[0]
-        if t in producer and producer[t].op_type in _DROPPED_FINAL:
-            name = producer[t].input[0]
+        if dropped:
+            name = t
         else:
             comparable = False
     m = onnx.ModelProto()

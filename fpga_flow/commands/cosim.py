@@ -30,6 +30,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,6 @@ import numpy as np
 
 from fpga_flow.checksums import verify_project
 from fpga_flow.errors import FlowError
-from fpga_flow.fixed import from_float, to_float
 from fpga_flow.inputs import check_output_path, load_input, save_output
 from fpga_flow.pipeline import progress
 from fpga_flow.report import REPORT_JSON, load_report, update_report
@@ -120,7 +120,7 @@ def _quantize_input(input_npy: Path, tb: TbData) -> np.ndarray:
     """The user's float input as mantissas of the input type, as ``fpga-flow csim`` quantizes it."""
     x = load_input(Path(input_npy), int(tb.inputs.shape[1]))
     try:
-        return from_float(x, tb.in_type)
+        return tb.quantize_input(x)
     except ValueError as e:
         raise FlowError(f"input {input_npy}: {e}") from None
 
@@ -133,7 +133,7 @@ def _expected_from_csim(out: Path, input_npy: Path, tb: TbData, mant: np.ndarray
     res = run_csim(out, input_npy, None, jobs=default_jobs(), log=progress)
     if res.stream_errors:
         raise FlowError(f"the C simulation reported stream errors on {input_npy}; see {res.log}")
-    return TbData(mant, res.outputs, tb.in_type, tb.out_type), res.outputs
+    return replace(tb, inputs=mant, expected=res.outputs), res.outputs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -211,9 +211,9 @@ def _finish(args: argparse.Namespace, out: Path, res: Any, est: dict[str, Any], 
         })  # fmt: skip
     elif outputs is not None and args.output is not None:
         if res.passed:
-            out_type = read_tb_data(out / "tb_data").out_type
-            save_output(args.output, to_float(outputs, out_type))
-            print(f"cosim: outputs written to {args.output} (float64, {out_type})")
+            tbd = read_tb_data(out / "tb_data")
+            save_output(args.output, tbd.output_values(outputs))
+            print(f"cosim: outputs written to {args.output} (float64, {tbd.out_type})")
         else:
             print(f"cosim: {args.output} not written (the RTL disagrees with the C simulation)", file=sys.stderr)
     return 0 if res.passed else 1

@@ -10,6 +10,7 @@ import numpy as np
 
 from fpga_flow.fixed import FixedType, overflow_label, to_float
 from fpga_flow.ir.layers import DenseLayer, GraphError, InputLayer, Layer, MacLayer, layer_kind
+from fpga_flow.ir.scaling import Dequant
 
 __all__ = ["Graph", "GraphError"]
 
@@ -27,6 +28,9 @@ class Graph:
     layers: tuple[Layer, ...]
     outputs: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    #: Per output (same order), how its mantissas become real values when its scale is not a power
+    #: of two (:class:`~fpga_flow.ir.scaling.Dequant`, applied on the host); empty or None: ``2^-frac``.
+    dequant: tuple[Dequant | None, ...] = ()
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
@@ -56,7 +60,17 @@ class Graph:
         return tuple(lay for lay in self.layers if isinstance(lay, MacLayer))
 
     def replace_layers(self, layers: list[Layer] | tuple[Layer, ...], outputs: tuple[str, ...] | None = None) -> Graph:
-        return Graph(self.name, tuple(layers), self.outputs if outputs is None else outputs, self.notes)
+        return Graph(self.name, tuple(layers), self.outputs if outputs is None else outputs, self.notes, self.dequant)
+
+    def output_dequant(self, name: str) -> Dequant | None:
+        """How output ``name``'s mantissas become real values (None: mantissa x 2^-frac)."""
+        idx = self.outputs.index(name)
+        return self.dequant[idx] if idx < len(self.dequant) else None
+
+    def output_values(self, name: str, m: np.ndarray) -> np.ndarray:
+        """Output ``name``'s real values (float64) from its mantissas ``m``."""
+        dq = self.output_dequant(name)
+        return dq.values(m) if dq is not None else to_float(m, self.layer(name).out_type)
 
     # ------------------------------------------------------------------ checks
     def verify(self) -> Graph:
@@ -127,6 +141,6 @@ class Graph:
 
     def run_float(self, x: np.ndarray) -> np.ndarray:
         """Output values as float64 (each exactly the fixed-point value the hardware produces)."""
-        m, t = self.run(x)
-        return to_float(m, t)
+        m, _ = self.run(x)
+        return self.output_values(self.outputs[0], m)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import ClassVar, Self, TypeVar
 
 import numpy as np
@@ -137,10 +138,22 @@ class Layer:
 @register_layer
 @dataclass(frozen=True, eq=False)
 class InputLayer(Layer):
-    """Graph input: floats are quantized to ``out_type`` (its rounding and overflow modes)."""
+    """Graph input: floats are quantized to ``out_type`` (its rounding and overflow modes).
+
+    A model whose input scale is not a power of two (or has a zero point) sets ``factor`` and
+    ``zero_point``: the mantissas are ``clamp(round(x * 2^frac / factor) + zero_point)``, computed
+    exactly on the host (:func:`fpga_flow.ir.scaling.quantize_scaled`)."""
+
+    factor: Fraction = field(default=Fraction(1), kw_only=True)
+    zero_point: int = field(default=0, kw_only=True)
 
     op: ClassVar[str] = "input"
     n_inputs: ClassVar[int | None] = 0
+
+    @property
+    def scaled(self) -> bool:
+        """The input's scale is not ``2^-frac`` (a factor or a zero point applies)."""
+        return self.factor != 1 or self.zero_point != 0
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """Float array ``(batch, *shape)`` (or ``(batch, size)``) to mantissas ``(batch, *shape)``."""
@@ -150,7 +163,13 @@ class InputLayer(Layer):
             if flat.shape[1:] != (self.size,):
                 raise ValueError(f"input '{self.label}' expects {self.size} features per sample")
             x = flat
-        m = from_float(x.reshape(x.shape[0], -1), self.out_type)
+        flat = x.reshape(x.shape[0], -1)
+        if self.scaled:
+            from fpga_flow.ir.scaling import quantize_scaled
+
+            m = quantize_scaled(flat, self.out_type, self.factor, self.zero_point)
+        else:
+            m = from_float(flat, self.out_type)
         return m.reshape((x.shape[0], *self.shape))
 
     def reference(self, xs: Sequence[np.ndarray], in_types: Sequence[FixedType]) -> np.ndarray:

@@ -150,8 +150,10 @@ def read_maxpool(r: Reader, node: onnx.NodeProto) -> None:
     kernel, stride, pads = _window(r, node, src)
     shape = _pool_shape(r, node, src, kernel, stride, pads)
     name, origin = r.new_name(node, "maxpool")
-    r.add_layer(MaxPool2dLayer(name, (src.name,), shape, src.out_type, kernel=kernel, stride=stride,
-                               pads=(pads[0], pads[1], pads[2], pads[3]), origin=origin), node.output[0])
+    lay = r.add_layer(MaxPool2dLayer(name, (src.name,), shape, src.out_type, kernel=kernel, stride=stride,
+                                     pads=(pads[0], pads[1], pads[2], pads[3]), origin=origin), node.output[0])
+    if src.name in r.scaled:  # a positive scale and a zero point commute with the max
+        r.scaled[lay.name] = r.scaled[src.name]
 
 
 def _avg_out_type(r: Reader, src: Layer, count: int, out_tensor: str) -> FixedType:

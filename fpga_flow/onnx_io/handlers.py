@@ -9,6 +9,7 @@ from fpga_flow.ir import Layer, QuantizeLayer, ReluLayer, ReshapeLayer
 from fpga_flow.onnx_io.calibrate import RAW_SCORES
 from fpga_flow.onnx_io.reader import FINAL_DROPPED, FLOAT_TYPES, PASS_THROUGH, Reader, _Const, esc
 from fpga_flow.onnx_io.registry import attr, onnx_handler
+from fpga_flow.onnx_io.scaled import requantize, spread_to, target_of_quant
 
 __all__: list[str] = []
 
@@ -21,9 +22,21 @@ def read_pass_through(r: Reader, node: onnx.NodeProto) -> None:
 @onnx_handler("Relu")
 def read_relu(r: Reader, node: onnx.NodeProto) -> None:
     src = r.activation(node)
+    info = r.scaled.get(src.name)
+    if info is not None and not info.zero_free:  # max((m - z) u, 0): folded into the next quantizer
+        nxt = r.single_consumer(node.output[0])
+        final = node.output[0] in r.kept_outputs
+        if not final and (nxt is None or not (r.is_quant(nxt) or nxt.op_type == "QuantizeLinear")):
+            raise r.fail(node, "a ReLU on a tensor with a nonzero zero point (or a float bias) is supported only right "
+                         "before a quantizer (Quant/QuantizeLinear) or at the output", True)
+        r.alias(node.output[0], src)
+        r.relu_pending.add(node.output[0])
+        return
     name, origin = r.new_name(node, "relu")
     out_t = src.out_type if r.quantized else r.act_type(node.output[0])
-    r.add_layer(ReluLayer(name, (src.name,), src.shape, out_t, origin=origin), node.output[0])
+    lay = r.add_layer(ReluLayer(name, (src.name,), src.shape, out_t, origin=origin), node.output[0])
+    if info is not None:
+        r.scaled[lay.name] = info
 
 
 @onnx_handler("Cast", note="float to float, on activations (a no-op)")
@@ -55,6 +68,10 @@ def read_final_softmax(r: Reader, node: onnx.NodeProto) -> None:
 @onnx_handler("Quant", note="QONNX, power-of-two scales")
 def read_quant(r: Reader, node: onnx.NodeProto) -> None:
     src = r.activation(node)
+    target = target_of_quant(r, node)
+    if src.name in r.scaled or not target.plain or node.input[0] in r.relu_pending:
+        requantize(r, node, src, target, node.output[0], relu=node.input[0] in r.relu_pending)
+        return
     t = r.quant_type(node)
     if t == src.out_type:  # quantizing to the type the values already have: an identity
         r.alias(node.output[0], src)
@@ -64,11 +81,21 @@ def read_quant(r: Reader, node: onnx.NodeProto) -> None:
 
 
 def _reshape(r: Reader, node: onnx.NodeProto, src: Layer, shape: tuple[int, ...]) -> None:
+    if node.input[0] in r.relu_pending:
+        raise r.fail(node, "a reshape after a ReLU on a tensor with a zero point is not supported: quantize first",
+                     True)
     if shape == src.shape:
         r.alias(node.output[0], src)
         return
+    info = r.scaled.get(src.name)
+    moved = spread_to(info, src.shape, shape) if info is not None else None
+    if info is not None and moved is None:
+        raise r.fail(node, "a reshape of a tensor with per-channel scales to anything but a vector is not supported",
+                     True)
     name, origin = r.new_name(node, "reshape")
-    r.add_layer(ReshapeLayer(name, (src.name,), shape, src.out_type, origin=origin), node.output[0])
+    lay = r.add_layer(ReshapeLayer(name, (src.name,), shape, src.out_type, origin=origin), node.output[0])
+    if moved is not None:
+        r.scaled[lay.name] = moved
 
 
 @onnx_handler("Flatten", note="axis=1")

@@ -80,10 +80,24 @@ from fpga_flow.ir import (
     MacLayer,
     csr_from_dense,
 )
+from fpga_flow.ir.scaling import Dequant, log2_exact
 from fpga_flow.names import NameTable
 from fpga_flow.onnx_io.calibrate import TensorRange
 from fpga_flow.onnx_io.quant import QuantSpec, quant_types
 from fpga_flow.onnx_io.registry import ONNX_HANDLERS, attr, supported_ops
+from fpga_flow.onnx_io.scaled import (
+    SCALED_AWARE,
+    QuantTarget,
+    Scaled,
+    _const_values,
+    axis_shape,
+    dequant_of,
+    make_mac_scaled,
+    quantize_exact,
+    target_of_dq,
+    target_of_q,
+    target_of_quant,
+)
 from fpga_flow.onnx_io.validate import checked_initializers, validate_attributes
 
 __all__ = ["CALIBRATION_MARGIN", "CALIBRATION_WIDTH", "DEFAULT_PRECISION", "Reader", "calibrated_type", "esc",
@@ -101,11 +115,11 @@ FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto
 #: Final ops that are dropped (the hardware outputs their input, the logits; argmax is unchanged).
 FINAL_DROPPED = ("Softmax", "LogSoftmax")
 #: Fix hints for op types users commonly meet, for the unsupported-ops error.
-_QCDQ_HINT = ("the standard QCDQ format is not supported yet: export with Brevitas export_qonnx using fixed-point "
-              "(power-of-two scale) quantizers")
+_QOP_HINT = ("the QOperator format (QLinear*/...Integer ops) is not supported: quantize in the QDQ format "
+             "(onnxruntime: quant_format=QuantFormat.QDQ; Brevitas: export_onnx_qcdq or export_qonnx)")
 OP_HINTS = {
-    **{op: _QCDQ_HINT for op in ("QuantizeLinear", "DequantizeLinear", "QLinearMatMul", "QLinearConv",
-                                 "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "QLinearAdd")},
+    **{op: _QOP_HINT for op in ("QLinearMatMul", "QLinearConv", "MatMulInteger", "ConvInteger", "QLinearAdd")},
+    "DynamicQuantizeLinear": "dynamic quantization is not supported: quantize statically (quantize_static, QDQ)",
     **{op: "recurrent layers are not supported yet" for op in ("LSTM", "GRU", "RNN")},
 }
 
@@ -145,7 +159,10 @@ PASS_THROUGH = ("Identity", "Dropout")
 #: Integer shape arithmetic folded when its inputs are constant (or shapes of activations).
 SHAPE_OPS = ("Shape", "Cast", "Unsqueeze", "Squeeze", "Concat")
 #: Ops the reader folds when all their inputs are constants.
-FOLDED_OPS = ("Constant", *PASS_THROUGH, "Quant", "Gather", *SHAPE_OPS, "Transpose")
+FOLDED_OPS = ("Constant", *PASS_THROUGH, "Quant", "QuantizeLinear", "DequantizeLinear", "Clip", "Gather", *SHAPE_OPS,
+              "Transpose")
+#: The standard ONNX quantizer pair (QCDQ / QDQ format).
+LINEAR_QUANT = ("QuantizeLinear", "DequantizeLinear")
 
 
 class MalformedModelError(ModelError):
@@ -161,6 +178,10 @@ class _Const:
     ftype: FixedType | None = None
     codebook: np.ndarray | None = None  # mantissas of the codebook (ftype) when shared weights
     codes: np.ndarray | None = None  # integer indices, same shape as values
+    #: a scale that is not 2^-frac: real = mant * 2^-frac * factor (object array of Fractions,
+    #: broadcastable to values); None: 1
+    factor: np.ndarray | None = None
+    exact: np.ndarray | None = None  # the exact real values (object array of Fractions) when known
 
     @property
     def is_fixed(self) -> bool:
@@ -198,7 +219,13 @@ class Reader:
         for n in self.g.node:
             for t in n.input:
                 self.consumers.setdefault(t, []).append(n)
-        self.quantized = any(n.op_type == "Quant" for n in self.g.node)
+        self.quantized = any(n.op_type == "Quant" or n.op_type in LINEAR_QUANT for n in self.g.node)
+        #: layers whose scale is not 2^-frac (see :mod:`fpga_flow.onnx_io.scaled`), by layer name
+        self.scaled: dict[str, Scaled] = {}
+        #: tensors that are a ReLU of their layer's output not applied yet (folded into the next quantizer)
+        self.relu_pending: set[str] = set()
+        #: tensors written by a QuantizeLinear, with its target (its DequantizeLinear must match)
+        self.quantizers: dict[str, QuantTarget] = {}
         self.calibrated = calibration is not None and not self.quantized
         self.names = NameTable()
         self.layers: list[Layer] = []
@@ -242,7 +269,15 @@ class Reader:
             src = self.const(node.input[0])
             if src is None:
                 return None
+            target = target_of_quant(self, node)
+            if not target.fixed_point:
+                return self._fold_scaled(node, src, target, numpy_broadcast=True)
             return self._fold_quant(node, src)
+        if node.op_type in (*LINEAR_QUANT, "Clip"):
+            src = self.const(node.input[0])
+            if src is None:
+                return None
+            return self._fold_linear(node, src)
         if node.op_type == "Gather":
             book, idx = self.const(node.input[0]), self.const(node.input[1])
             if book is None or idx is None:
@@ -385,6 +420,88 @@ class Reader:
             m[mask] = (q << (frac - t.frac)) if frac >= t.frac else q >> (t.frac - frac)  # dead: zeros either way
         return _Const(_to_float(m, unified), m, unified)
 
+    def _fold_scaled(self, node: onnx.NodeProto, src: _Const, target: QuantTarget, numpy_broadcast: bool) -> _Const:
+        """A constant quantized with any scale: integer mantissas ``q - zp`` with the scale as factor."""
+        vals = np.asarray(src.values, dtype=np.float64) if src.exact is None else src.exact
+        if src.codebook is not None and src.codes is not None and len(target.scale) == 1:
+            book = np.asarray(src.codebook if src.ftype is None else _to_float(src.codebook, src.ftype),
+                              dtype=np.float64)
+            qb = quantize_exact(book, target) - target.zp[0]
+            q = qb[src.codes]
+            return self._scaled_const(node, q, target, None, codebook=qb, codes=src.codes)
+        shape = None
+        if numpy_broadcast:
+            s_arr = np.asarray(self.const(node.input[1]).values)  # type: ignore[union-attr]
+            shape = s_arr.shape if s_arr.size > 1 else None
+        else:
+            shape = axis_shape(node, max(len(target.scale), len(target.zp)), np.asarray(vals).ndim)
+        if src.exact is not None:
+            raise self.fail(node, "a quantizer of an already quantized constant is not supported", True)
+        try:
+            q = quantize_exact(vals, target, shape)
+        except ValueError as e:
+            raise self.fail(node, f"the parameters do not broadcast to the constant of shape {np.shape(vals)}: {e}") \
+                from None
+        zp = np.array(target.zp, dtype=np.int64)
+        zp = zp.reshape(shape) if shape is not None and zp.size > 1 else zp.reshape(()) if zp.size == 1 else zp
+        return self._scaled_const(node, q - zp, target, shape)
+
+    def _scaled_const(self, node: onnx.NodeProto, mant: np.ndarray, target: QuantTarget,
+                      shape: tuple[int, ...] | None, codebook: np.ndarray | None = None,
+                      codes: np.ndarray | None = None) -> _Const:
+        s = np.array(target.scale, dtype=object)
+        s = s.reshape(shape) if shape is not None and s.size > 1 else s.reshape(()) if s.size == 1 else s
+        mant = np.asarray(mant, dtype=np.int64)
+        factor = np.broadcast_to(s, mant.shape)
+        ex = np.empty(mant.shape, dtype=object)
+        for idx, m in np.ndenumerate(mant):
+            ex[idx] = int(m) * factor[idx]
+        top = int(np.abs(mant).max()) if mant.size else 0
+        width = max(top.bit_length() + 1, 2)
+        try:
+            t = FixedType(width, width, True)
+        except FixedPointRangeError as e:
+            raise self.fail(node, str(e), True) from None
+        values = np.vectorize(float, otypes=[np.float64])(ex) if ex.size else np.zeros(ex.shape)
+        if codebook is not None:
+            return _Const(values, mant, t, codebook=np.asarray(codebook, dtype=np.int64), codes=codes,
+                          factor=np.asarray(factor), exact=ex)
+        return _Const(values, mant, t, factor=np.asarray(factor), exact=ex)
+
+    def _fold_linear(self, node: onnx.NodeProto, src: _Const) -> _Const:
+        """``QuantizeLinear`` (to integers), ``Clip`` (of integers) and ``DequantizeLinear`` on constants."""
+        op = node.op_type
+        if op == "Clip":
+            lo = _const_values(self, node, 1, "min")
+            hi = _const_values(self, node, 2, "max")
+            v = np.asarray(src.values)
+            lo_v = attr(node, "min", None) if lo is None else float(np.asarray(lo).ravel()[0])
+            hi_v = attr(node, "max", None) if hi is None else float(np.asarray(hi).ravel()[0])
+            if src.mant is not None or src.exact is not None:
+                raise self.fail(node, "a Clip of a dequantized constant is not supported", True)
+            return _Const(np.clip(v, -np.inf if lo_v is None else lo_v, np.inf if hi_v is None else hi_v))
+        if op == "QuantizeLinear":
+            target = target_of_q(self, node)
+            if src.exact is not None:
+                raise self.fail(node, "a QuantizeLinear of an already quantized constant is not supported", True)
+            shape = axis_shape(node, max(len(target.scale), len(target.zp)), np.asarray(src.values).ndim)
+            return _Const(quantize_exact(src.values, target, shape).astype(np.float64))
+        target = target_of_dq(self, node)
+        v = np.asarray(src.values)
+        if src.exact is not None or np.any(v != np.round(v)):
+            raise self.fail(node, "DequantizeLinear needs an integer constant", True)
+        shape = axis_shape(node, max(len(target.scale), len(target.zp)), v.ndim)
+        zp = np.array(target.zp, dtype=np.int64)
+        zp = zp.reshape(shape) if shape is not None and zp.size > 1 else zp.reshape(()) if zp.size == 1 else zp
+        mant = v.astype(np.int64) - zp
+        if target.plain:
+            frac = -log2_exact(target.scale[0])
+            top = int(np.abs(mant).max()) if mant.size else 0
+            width = max(top.bit_length() + 1, 2)
+            t = FixedType(width, width - frac, True)
+            return _Const(_to_float(mant, t), mant, t)
+        return self._scaled_const(node, mant, target, shape)
+
     def fixed_const(self, node: onnx.NodeProto, c: _Const, what: str) -> _Const:
         """Give a raw float constant a fixed-point type (see module doc)."""
         if c.is_fixed:
@@ -485,16 +602,21 @@ class Reader:
             self._read_node(node)
         self.current = None
         outputs = []
+        dequant: list[Dequant | None] = []
         for o in self.kept_outputs:
             if o not in self.tensor_layer:
                 raise self.fail(None, f"graph output {esc(o)} is not produced by a supported layer")
             if isinstance(self.tensor_layer[o], InputLayer) and o not in self.producer:
                 raise self.fail(None, f"graph output {esc(o)} is the graph input itself: there is nothing to compute")
             self._check_declared_shape(o, self.tensor_layer[o])
-            outputs.append(self.tensor_layer[o].name)
+            out_layer = self.tensor_layer[o]
+            outputs.append(out_layer.name)
+            info = self.scaled.get(out_layer.name)
+            dequant.append(None if info is None else dequant_of(out_layer, info, relu=o in self.relu_pending))
         if not outputs:
             raise self.fail(None, "the graph has no outputs")
-        graph = Graph(_model_name(self.model), tuple(self.layers), tuple(outputs), notes=tuple(self.notes))
+        graph = Graph(_model_name(self.model), tuple(self.layers), tuple(outputs), notes=tuple(self.notes),
+                      dequant=tuple(dequant) if any(d is not None for d in dequant) else ())
         try:
             return graph.verify()
         except GraphError as e:
@@ -509,6 +631,11 @@ class Reader:
             et = o.type.tensor_type.elem_type
             (ints if et and et not in FLOAT_TYPES else floats).append(o)
         if ints and not floats:
+            logits = self._argmax_inputs(ints)
+            if logits is not None:
+                self.kept_outputs = logits
+                self._mark_live()
+                return
             names = ", ".join(esc(o.name) for o in ints)
             raise self.fail(None, f"every graph output ({names}) is an integer tensor (e.g. an ArgMax class index); "
                             "the hardware outputs the logits: export the model up to its float scores", True)
@@ -518,6 +645,27 @@ class Reader:
             self.notes.append(f"graph output {esc(o.name)} ({dtype}, e.g. a class label) not computed: the hardware "
                               f"outputs {kept}")
         self.kept_outputs = [o.name for o in floats]
+        self._mark_live()
+
+    def _argmax_inputs(self, ints: list[onnx.ValueInfoProto]) -> list[str] | None:
+        """The float tensors a final ``ArgMax`` reads, for integer outputs that are class indices
+        (through ``Cast``/``Identity``); a note says the logits are output. None if one is not."""
+        found: list[str] = []
+        for o in ints:
+            t = o.name
+            while t in self.producer and self.producer[t][1].op_type in ("Cast", "Identity"):
+                t = self.producer[t][1].input[0]
+            node = self.producer[t][1] if t in self.producer else None
+            if node is None or node.op_type != "ArgMax" or int(attr(node, "axis", 0)) not in (1, -1):
+                return None
+            if int(attr(node, "select_last_index", 0)) != 0:
+                return None
+            found.append(node.input[0])
+            self.notes.append(f"final ArgMax (node {esc(node.name or t)}) not computed: the hardware outputs the "
+                              "logits; the class index is their argmax (first maximum)")
+        return found
+
+    def _mark_live(self) -> None:
         need = set(self.kept_outputs)
         self.live = set()
         for i in range(len(self.g.node) - 1, -1, -1):
@@ -627,18 +775,38 @@ class Reader:
             if len(cons) != 1 or cons[0].input[0] != cur:
                 break
             nxt = cons[0]
-            if self.is_quant(nxt):
+            if self.is_quant(nxt) or nxt.op_type == "QuantizeLinear":
                 quant = nxt
                 break
             if nxt.op_type not in ("Flatten", "Reshape", "Squeeze", "Unsqueeze", *PASS_THROUGH) and not (
                     nxt.op_type == "Cast" and attr(nxt, "to", 0) in FLOAT_TYPES):
                 break
             cur = nxt.output[0]
-        in_type = self._input_type(vi.name, quant)
         name, origin = self.names.add(vi.name or "input", prefix="in"), vi.name
+        target = None
+        if quant is not None:
+            target = target_of_quant(self, quant) if self.is_quant(quant) else target_of_q(self, quant)
+        if target is not None and not target.plain:
+            if len(set(target.scale)) != 1 or len(set(target.zp)) != 1:
+                raise self.fail(quant, "per-channel scales on the graph input are not supported", True)
+            frac, info = target.frac_and_scaled()
+            try:
+                t = target.out_type(frac)
+            except (ValueError, FixedPointRangeError) as e:
+                raise self.fail(quant, str(e), True) from None
+            lay = InputLayer(name, (), tuple(dims), t, origin=origin, factor=target.scale[0],
+                             zero_point=target.zp[0])
+            self.add_layer(lay, vi.name)
+            if info is not None:
+                self.scaled[lay.name] = Scaled(info.factor[:1], info.zero[:1])
+            return
+        in_type = self._input_type(vi.name, quant)
         self.add_layer(InputLayer(name, (), tuple(dims), in_type, origin=origin), vi.name)
 
     def _input_type(self, tensor: str, quant: onnx.NodeProto | None) -> FixedType:
+        if quant is not None and quant.op_type == "QuantizeLinear":
+            target = target_of_q(self, quant)
+            return target.out_type(-log2_exact(target.scale[0]))
         if quant is not None:
             return self.quant_type(quant)
         if not self.quantized:
@@ -658,6 +826,14 @@ class Reader:
         if handler is None or (key == "Quant" and not self.is_quant(node)):
             raise self.fail(node, f"op type {esc(node.op_type)} is not supported; supported: {supported_ops()}",
                             True)
+        if key not in SCALED_AWARE:
+            for t in node.input:
+                lay = self.tensor_layer.get(t)
+                if t in self.relu_pending or (lay is not None and lay.name in self.scaled):
+                    raise self.fail(node, f"{esc(node.op_type, quote=False)} on a tensor whose scale is not a power of "
+                                    "two (or has a zero point) is not supported yet: only "
+                                    f"{', '.join(SCALED_AWARE)} read such tensors; use power-of-two scales (Brevitas' "
+                                    "fixed-point quantizers) around this op", True)
         handler(self, node)
 
     def make_dense(
@@ -704,6 +880,8 @@ class Reader:
         tightens it. A QONNX layer outputs its exact accumulator; a float one rounds to ``precision``."""
         from fpga_flow.ir.accum import naive_accumulator_type
 
+        if src.name in self.scaled or w.factor is not None:
+            return make_mac_scaled(self, node, src, w, layout, bias, out_tensor, prefix, build)
         w = self.fixed_const(node, w, "weight")
         assert w.mant is not None and w.ftype is not None
         mant = np.ascontiguousarray(layout(w.mant))

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fpga_flow.errors import FlowError
-from fpga_flow.fixed import FixedType, from_float, to_float
+from fpga_flow.fixed import FixedType, to_float
 from fpga_flow.inputs import check_output_path, load_input, save_output
 from fpga_flow.resources import ap_types_include_dir
 from fpga_flow.tbdata import EXPECTED_FILE, INPUT_FILE, META_FILE, TbData, read_tb_data
@@ -227,7 +227,7 @@ def run_csim(
     if input_npy is not None:
         x = load_input(Path(input_npy), int(tb.inputs.shape[1]))
         try:
-            mant = from_float(x, tb.in_type)
+            mant = tb.quantize_input(x)
         except ValueError as e:
             raise FlowError(f"input {input_npy}: {e}") from None
     binary, compiled, compile_s = compile_csim(hls, opt=opt, cxx=cxx, jobs=jobs, log=log, defines=defines)
@@ -271,7 +271,7 @@ def run_csim(
                 break
             first.append(Mismatch(int(smp), int(el), int(tb.expected[smp, el]), int(outputs[smp, el])))
     if output_npy is not None:
-        output_npy = save_output(Path(output_npy), to_float(outputs, tb.out_type))
+        output_npy = save_output(Path(output_npy), tb.output_values(outputs))
     return CsimResult(
         n_samples=n,
         outputs=outputs,

@@ -154,12 +154,13 @@ def test_every_unsupported_op_type_is_listed_at_once_with_counts_and_hints():
     lstm_w = numpy_helper.from_array(np.zeros((1, 16, 4), np.float32), "lw")
     lstm_r = numpy_helper.from_array(np.zeros((1, 16, 4), np.float32), "lr")
     scale = numpy_helper.from_array(np.array(0.5, np.float32), "s")
+    zero = numpy_helper.from_array(np.array(0, np.uint8), "z")
     nodes = [
         helper.make_node("Sigmoid", ["h"], ["s1"], name="sig_a"),
         helper.make_node("Sigmoid", ["s1"], ["s2"], name="sig_b"),
         helper.make_node("Tanh", ["s2"], ["t"], name="tanh"),
-        helper.make_node("QuantizeLinear", ["t", "s"], ["q"], name="ql"),
-        helper.make_node("DequantizeLinear", ["q", "s"], ["dq"], name="dql"),
+        helper.make_node("QLinearMatMul", ["t", "s", "z", "t", "s", "z", "s", "z"], ["q"], name="ql"),
+        helper.make_node("DynamicQuantizeLinear", ["q"], ["dq", "dqs", "dqz"], name="dql"),
         helper.make_node("Softmax", ["dq"], ["sm"], name="mid_softmax"),
         helper.make_node("Unsqueeze", ["sm", "ax"], ["u"], name="unsq"),
         helper.make_node("LSTM", ["u", "lw", "lr"], ["", "lh"], name="lstm", hidden_size=4),
@@ -169,13 +170,13 @@ def test_every_unsupported_op_type_is_listed_at_once_with_counts_and_hints():
     ]
     ax = numpy_helper.from_array(np.array([0], np.int64), "ax")
     with pytest.raises(UnsupportedError) as e:
-        read_onnx(_float_graph(nodes, [lstm_w, lstm_r, scale, ax]))
+        read_onnx(_float_graph(nodes, [lstm_w, lstm_r, scale, zero, ax]))
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith("'ops': 6 unsupported op types: ")
     for part in ("Sigmoid (2 nodes, first 'sig_a')", "Tanh (1 node, first 'tanh')",
-                 "QuantizeLinear (1 node, first 'ql'): the standard QCDQ format is not supported yet: export with "
-                 "Brevitas export_qonnx using fixed-point (power-of-two scale) quantizers",
-                 "DequantizeLinear (1 node, first 'dql'): the standard QCDQ",
+                 "QLinearMatMul (1 node, first 'ql'): the QOperator format (QLinear*/...Integer ops) is not "
+                 "supported: quantize in the QDQ format",
+                 "DynamicQuantizeLinear (1 node, first 'dql'): dynamic quantization is not supported",
                  "Softmax (1 node, first 'mid_softmax'): Softmax is only supported as the last op",
                  "LSTM (1 node, first 'lstm'): recurrent layers are not supported yet", "Supported: Add"):
         assert part in msg
@@ -192,7 +193,7 @@ def test_cast_of_an_activation_to_an_integer_is_a_clear_error():
 
 
 def test_integer_only_output_and_hostile_names_are_escaped():
-    nodes = [helper.make_node("ArgMax", ["h"], ["y"], name="am", axis=1, keepdims=0)]
+    nodes = [helper.make_node("ArgMax", ["h"], ["y"], name="am", axis=0, keepdims=0)]  # over the batch
     with pytest.raises(UnsupportedError, match=r"every graph output \('y'\) is an integer tensor"):
         read_onnx(_float_graph(nodes, out_type=TensorProto.INT64))
     evil = "evil\n\x1b[31mname"
@@ -202,3 +203,15 @@ def test_integer_only_output_and_hostile_names_are_escaped():
     msg = str(e.value)
     assert "\n" not in msg and "\r" not in msg and "\x1b" not in msg
     assert msg.startswith(repr(evil) + ": ") and repr("x\r\ny") in msg
+
+
+def test_a_final_argmax_outputs_the_logits_and_says_so():
+    nodes = [helper.make_node("Softmax", ["h"], ["p"], name="sm", axis=1),
+             helper.make_node("ArgMax", ["p"], ["y"], name="am", axis=1, keepdims=0)]
+    m = _float_graph(nodes, out_type=TensorProto.INT64)
+    g = read_onnx(m, precision="ap_fixed<24,12>")
+    x = np.random.default_rng(2).uniform(-1, 1, size=(16, 8))
+    w = numpy_helper.to_array(m.graph.initializer[0]).astype(np.float64)
+    logits = g.run_float(x)
+    assert logits.shape == (16, 4) and any("ArgMax" in n and "logits" in n for n in g.notes)
+    np.testing.assert_array_equal(logits.argmax(axis=1), (x @ w).argmax(axis=1))  # well separated at 12 bits

@@ -209,11 +209,26 @@ def test_unsupported_op_names_node_op_and_supported_list():
     assert "my_sigmoid" in msg and "Sigmoid" in msg and "MatMul" in msg and "\n" not in msg
 
 
+@pytest.mark.parametrize(("scale", "zp", "attrs"), [(0.3, 0.0, {}), (0.25, 1.0, {}), (0.0123, 3.0, {"signed": 0}),
+                                                    (0.3, 0.0, {"rounding_mode": "FLOOR"})])
+def test_quant_with_any_scale_and_zero_point_is_exact(scale, zp, attrs):
+    inits = [
+        numpy_helper.from_array(np.array(scale, np.float32), "s_any"),
+        numpy_helper.from_array(np.array(zp, np.float32), "z_any"),
+        numpy_helper.from_array(np.array(8.0, np.float32), "b_any"),
+    ]
+    kw = {"signed": 1, "narrow": 0, "rounding_mode": "ROUND", **attrs}
+    node = helper.make_node("Quant", ["fc0_acc", "s_any", "z_any", "b_any"], ["q"], domain=QD, name="any_quant", **kw)
+    m = _with_node(node, inits)
+    g = read_onnx(m)
+    x = np.random.default_rng(1).uniform(-4, 4, size=(64, 8))
+    np.testing.assert_array_equal(g.run_float(x), to_float(run_exact(m, x)))
+    assert g.output_dequant(g.outputs[0]) is not None  # integers on the datapath, the scale on the host
+
+
 @pytest.mark.parametrize(
     ("scale", "zp", "attrs", "needle"),
     [
-        (0.3, 0.0, {}, "power of two"),
-        (0.25, 1.0, {}, "zero point"),
         (0.25, 0.0, {"rounding_mode": "CEIL"}, "CEIL"),
         (0.25, 0.0, {"signed": 0, "narrow": 1}, "narrow"),
     ],
