@@ -60,7 +60,7 @@ def build_report(graph: Graph, plan: DesignPlan, figures: dict[str, Any], fit: d
 
 def _input_scale(graph: Graph) -> dict[str, Any] | None:
     """The input's host-side quantization when its scale is not a power of two (None otherwise)."""
-    from fpga_flow.ir.scaling import fraction_text
+    from fpga_flow.fixed import fraction_text
 
     inp = graph.inputs[0]
     if not inp.scaled:

@@ -26,8 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from fpga_flow.errors import FlowError
-from fpga_flow.fixed import FixedType, from_float, parse_fixed_type, to_float
-from fpga_flow.ir.scaling import Dequant, fraction_text, parse_fraction, quantize_scaled
+from fpga_flow.fixed import (
+    Dequant,
+    FixedType,
+    fraction_text,
+    from_float,
+    parse_fixed_type,
+    parse_fraction,
+    quantize_scaled,
+    to_float,
+)
 from fpga_flow.stream import StreamFormat, stream_format
 
 __all__ = ["TbData", "read_meta", "read_meta_type", "read_tb_data", "write_tb_data"]

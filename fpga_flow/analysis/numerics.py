@@ -166,10 +166,20 @@ def _shaped_input(model: onnx.ModelProto, graph: Graph, x: np.ndarray) -> np.nda
     return np.asarray(x, dtype=np.float32).reshape((n, *shape))
 
 
+#: Ops of the QDQ format: onnxruntime then runs the model without graph optimizations.
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
 def _run_onnxruntime(model: onnx.ModelProto, xs: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if any(n.op_type in QDQ_OPS for n in model.graph.node):
+        # as written: the default optimizations fuse QDQ around Gemm/Conv into integer kernels and
+        # quantize float biases, which computes measurably different values from the model
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     name = graph_input(model).name
     batch = _dims(graph_input(model))[0]
     if batch is None or batch == len(xs):

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fpga_flow.fixed import FixedType, overflow_label, to_float
+from fpga_flow.fixed import Dequant, FixedType, overflow_label, to_float
 from fpga_flow.ir.layers import DenseLayer, GraphError, InputLayer, Layer, MacLayer, layer_kind
-from fpga_flow.ir.scaling import Dequant
 
 __all__ = ["Graph", "GraphError"]
 
@@ -29,7 +28,7 @@ class Graph:
     outputs: tuple[str, ...]
     notes: tuple[str, ...] = ()
     #: Per output (same order), how its mantissas become real values when its scale is not a power
-    #: of two (:class:`~fpga_flow.ir.scaling.Dequant`, applied on the host); empty or None: ``2^-frac``.
+    #: of two (:class:`~fpga_flow.fixed.Dequant`, applied on the host); empty or None: ``2^-frac``.
     dequant: tuple[Dequant | None, ...] = ()
 
     def __iter__(self) -> Iterator[Layer]:

@@ -25,7 +25,7 @@ from typing import ClassVar, Self, TypeVar
 
 import numpy as np
 
-from fpga_flow.fixed import FixedType, cast, from_float
+from fpga_flow.fixed import FixedType, cast, from_float, quantize_scaled
 from fpga_flow.ir.weights import CodebookCsrWeights, WeightStorage
 
 __all__ = [
@@ -142,7 +142,7 @@ class InputLayer(Layer):
 
     A model whose input scale is not a power of two (or has a zero point) sets ``factor`` and
     ``zero_point``: the mantissas are ``clamp(round(x * 2^frac / factor) + zero_point)``, computed
-    exactly on the host (:func:`fpga_flow.ir.scaling.quantize_scaled`)."""
+    exactly on the host (:func:`fpga_flow.fixed.quantize_scaled`)."""
 
     factor: Fraction = field(default=Fraction(1), kw_only=True)
     zero_point: int = field(default=0, kw_only=True)
@@ -165,8 +165,6 @@ class InputLayer(Layer):
             x = flat
         flat = x.reshape(x.shape[0], -1)
         if self.scaled:
-            from fpga_flow.ir.scaling import quantize_scaled
-
             m = quantize_scaled(flat, self.out_type, self.factor, self.zero_point)
         else:
             m = from_float(flat, self.out_type)

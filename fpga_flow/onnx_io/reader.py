@@ -61,11 +61,13 @@ from onnx import numpy_helper
 
 from fpga_flow.errors import ModelError, UnsupportedError
 from fpga_flow.fixed import (
+    Dequant,
     FixedPointRangeError,
     FixedType,
     Overflow,
     Rounding,
     from_float,
+    log2_exact,
     min_exact_type,
     parse_fixed_type,
 )
@@ -80,7 +82,6 @@ from fpga_flow.ir import (
     MacLayer,
     csr_from_dense,
 )
-from fpga_flow.ir.scaling import Dequant, log2_exact
 from fpga_flow.names import NameTable
 from fpga_flow.onnx_io.calibrate import TensorRange
 from fpga_flow.onnx_io.quant import QuantSpec, quant_types

@@ -29,8 +29,7 @@ from functools import cached_property
 
 import numpy as np
 
-from fpga_flow.fixed import MAX_WIDTH, Rounding
-from fpga_flow.ir.scaling import round_int
+from fpga_flow.fixed import MAX_WIDTH, Rounding, round_int
 
 __all__ = ["Multiplier", "RequantError", "Requantizer", "find_multiplier", "thresholds"]
 

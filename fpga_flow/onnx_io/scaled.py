@@ -11,7 +11,7 @@ value): integers on the datapath, the factor and zero carried by the reader only
   multiply, add, shift, clamp), searched and proven exact by :mod:`fpga_flow.onnx_io.requant`;
 * a ReLU on a tensor with a zero point is folded into the next quantizer's thresholds;
 * the graph input is quantized exactly on the host (``InputLayer.factor``/``zero_point``) and each
-  graph output is turned into real numbers exactly on the host (:class:`~fpga_flow.ir.scaling.Dequant`).
+  graph output is turned into real numbers exactly on the host (:class:`~fpga_flow.fixed.Dequant`).
 
 Refused with a message: weight zero points on convolutions with padding, per-channel activation
 factors feeding a MAC, and every other op (add, concat, pooling averages, batch norm) on a tensor
@@ -28,10 +28,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 
-from fpga_flow.fixed import MAX_WIDTH, FixedPointRangeError, FixedType, Overflow, Rounding
+from fpga_flow.fixed import (
+    MAX_WIDTH,
+    Dequant,
+    FixedPointRangeError,
+    FixedType,
+    Overflow,
+    Rounding,
+    is_power_of_two,
+    log2_exact,
+    round_int,
+)
 from fpga_flow.ir import Activation, Layer, MacLayer, ReluLayer, ScaleLayer
 from fpga_flow.ir.accum import signed_type_for
-from fpga_flow.ir.scaling import Dequant, is_power_of_two, log2_exact, round_int
 from fpga_flow.onnx_io.quant import ROUNDING_MODES
 from fpga_flow.onnx_io.registry import attr
 from fpga_flow.onnx_io.requant import Multiplier, RequantError, Requantizer, find_multiplier

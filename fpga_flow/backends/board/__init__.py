@@ -31,6 +31,7 @@ from pathlib import Path
 
 from fpga_flow.boards import Board
 from fpga_flow.errors import FlowError
+from fpga_flow.fixed import fraction_text
 from fpga_flow.ir import Graph
 from fpga_flow.render import render
 
@@ -94,7 +95,9 @@ def driver_metadata(graph: Graph, board: Board, parallelism: int = 1) -> dict:
     form of :meth:`fpga_flow.fixed.FixedType.to_json` (``{"width": 8, "integer": 1, "signed": true,
     "rounding": "RND_CONV", "overflow": "SAT"}``, read back by the driver's copy of ``fixed.py``),
     and the stream format: ``n`` elements, ``width``, ``signed``, ``per_beat``, ``tdata_bits``,
-    ``beats``, ``dma_bits``.
+    ``beats``, ``dma_bits``. A scale that is not a power of two adds ``factor``/``zero_point`` to
+    ``input`` and ``dequant`` to ``output`` (:func:`fpga_flow.fixed.quantize_scaled`,
+    :class:`fpga_flow.fixed.Dequant`: exact, on the host).
     """
     ctx = board_context(graph, board, parallelism)
     return {
@@ -109,9 +112,21 @@ def driver_metadata(graph: Graph, board: Board, parallelism: int = 1) -> dict:
         "ip": HLS_IP_CELL,
         "max_transfer_bytes": ctx["dma"]["max_bytes"],
         "input_shape": ctx["input_shape"],
-        "input": _port_meta(ctx["input"]),
-        "output": _port_meta(ctx["output"]),
+        "input": {**_port_meta(ctx["input"]), **_input_scale(graph)},
+        "output": {**_port_meta(ctx["output"]), **_output_dequant(graph)},
     }
+
+
+def _input_scale(graph: Graph) -> dict:
+    """``factor`` and ``zero_point`` of an input whose scale is not a power of two (else nothing)."""
+    inp = graph.inputs[0]
+    return {"factor": fraction_text(inp.factor), "zero_point": inp.zero_point} if inp.scaled else {}
+
+
+def _output_dequant(graph: Graph) -> dict:
+    """``dequant`` of an output whose scale is not a power of two (else nothing)."""
+    dq = graph.output_dequant(graph.outputs[0])
+    return {"dequant": dq.to_json()} if dq is not None else {}
 
 
 def _port_meta(p: dict) -> dict:

@@ -17,6 +17,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from fpga_flow import fixed, stream
@@ -319,3 +320,50 @@ def test_example_script_reports_bit_exact(tmp_path, monkeypatch, capsys):
             del sys.modules[name]
     out = capsys.readouterr().out
     assert "24 samples: bit-exact" in out and "samples/s" in out
+
+
+def _scaled_model() -> onnx.ModelProto:
+    """A QONNX MLP with float scales, an input zero point and a float bias (as Brevitas' defaults
+    write them): integers on the datapath, the scales applied on the host."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(4)
+    qd = "qonnx.custom_op.general"
+    inits = [numpy_helper.from_array(rng.normal(size=(6, 5)).astype(np.float32) * 0.3, "W"),
+             numpy_helper.from_array(rng.normal(size=5).astype(np.float32) * 0.1, "b")]
+    nodes = []
+    for name, src, scale, zp, signed in (("xq", "x", 0.0123, 3.0, 0), ("wq", "W", 0.00897, 0.0, 1)):
+        inits += [numpy_helper.from_array(np.array(scale, np.float32), name + "_s"),
+                  numpy_helper.from_array(np.array(zp, np.float32), name + "_z"),
+                  numpy_helper.from_array(np.array(8.0, np.float32), name + "_b")]
+        nodes.append(helper.make_node("Quant", [src, name + "_s", name + "_z", name + "_b"], [name], domain=qd,
+                                      signed=signed, narrow=0, rounding_mode="ROUND"))
+    nodes += [helper.make_node("MatMul", ["xq", "wq"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["y"])]
+    graph = helper.make_graph(nodes, "scaled", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(qd, 1)])
+
+
+def test_codec_quantizes_and_dequantizes_scales_that_are_not_powers_of_two(tmp_path):
+    from tests.exact_onnx import run_exact
+
+    model = _scaled_model()
+    graph = lower(read_onnx(model))
+    x = np.random.default_rng(5).uniform(-1, 4, size=(24, 6))
+    vals = graph.execute(x)
+    inp = graph.inputs[0]
+    tb = TbData(vals[inp.name], vals[graph.outputs[0]], inp.out_type, graph.output_layers[0].out_type,
+                in_factor=inp.factor, in_zero_point=inp.zero_point, out_dequant=graph.output_dequant(graph.outputs[0]))
+    write_tb_data(tmp_path / "tb_data", tb)
+    emit_board(graph, load_board("pynq-z2"), tmp_path, parallelism=2)
+    back = read_tb_data(tmp_path / "tb_data")
+    assert back.in_factor == inp.factor and back.in_zero_point == 3 and back.out_dequant == tb.out_dequant
+    codec = load_driver(tmp_path).load_codec()
+    # floats -> mantissas as the input layer does: round(x / 0.0123) + 3 clamped to [0, 255], exactly
+    q = codec.quantize(x)
+    assert np.array_equal(q, tb.inputs) and np.array_equal(q, back.quantize_input(x))
+    # words from the kernel -> the model's real outputs, equal to the independent exact interpreter
+    words = np.array(_beats(tb.out_stream, tb.expected), dtype=np.uint64).astype(codec.output.dtype)
+    exact = np.vectorize(float, otypes=[np.float64])(run_exact(model, x))
+    np.testing.assert_array_equal(codec.decode(words), exact)
+    np.testing.assert_array_equal(back.output_values(tb.expected), exact)

@@ -7,8 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fpga_flow.fixed import FixedType, Overflow, Rounding
-from fpga_flow.ir.scaling import Dequant, quantize_scaled, round_int
+from fpga_flow.fixed import Dequant, FixedType, Overflow, Rounding, quantize_scaled, round_int
 
 
 @pytest.mark.parametrize("mode", list(Rounding))
