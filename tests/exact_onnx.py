@@ -238,6 +238,24 @@ def _float_attr(a: dict, name: str, default: float) -> Fraction:
     return Fraction(v)
 
 
+def _sqrt(q: Fraction) -> Fraction:
+    """sqrt(q) to 2^-200 (below): a following Quant's rounding of the BatchNorm's irrational value is
+    then decided exactly unless the value lies within ~2^-190 of a rounding boundary."""
+    return Fraction(math.isqrt((q.numerator << 400) // q.denominator), 1 << 200)
+
+
+def _batchnorm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, mean: np.ndarray, var: np.ndarray,
+               eps: Fraction) -> np.ndarray:
+    """Inference BatchNormalization on axis 1: (x - mean) / sqrt(var + eps) * scale + bias."""
+    out = np.empty(x.shape, dtype=object)
+    for c in range(x.shape[1]):
+        inv = 1 / _sqrt(var[c] + eps)
+        sl = (slice(None), c)
+        out[sl] = np.vectorize(lambda v, c=c, inv=inv: (v - mean[c]) * inv * scale[c] + bias[c],
+                               otypes=[object])(x[sl])
+    return out
+
+
 def run_exact_all(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
     """Exact values (Fraction object arrays) of all graph outputs for the input ``x``.
 
@@ -336,6 +354,8 @@ def run_exact_all(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
         elif op == "Cast":
             out_dtype = _np_dtype(a["to"])
             r = _cast(ins[0], out_dtype)
+        elif op == "BatchNormalization":
+            r = _batchnorm(ins[0], ins[1], ins[2], ins[3], ins[4], Fraction(float(np.float32(a.get("epsilon", 1e-5)))))
         elif op == "Constant":
             if "value" not in a:
                 raise NotImplementedError(f"Constant {sorted(a)}")

@@ -97,7 +97,7 @@ def _test_x(cnn: bool) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------- Brevitas
 
 
-def _brevitas_mlp(weight_quant=None, bias_quant=None, weight_bit_width: int | None = None):
+def _brevitas_mlp(weight_quant=None, bias_quant=None, weight_bit_width: int | None = None, bn: bool = False):
     import torch
     from brevitas import nn as qnn
 
@@ -111,6 +111,7 @@ def _brevitas_mlp(weight_quant=None, bias_quant=None, weight_bit_width: int | No
     return torch.nn.Sequential(
         qnn.QuantIdentity(return_quant_tensor=True),
         qnn.QuantLinear(64, 32, bias=True, **kw),
+        *([torch.nn.BatchNorm1d(32)] if bn else []),
         qnn.QuantReLU(return_quant_tensor=True),
         qnn.QuantLinear(32, 10, bias=True, **kw),
     )
@@ -304,3 +305,16 @@ ALL_BUILDERS = {
     "brevitas_qonnx_cnn": lambda: brevitas_default_cnn("qonnx"),
     "brevitas_qcdq_cnn": lambda: brevitas_default_cnn("qcdq"),
 }
+
+
+@functools.cache
+def brevitas_default_mlp_bn(export: str = "qonnx") -> Built:
+    """The default Brevitas MLP with a float ``BatchNorm1d`` between the first linear layer and its
+    ``QuantReLU`` (trained, so its statistics are not the identity), QONNX or QCDQ export."""
+    _setup_torch(3)
+    net = _brevitas_mlp(bn=True)
+    return _brevitas(f"brevitas_{export}_mlp_bn", net, cnn=False, export=export, seed=3)
+
+
+ALL_BUILDERS["brevitas_qonnx_mlp_bn"] = lambda: brevitas_default_mlp_bn("qonnx")
+ALL_BUILDERS["brevitas_qcdq_mlp_bn"] = lambda: brevitas_default_mlp_bn("qcdq")

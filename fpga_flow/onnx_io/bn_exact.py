@@ -19,7 +19,7 @@ import numpy as np
 
 from fpga_flow.fixed import FixedType, Rounding
 
-__all__ = ["exact_bn_rounded", "input_values"]
+__all__ = ["exact_bn_rounded", "floor_a_sqrt_r_plus_b", "input_values"]
 
 #: Inputs of more bits than this are checked on a sample (every value up to 2^16 of them).
 MAX_EXHAUSTIVE_BITS = 16
@@ -35,7 +35,7 @@ def input_values(t: FixedType, seed: int = 0) -> np.ndarray:
     return np.unique(v)
 
 
-def _floor_a_sqrt_r_plus_b(a: Fraction, r: Fraction, b: Fraction, guess: int) -> int:
+def floor_a_sqrt_r_plus_b(a: Fraction, r: Fraction, b: Fraction, guess: int) -> int:
     """``floor(a * sqrt(r) + b)`` exactly (``r >= 0``), starting the search at ``guess``."""
 
     def at_least(n: int) -> bool:  # a*sqrt(r) + b >= n  <=>  a*sqrt(r) >= n - b
@@ -102,9 +102,9 @@ def exact_bn_rounded(x: np.ndarray, fx: int, gamma: float, beta: float, mean: fl
         if root is not None:  # rational: round the exact value (ties follow the mode)
             out[i] = _round_rational((a * sign * root + b) * scale, mode)
         elif mode is Rounding.TRN or mode is Rounding.TRN_ZERO:
-            out[i] = _floor_a_sqrt_r_plus_b(a * sign * scale, r, b * scale, int(fl[i]))
+            out[i] = floor_a_sqrt_r_plus_b(a * sign * scale, r, b * scale, int(fl[i]))
         else:  # no ties for an irrational value
-            out[i] = _floor_a_sqrt_r_plus_b(a * sign * scale, r, b * scale + Fraction(1, 2), int(fl[i]))
+            out[i] = floor_a_sqrt_r_plus_b(a * sign * scale, r, b * scale + Fraction(1, 2), int(fl[i]))
     if mode is Rounding.TRN_ZERO and root is None:  # toward zero: negatives (never integers) go up
         out = np.where(out < 0, out + 1, out)
     return out

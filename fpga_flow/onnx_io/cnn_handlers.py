@@ -32,6 +32,7 @@ from fpga_flow.ir.conv import window_out_shape
 from fpga_flow.onnx_io.bn_exact import exact_bn_rounded, input_values
 from fpga_flow.onnx_io.reader import Reader, _Const
 from fpga_flow.onnx_io.registry import attr, onnx_handler
+from fpga_flow.onnx_io.scaled import BnParams
 
 __all__ = ["BN_MAX_MULT_BITS", "BN_MULT_BITS", "fold_batchnorm"]
 
@@ -389,6 +390,9 @@ def read_batchnorm(r: Reader, node: onnx.NodeProto) -> None:
             raise r.fail(node, f"the {what} (input {pos}) must be a constant", True)
         params.append(_bn_param(r, node, c.values, src, what))
     eps = float(attr(node, "epsilon", 1e-5))
+    if src.name in r.scaled or node.input[0] in r.relu_pending:
+        _pending_batchnorm(r, node, src, params, eps)
+        return
     grid = _output_grid(r, node)
     try:
         mult, mt, off, ot, inexact = fold_batchnorm(params[0], params[1], params[2], params[3], eps, src.out_type,
@@ -399,6 +403,22 @@ def read_batchnorm(r: Reader, node: onnx.NodeProto) -> None:
         print(f"fpga-flow: warning: node '{node.name}' (BatchNormalization): even a {mt.width}-bit multiplier rounds "
               f"{inexact} input value(s) differently from the exact BatchNorm", file=sys.stderr)
     _add_scale(r, node, src, mult, mt, off, ot, "bn")
+
+
+def _pending_batchnorm(r: Reader, node: onnx.NodeProto, src: Layer, params: list[np.ndarray], eps: float) -> None:
+    """A BatchNormalization on a tensor whose scale is not a power of two: folded, exactly, into the
+    quantizer that follows it (through a ``Relu``), see :class:`~fpga_flow.onnx_io.requant.BnRequantizer`."""
+    if node.input[0] in r.relu_pending:
+        raise r.fail(node, "a BatchNormalization after a ReLU on a tensor with a zero point is not supported", True)
+    nxt = r.single_consumer(node.output[0])
+    if nxt is not None and nxt.op_type == "Relu":
+        nxt = r.single_consumer(nxt.output[0])
+    if nxt is None or not (r.is_quant(nxt) or nxt.op_type == "QuantizeLinear"):
+        raise r.fail(node, "a BatchNormalization on a tensor whose scale is not a power of two is supported only when "
+                     "a quantizer (Quant/QuantizeLinear) follows it, optionally after a Relu", True)
+    frac = [tuple(Fraction(float(v)) for v in np.asarray(p, dtype=np.float64).ravel()) for p in params]
+    r.bn_pending[node.output[0]] = BnParams(frac[0], frac[1], frac[2], frac[3], Fraction(float(np.float32(eps))))
+    r.alias(node.output[0], src)
 
 
 def _output_grid(r: Reader, node: onnx.NodeProto) -> tuple[int, Rounding]:

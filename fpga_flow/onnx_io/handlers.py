@@ -23,14 +23,20 @@ def read_pass_through(r: Reader, node: onnx.NodeProto) -> None:
 def read_relu(r: Reader, node: onnx.NodeProto) -> None:
     src = r.activation(node)
     info = r.scaled.get(src.name)
-    if info is not None and not info.zero_free:  # max((m - z) u, 0): folded into the next quantizer
+    bn = r.bn_pending.get(node.input[0])
+    if bn is not None or (info is not None and not info.zero_free):  # folded into the next quantizer
         nxt = r.single_consumer(node.output[0])
         final = node.output[0] in r.kept_outputs
         if not final and (nxt is None or not (r.is_quant(nxt) or nxt.op_type == "QuantizeLinear")):
             raise r.fail(node, "a ReLU on a tensor with a nonzero zero point (or a float bias) is supported only right "
                          "before a quantizer (Quant/QuantizeLinear) or at the output", True)
+        if bn is not None and final:
+            raise r.fail(node, "a BatchNormalization and ReLU at the output of a model whose scales are not powers of "
+                         "two are not supported: quantize the output", True)
         r.alias(node.output[0], src)
         r.relu_pending.add(node.output[0])
+        if bn is not None:
+            r.bn_pending[node.output[0]] = bn
         return
     name, origin = r.new_name(node, "relu")
     out_t = src.out_type if r.quantized else r.act_type(node.output[0])
@@ -70,7 +76,8 @@ def read_quant(r: Reader, node: onnx.NodeProto) -> None:
     src = r.activation(node)
     target = target_of_quant(r, node)
     if src.name in r.scaled or not target.plain or node.input[0] in r.relu_pending:
-        requantize(r, node, src, target, node.output[0], relu=node.input[0] in r.relu_pending)
+        requantize(r, node, src, target, node.output[0], relu=node.input[0] in r.relu_pending,
+                   bn=r.bn_pending.get(node.input[0]))
         return
     t = r.quant_type(node)
     if t == src.out_type:  # quantizing to the type the values already have: an identity

@@ -49,7 +49,8 @@ def read_quantize_linear(r: Reader, node: onnx.NodeProto) -> None:
         clip = (int(lo_i), int(hi_i))
         r.mark_consumed(nxt)
         out_tensor = nxt.output[0]
-    requantize(r, node, src, target, out_tensor, clip=clip, relu=node.input[0] in r.relu_pending)
+    requantize(r, node, src, target, out_tensor, clip=clip, relu=node.input[0] in r.relu_pending,
+               bn=r.bn_pending.get(node.input[0]))
     r.quantizers[out_tensor] = target.with_range(*clip) if clip else target
 
 

@@ -88,6 +88,7 @@ from fpga_flow.onnx_io.quant import QuantSpec, quant_types
 from fpga_flow.onnx_io.registry import ONNX_HANDLERS, attr, supported_ops
 from fpga_flow.onnx_io.scaled import (
     SCALED_AWARE,
+    BnParams,
     QuantTarget,
     Scaled,
     _const_values,
@@ -225,6 +226,9 @@ class Reader:
         self.scaled: dict[str, Scaled] = {}
         #: tensors that are a ReLU of their layer's output not applied yet (folded into the next quantizer)
         self.relu_pending: set[str] = set()
+        #: tensors that are a BatchNormalization of their layer's output not applied yet (folded, with
+        #: any ReLU after it, into the next quantizer: exactly, see BnRequantizer)
+        self.bn_pending: dict[str, BnParams] = {}
         #: tensors written by a QuantizeLinear, with its target (its DequantizeLinear must match)
         self.quantizers: dict[str, QuantTarget] = {}
         self.calibrated = calibration is not None and not self.quantized
@@ -827,6 +831,10 @@ class Reader:
         if handler is None or (key == "Quant" and not self.is_quant(node)):
             raise self.fail(node, f"op type {esc(node.op_type)} is not supported; supported: {supported_ops()}",
                             True)
+        for t in node.input:
+            if t in self.bn_pending and key not in ("Relu", "Quant", "QuantizeLinear"):
+                raise self.fail(node, "only a Relu or a quantizer can read a BatchNormalization of a tensor whose "
+                                "scale is not a power of two", True)
         if key not in SCALED_AWARE:
             for t in node.input:
                 lay = self.tensor_layer.get(t)

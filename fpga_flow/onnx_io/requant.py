@@ -31,7 +31,7 @@ import numpy as np
 
 from fpga_flow.fixed import MAX_WIDTH, Rounding, round_int
 
-__all__ = ["Multiplier", "RequantError", "Requantizer", "find_multiplier", "thresholds"]
+__all__ = ["BnRequantizer", "Multiplier", "RequantError", "Requantizer", "find_multiplier", "thresholds"]
 
 
 #: The most levels a requantization's output may step through (16-bit outputs).
@@ -78,6 +78,96 @@ class Requantizer:
         return min(max(self.pre_clamp(m), self.qmin), self.qmax)
 
 
+    def first_at_least(self, level: int) -> int | None:
+        """The least integer ``m`` with ``pre_clamp(m) >= level`` (None: every ``m``, with a ReLU)."""
+        return _first_at_least(self, level)
+
+
+@dataclass(frozen=True)
+class BnRequantizer:
+    """A quantizer after an inference BatchNormalization, exactly: ``g(m) = clamp(R(v) + zp)`` with
+    ``v = (alpha*m + delta) * sqrt(rho) + c`` (``rho > 0`` rational, so ``v`` is usually irrational),
+    ``R`` round half to even, optionally ``R(max(v, 0))``. ``alpha > 0``: the BN's sign is folded
+    into ``alpha`` by the caller (mirroring ``m`` for a negative gamma). Exact comparisons with
+    integer square roots (:mod:`fpga_flow.onnx_io.bn_exact`)."""
+
+    alpha: Fraction
+    delta: Fraction
+    rho: Fraction
+    c: Fraction
+    zp: int
+    qmin: int
+    qmax: int
+    relu: bool = False
+    rounding: Rounding = Rounding.RND_CONV
+
+    def __post_init__(self) -> None:
+        if self.alpha <= 0 or self.rho <= 0:
+            raise ValueError("a BatchNorm requantizer needs alpha > 0 and rho > 0")
+        if self.rounding is not Rounding.RND_CONV:
+            raise ValueError("a quantizer after a BatchNormalization must round half to even")
+
+    @cached_property
+    def _root(self) -> Fraction | None:
+        p, q = self.rho.numerator, self.rho.denominator
+        sp, sq = math.isqrt(p), math.isqrt(q)
+        return Fraction(sp, sq) if sp * sp == p and sq * sq == q else None
+
+    @cached_property
+    def a(self) -> Fraction:
+        """The slope ``alpha * sqrt(rho)``, to 2^-90 relative (for the multiplier's first guess)."""
+        p, q = self.rho.numerator, self.rho.denominator
+        root = Fraction(math.isqrt((p << 180) // q), 1 << 90)
+        return self.alpha * root
+
+    def pre_clamp(self, m: int) -> int:
+        from fpga_flow.onnx_io.bn_exact import floor_a_sqrt_r_plus_b
+
+        k = self.alpha * m + self.delta  # v = k * sqrt(rho) + c
+        if self._root is not None:
+            v = k * self._root + self.c
+            if self.relu and v < 0:
+                v = Fraction(0)
+            return round_int(v.numerator, v.denominator, self.rounding) + self.zp
+        guess = math.floor(float(k) * math.sqrt(float(self.rho)) + float(self.c) + 0.5) if abs(k) < 1e300 else 0
+        if k == 0:
+            v = self.c
+            if self.relu and v < 0:
+                v = Fraction(0)
+            return round_int(v.numerator, v.denominator, self.rounding) + self.zp
+        # irrational v: never a tie, R(v) = floor(v + 1/2)
+        n = floor_a_sqrt_r_plus_b(k, self.rho, self.c + Fraction(1, 2), guess)
+        if self.relu and n < 0:
+            n = 0
+        return n + self.zp
+
+    def __call__(self, m: int) -> int:
+        return min(max(self.pre_clamp(m), self.qmin), self.qmax)
+
+    def first_at_least(self, level: int) -> int | None:
+        if self.relu and level - self.zp <= 0:
+            return None
+        # from the float estimate, then exactly: pre_clamp is non-decreasing in m
+        target = (level - self.zp - 0.5 - float(self.c)) / float(self.a) - float(self.delta) / float(self.alpha)
+        guess = math.ceil(target) if math.isfinite(target) and abs(target) < 2**62 else 0
+        lo, hi = guess - 1, guess
+        step = 1
+        while self.pre_clamp(lo) >= level:
+            lo -= step
+            step *= 2
+        step = 1
+        while self.pre_clamp(hi) < level:
+            hi += step
+            step *= 2
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.pre_clamp(mid) >= level:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+
 def _ceil_div(p: int, q: int) -> int:
     return -((-p) // q)
 
@@ -103,7 +193,7 @@ def _first_at_least(g: Requantizer, level: int) -> int | None:
     return hi
 
 
-def thresholds(g: Requantizer, lo: int, hi: int) -> list[tuple[int, int]]:
+def thresholds(g: Requantizer | BnRequantizer, lo: int, hi: int) -> list[tuple[int, int]]:
     """``(T_L, L)`` for the levels ``L`` in ``(qmin, qmax]`` that ``g`` steps to inside ``(lo, hi]``,
     plus ``(lo, L_always)`` for the highest level already reached at ``lo`` (if above ``qmin``) and
     ``(hi + 1, L_never)`` for the lowest level not reached at ``hi`` (if at most ``qmax``)."""
@@ -114,7 +204,7 @@ def thresholds(g: Requantizer, lo: int, hi: int) -> list[tuple[int, int]]:
     always: int | None = None
     never: int | None = None
     for level in range(g.qmin + 1, g.qmax + 1):
-        t = _first_at_least(g, level)
+        t = g.first_at_least(level)
         if t is None or t <= lo:
             always = level
         elif t > hi:
@@ -169,7 +259,7 @@ def _offset_range(steps: Sequence[tuple[int, int]], lo: int, hi: int, mult: int,
     return o_lo, o_hi
 
 
-def find_multiplier(g: Requantizer, lo: int, hi: int, max_bits: int = MAX_WIDTH - 1) -> Multiplier:
+def find_multiplier(g: Requantizer | BnRequantizer, lo: int, hi: int, max_bits: int = MAX_WIDTH - 1) -> Multiplier:
     """The smallest-shift :class:`Multiplier` equal to ``g`` on every integer of ``[lo, hi]``,
     with ``|m * mult + offset|`` below ``2^max_bits`` there; :class:`RequantError` when none is."""
     steps = thresholds(g, lo, hi)
@@ -196,7 +286,7 @@ def find_multiplier(g: Requantizer, lo: int, hi: int, max_bits: int = MAX_WIDTH 
                        f"(ratio {float(g.a):.6g}, inputs in [{lo}, {hi}])")
 
 
-def check_multiplier(g: Requantizer, mul: Multiplier, values: np.ndarray) -> bool:
+def check_multiplier(g: Requantizer | BnRequantizer, mul: Multiplier, values: np.ndarray) -> bool:
     """``h == g`` on ``values`` (integers), by direct exact evaluation (for tests and audits)."""
     for m in np.asarray(values, dtype=np.int64).ravel().tolist():
         h = ((m * mul.mult + mul.offset) >> mul.shift)

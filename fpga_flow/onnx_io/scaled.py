@@ -43,7 +43,7 @@ from fpga_flow.ir import Activation, Layer, MacLayer, ReluLayer, ScaleLayer
 from fpga_flow.ir.accum import signed_type_for
 from fpga_flow.onnx_io.quant import ROUNDING_MODES
 from fpga_flow.onnx_io.registry import attr
-from fpga_flow.onnx_io.requant import Multiplier, RequantError, Requantizer, find_multiplier
+from fpga_flow.onnx_io.requant import BnRequantizer, Multiplier, RequantError, Requantizer, find_multiplier
 
 if TYPE_CHECKING:
     from fpga_flow.onnx_io.reader import Reader, _Const
@@ -257,8 +257,39 @@ def _src_range(t: FixedType) -> tuple[int, int]:
     return lo, t.max_mantissa
 
 
+@dataclass(frozen=True)
+class BnParams:
+    """An inference ``BatchNormalization`` folded into the quantizer that follows it (exact values)."""
+
+    gamma: tuple[Fraction, ...]
+    beta: tuple[Fraction, ...]
+    mean: tuple[Fraction, ...]
+    var: tuple[Fraction, ...]
+    eps: Fraction
+
+
+def _bn_multiplier(bn: BnParams, c: int, unit: Fraction, zero: Fraction, scale: Fraction, zp: int, target: QuantTarget,
+                   relu: bool, lo: int, hi: int) -> Multiplier:
+    """The multiplier of channel ``c``: ``R(BN((m - zero) * unit) / scale) + zp`` clamped, exactly."""
+    g, b, mu, var = bn.gamma[c], bn.beta[c], bn.mean[c], bn.var[c]
+    if var + bn.eps <= 0:
+        raise RequantError(f"variance + epsilon of channel {c} is not positive")
+    cst = b / scale
+    if g == 0:  # a constant channel
+        v = cst if not relu or cst > 0 else Fraction(0)
+        level = min(max(round_int(v.numerator, v.denominator, target.rounding) + zp, target.qmin), target.qmax)
+        return Multiplier(0, level, 0)
+    rho = g * g / (scale * scale * (var + bn.eps))
+    if g > 0:
+        q = BnRequantizer(unit, -unit * zero - mu, rho, cst, zp, target.qmin, target.qmax, relu, target.rounding)
+        return find_multiplier(q, lo, hi)
+    q = BnRequantizer(unit, unit * zero + mu, rho, cst, zp, target.qmin, target.qmax, relu, target.rounding)
+    mirrored = find_multiplier(q, -hi, -lo)  # in m' = -m
+    return Multiplier(-mirrored.mult, mirrored.offset, mirrored.shift)
+
+
 def requantize(r: Reader, node: onnx.NodeProto, src: Layer, target: QuantTarget, out_tensor: str,
-               clip: tuple[int, int] | None = None, relu: bool = False) -> Layer:
+               clip: tuple[int, int] | None = None, relu: bool = False, bn: BnParams | None = None) -> Layer:
     """Add the exact requantization of ``src`` to ``target`` (a Quant or QuantizeLinear node) and
     map ``out_tensor`` to it; returns the new layer (or ``src`` when it is already of that type)."""
     info = r.scaled.get(src.name)
@@ -275,7 +306,7 @@ def requantize(r: Reader, node: onnx.NodeProto, src: Layer, target: QuantTarget,
         factors, zeros = [Fraction(1)] * channels, [Fraction(0)] * channels
     else:
         factors, zeros = info.per_channel(channels)
-    if relu and all(z == 0 for z in zeros):  # an exact ReLU on the mantissas, then no ReLU to fold
+    if relu and bn is None and all(z == 0 for z in zeros):  # an exact ReLU on the mantissas, nothing to fold
         name, origin = r.new_name(node, "relu")
         src = r.add_layer(ReluLayer(name, (src.name,), src.shape, src.out_type, origin=origin), out_tensor)
         r.scaled[src.name] = Scaled(tuple(factors), tuple(zeros))
@@ -289,17 +320,21 @@ def requantize(r: Reader, node: onnx.NodeProto, src: Layer, target: QuantTarget,
     lo, hi = _src_range(src.out_type)
     unit = Fraction(2) ** -src.out_type.frac
     ratios = [(unit * factors[c] / scales[c], -zeros[c] * unit * factors[c] / scales[c]) for c in range(channels)]
-    dyadic = _dyadic_multipliers(ratios, zps, lo, hi) if not relu else None
+    dyadic = _dyadic_multipliers(ratios, zps, lo, hi) if not relu and bn is None else None
     muls: list[Multiplier] = []
     cache: dict[tuple[Fraction, Fraction, int], Multiplier] = {}
     for c in range(channels if dyadic is None else 0):
         a, b = ratios[c]
-        key = (a, b, zps[c])
+        key = (a, b, zps[c]) if bn is None else (Fraction(c), Fraction(0), 0)
         if key not in cache:
-            g = Requantizer(a, b, zps[c], target.qmin, target.qmax, target.rounding, relu)
             try:
-                cache[key] = find_multiplier(g, lo, hi)
-            except RequantError as e:
+                if bn is not None:
+                    cache[key] = _bn_multiplier(bn, c, unit * factors[c], zeros[c], scales[c], zps[c], target, relu,
+                                                lo, hi)
+                else:
+                    g = Requantizer(a, b, zps[c], target.qmin, target.qmax, target.rounding, relu)
+                    cache[key] = find_multiplier(g, lo, hi)
+            except (RequantError, ValueError) as e:
                 hint = (" (a ReLU on a tensor with a zero point, before a quantizer whose zero point is above its "
                         "minimum, is not supported)") if relu else ""
                 raise r.fail(node, f"channel {c}: {e}{hint}", True) from None
@@ -307,7 +342,7 @@ def requantize(r: Reader, node: onnx.NodeProto, src: Layer, target: QuantTarget,
     rounding = Rounding.TRN  # the searched form is floor((m*M + O) / 2^k)
     if dyadic is not None:  # exact products: the cast rounds with the model's own mode, ties included
         muls, rounding = dyadic, target.rounding
-    if (out_info == info and out_t == src.out_type and act is Activation.LINEAR
+    if (bn is None and out_info == info and out_t == src.out_type and act is Activation.LINEAR
             and all(m.mult == 1 << m.shift and m.offset == 0 for m in muls)):
         r.alias(out_tensor, src)
         return src
@@ -375,7 +410,8 @@ def spread_to(info: Scaled, src_shape: tuple[int, ...], shape: tuple[int, ...]) 
 
 
 #: Op types that read a tensor whose scale is not a power of two (the others refuse it).
-SCALED_AWARE = ("Quant", "QuantizeLinear", "DequantizeLinear", "Relu", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
+SCALED_AWARE = ("Quant", "QuantizeLinear", "DequantizeLinear", "Relu", "BatchNormalization", "Flatten", "Reshape",
+                "Squeeze", "Unsqueeze",
                 "Identity", "Dropout", "Cast", "MaxPool", "MatMul", "Gemm", "Conv", "Softmax",
                 "LogSoftmax")
 

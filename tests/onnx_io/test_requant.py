@@ -80,3 +80,25 @@ def test_the_search_stays_fast_for_a_layer_of_distinct_channels() -> None:
             for d in (-1, 0):
                 assert _apply(mul, m + d, -128, 127) == _exact(m + d, a, g.b, 0, -128, 127)
     assert max(shifts) < 60 and math.isfinite(max(shifts))
+
+
+def test_a_batchnorm_before_the_quantizer_is_exact_on_every_mantissa() -> None:
+    """``round((alpha*m + delta) * sqrt(rho) + c)``: the irrational value compared with Decimal at
+    60 digits (independent of the integer square roots the requantizer uses)."""
+    from decimal import ROUND_FLOOR, Decimal, getcontext
+
+    from fpga_flow.onnx_io.requant import BnRequantizer
+
+    getcontext().prec = 60
+    rng = random.Random(9)
+    for trial in range(6):
+        g = BnRequantizer(_float32(rng.uniform(1e-3, 1e-2)), _float32(rng.uniform(-3, 3)),
+                          _float32(rng.uniform(0.5, 30)), _float32(rng.uniform(-2, 2)), 0, 0, 255, relu=trial % 2 == 0)
+        mul = find_multiplier(g, -(1 << 12), 1 << 12)
+        root = (Decimal(g.rho.numerator) / Decimal(g.rho.denominator)).sqrt()
+        for m in range(-(1 << 12), (1 << 12) + 1):
+            k = g.alpha * m + g.delta
+            v = Decimal(k.numerator) / Decimal(k.denominator) * root + Decimal(g.c.numerator) / Decimal(g.c.denominator)
+            vv = max(v, Decimal(0)) if g.relu else v
+            want = min(max(int((vv + Decimal("0.5")).to_integral_value(rounding=ROUND_FLOOR)), 0), 255)
+            assert _apply(mul, m, 0, 255) == want, (trial, m)
