@@ -1,5 +1,5 @@
 """Quantized models as the tools write them (Brevitas QONNX with float per-channel scales, Brevitas
-QCDQ with 4-bit weights, onnxruntime quantize_static QDQ with zero points on a CNN) through the
+QCDQ with a float BatchNorm1d, onnxruntime quantize_static QDQ with zero points on a CNN) through the
 command line: ``run`` equals the independent exact interpreter, ``build --strict`` reports the
 exact figures, and ``csim`` and ``cosim`` (ideal and backpressure) equal the reference bit for bit.
 """
@@ -18,7 +18,7 @@ from fpga_flow.cli import main
 from tests.exact_onnx import exact_float_outputs
 from tests.thirdparty_quant import ALL_BUILDERS
 
-MODELS = ["brevitas_qonnx_mlp_perchannel", "brevitas_qcdq_mlp_w4", "ort_qdq_cnn"]
+MODELS = ["brevitas_qonnx_mlp_perchannel", "brevitas_qcdq_mlp_bn", "ort_qdq_cnn"]
 
 
 @pytest.fixture(scope="module", params=MODELS)

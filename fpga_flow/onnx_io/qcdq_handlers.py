@@ -9,6 +9,8 @@ so it is an identity on the mantissas.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import onnx
 
@@ -71,3 +73,27 @@ def read_dequantize_linear(r: Reader, node: onnx.NodeProto) -> None:
         raise r.fail(node, "its scale or zero point differs from the QuantizeLinear's that wrote its input: only the "
                      "matching pair (QCDQ) is supported", True)
     r.alias(node.output[0], src)
+
+
+@onnx_handler("Clip", note="of QuantizeLinear integers (QCDQ); in a float model [0, hi] (ReLU6) or [-hi, hi]")
+def read_clip(r: Reader, node: onnx.NodeProto) -> None:
+    """A ``Clip`` of a float model's activation (``ReLU6`` as ``torch.onnx.export`` writes it): the
+    clamped range is split into ``2^W - 1`` equal steps (``W`` the width of ``--precision``, else 16),
+    so the clamp is the saturation of that integer grid -- a scale that is not a power of two,
+    carried exactly like a quantized model's (a rounding of at most half a step, like any type)."""
+    src = r.activation(node)
+    if r.quantized:
+        raise r.fail(node, "a Clip of a quantized activation is supported only on the integers between a "
+                     "QuantizeLinear and its DequantizeLinear (QCDQ)", True)
+    lo, hi = _clip_bounds(r, node)
+    if hi is None or not np.isfinite(hi) or hi <= 0 or lo not in (0.0, -hi):
+        raise r.fail(node, f"Clip to [{lo}, {hi}] is not supported: only [0, hi] (ReLU6) and [-hi, hi] with a finite "
+                     "hi > 0", True)
+    width = r.cal_width
+    if lo == 0.0:
+        qmin, qmax = 0, (1 << width) - 1
+    else:
+        qmax = (1 << (width - 1)) - 1
+        qmin = -qmax
+    target = QuantTarget((Fraction(float(hi)) / qmax,), (0,), qmin, qmax, r.cal_rounding)
+    requantize(r, node, src, target, node.output[0])

@@ -889,7 +889,15 @@ class Reader:
         tightens it. A QONNX layer outputs its exact accumulator; a float one rounds to ``precision``."""
         from fpga_flow.ir.accum import naive_accumulator_type
 
-        if src.name in self.scaled or w.factor is not None:
+        info = self.scaled.get(src.name)
+        if (info is not None and not self.quantized and w.factor is None and info.zero_free
+                and info.uniform_factor is not None and node.input[0] not in self.relu_pending):
+            # a float model reading a grid that is not 2^-F (a Clip's, e.g. ReLU6): the factor goes into
+            # the float weights, which get their own (calibrated) type; the layer is ordinary again
+            w = _Const(np.asarray(w.values, dtype=np.float64) * float(info.uniform_factor), codebook=(
+                None if w.codebook is None else np.asarray(w.codebook, dtype=np.float64) * float(info.uniform_factor)),
+                codes=w.codes)
+        elif info is not None or w.factor is not None:
             return make_mac_scaled(self, node, src, w, layout, bias, out_tensor, prefix, build)
         w = self.fixed_const(node, w, "weight")
         assert w.mant is not None and w.ftype is not None

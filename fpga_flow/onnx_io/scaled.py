@@ -411,7 +411,7 @@ def spread_to(info: Scaled, src_shape: tuple[int, ...], shape: tuple[int, ...]) 
 
 #: Op types that read a tensor whose scale is not a power of two (the others refuse it).
 SCALED_AWARE = ("Quant", "QuantizeLinear", "DequantizeLinear", "Relu", "BatchNormalization", "Flatten", "Reshape",
-                "Squeeze", "Unsqueeze",
+                "Squeeze", "Unsqueeze", "Clip",
                 "Identity", "Dropout", "Cast", "MaxPool", "MatMul", "Gemm", "Conv", "Softmax",
                 "LogSoftmax")
 
@@ -526,4 +526,8 @@ def make_mac_scaled(r: Reader, node: onnx.NodeProto, src: Layer, w: _Const, layo
     factor = tuple(f_x * f for f in row_f)
     r.scaled[layer.name] = Scaled(factor if len(set(factor)) > 1 else factor[:1],
                                   zero if len(set(zero)) > 1 else zero[:1])
+    if not r.quantized:  # a float model: back to the tensor's own fixed-point type at once
+        t = r.act_type(out_tensor)
+        lo, hi = _src_range(t)
+        requantize(r, node, layer, QuantTarget((Fraction(2) ** -t.frac,), (0,), lo, hi, t.rounding), out_tensor)
     return layer
