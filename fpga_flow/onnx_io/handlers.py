@@ -284,3 +284,33 @@ def read_normalizer(r: Reader, node: onnx.NodeProto) -> None:
     r.alias(node.output[0], src)
     r.notes.append(f"final Normalizer (node {esc(node.name or node.output[0])}) not computed: the outputs are the "
                    "logits; argmax is unchanged")
+
+
+@onnx_handler("Transpose", note="of activations: only when it keeps the element order (size-1 axes) or is undone "
+              "by the next Transpose")
+def read_transpose(r: Reader, node: onnx.NodeProto) -> None:
+    """An exporter's layout change on an activation: a permutation that keeps the row-major element
+    order (it only moves size-1 axes) is a reshape; a pair of Transposes that undo each other is an
+    identity. Anything else would reorder the stream and is refused."""
+    src = r.activation(node)
+    full = [1, *(int(d) for d in src.shape)]  # the batch taken as 1
+    perm = attr(node, "perm", None)
+    perm = list(range(len(full)))[::-1] if perm is None else [int(p) for p in perm]
+    if sorted(perm) != list(range(len(full))) or perm[0] != 0:
+        raise r.fail(node, f"perm {perm} must permute the {len(full)} axes and keep the batch axis first", True)
+    moved = [full[p] for p in perm]
+    order = [p for p in perm if full[p] != 1]
+    if order == sorted(order):  # only size-1 axes move: the same elements in the same order
+        _reshape(r, node, src, tuple(moved[1:]))
+        return
+    nxt = r.single_consumer(node.output[0])
+    if nxt is not None and nxt.op_type == "Transpose":
+        back = attr(nxt, "perm", None)
+        back = list(range(len(full)))[::-1] if back is None else [int(p) for p in back]
+        if len(back) == len(perm) and [perm[b] for b in back] == list(range(len(full))):
+            r.mark_consumed(nxt)
+            r.alias(nxt.output[0], src)
+            return
+    raise r.fail(node, f"Transpose with perm {perm} of (N, {', '.join(map(str, src.shape))}) reorders the elements "
+                 "of each sample: only layout changes that keep the order, or a pair that undoes itself, are "
+                 "supported", True)

@@ -362,6 +362,12 @@ def requantize(r: Reader, node: onnx.NodeProto, src: Layer, target: QuantTarget,
         acc_type = signed_type_for(bound, fa, "requantization")
     except FixedPointRangeError as e:
         raise r.fail(node, f"the exact requantization is too wide: {e}", True) from None
+    levels = target.qmax - target.qmin
+    how = ("the exact products (a dyadic ratio: the cast rounds with the model's own mode)" if dyadic is not None
+           else f"floor((m*M + O) / 2^{k}), proven equal to the exact rounding at all {levels} steps of every channel "
+                "over the whole input range")
+    r.notes.append(f"requantization at node {esc_name(node)}: a {mult_type.width}-bit multiplier per lane, {how}; a "
+                   f"threshold table would store {levels} x {channels} values of {src.out_type.width} bits")
     name, origin = r.new_name(node, "requant")
     layer = ScaleLayer(name, (src.name,), src.shape, out_t.with_modes(rounding), mult=mult, mult_type=mult_type,
                        offset=offset, offset_type=offset_type, divisor=np.ones(channels, dtype=np.int64),
@@ -391,6 +397,12 @@ def _dyadic_multipliers(ratios: Sequence[tuple[Fraction, Fraction]], zps: Sequen
     return out
 
 
+def esc_name(node: onnx.NodeProto) -> str:
+    from fpga_flow.onnx_io.reader import esc
+
+    return esc(node.name or node.output[0])
+
+
 def dequant_of(src: Layer, info: Scaled, relu: bool = False) -> Dequant:
     """The host-side conversion of an output's mantissas to real values."""
     unit = Fraction(2) ** -src.out_type.frac
@@ -411,7 +423,7 @@ def spread_to(info: Scaled, src_shape: tuple[int, ...], shape: tuple[int, ...]) 
 
 #: Op types that read a tensor whose scale is not a power of two (the others refuse it).
 SCALED_AWARE = ("Quant", "QuantizeLinear", "DequantizeLinear", "Relu", "BatchNormalization", "Flatten", "Reshape",
-                "Squeeze", "Unsqueeze", "Clip",
+                "Squeeze", "Unsqueeze", "Clip", "Transpose",
                 "Identity", "Dropout", "Cast", "MaxPool", "MatMul", "Gemm", "Conv", "Softmax",
                 "LogSoftmax")
 

@@ -215,3 +215,35 @@ def test_a_final_argmax_outputs_the_logits_and_says_so():
     logits = g.run_float(x)
     assert logits.shape == (16, 4) and any("ArgMax" in n and "logits" in n for n in g.notes)
     np.testing.assert_array_equal(logits.argmax(axis=1), (x @ w).argmax(axis=1))  # well separated at 12 bits
+
+
+def _transposed(nodes_before: list, shape_in: list) -> onnx.ModelProto:
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(8, 4)).astype(np.float32)
+    graph = helper.make_graph(
+        [*nodes_before, helper.make_node("Reshape", ["t", "shp"], ["f"]),
+         helper.make_node("MatMul", ["f", "W"], ["y"])],
+        "tr", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape_in)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(np.array([-1, 8], np.int64), "shp")])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def test_transposes_that_keep_the_element_order_are_reshapes_and_a_cancelling_pair_is_nothing():
+    plain = read_onnx(_transposed([helper.make_node("Identity", ["x"], ["t"])], ["N", 2, 4]),
+                      precision="ap_fixed<20,8>")
+    x = np.random.default_rng(1).uniform(-2, 2, size=(6, 2, 4))
+    pair = _transposed([helper.make_node("Transpose", ["x"], ["u"], perm=[0, 2, 1], name="to_nhwc"),
+                        helper.make_node("Transpose", ["u"], ["t"], perm=[0, 2, 1], name="back")], ["N", 2, 4])
+    np.testing.assert_array_equal(read_onnx(pair, precision="ap_fixed<20,8>").run_float(x), plain.run_float(x))
+    unit = _transposed([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1], name="unit_axes")], ["N", 1, 8])
+    plain1 = read_onnx(_transposed([helper.make_node("Identity", ["x"], ["t"])], ["N", 1, 8]),
+                       precision="ap_fixed<20,8>")
+    x1 = x.reshape(6, 1, 8)
+    np.testing.assert_array_equal(read_onnx(unit, precision="ap_fixed<20,8>").run_float(x1), plain1.run_float(x1))
+    reorder = _transposed([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1], name="reorders")],
+                          ["N", 2, 4])
+    with pytest.raises(UnsupportedError, match="'reorders'.*reorders the elements"):
+        read_onnx(reorder)
