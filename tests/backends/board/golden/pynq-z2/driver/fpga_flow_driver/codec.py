@@ -6,7 +6,11 @@ port's fixed-point type in fpga-flow's neutral JSON form (``fixed.FixedType.to_j
 The rules are contract 4:
 
 * an input float is quantized to the input type with that type's rounding and overflow modes
-  (``fixed.from_float``, the same code as fpga-flow's bit-exact reference);
+  (``fixed.from_float``, the same code as fpga-flow's bit-exact reference); when the model's
+  input scale is not a power of two, ``model.json`` gives its ``factor`` and ``zero_point`` and the
+  quantization is ``fixed.quantize_scaled`` (exact);
+* output mantissas become floats as ``mantissa * 2^-frac``, or, when ``model.json`` gives the
+  output a ``dequant``, by ``fixed.Dequant`` (exact, then rounded once to float64);
 * mantissas are packed by ``stream.StreamFormat.pack``: ``per_beat`` two's-complement elements per
   beat, element 0 in the lowest bits, the beat zero-padded to TDATA;
 * each beat occupies one DMA word of ``dma_bits`` (a power of two, at least 32) in memory, little
@@ -18,11 +22,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from .fixed import FixedType, from_float, to_float
+from .fixed import Dequant, FixedType, from_float, parse_fraction, quantize_scaled, to_float
 from .stream import StreamFormat, stream_format
 
 __all__ = ["MODEL_FILE", "Port", "StreamCodec", "load_codec", "read_mantissas"]
@@ -38,6 +43,9 @@ class Port:
     type: FixedType
     fmt: StreamFormat
     dma_bits: int
+    factor: Fraction = Fraction(1)
+    zero_point: int = 0
+    dequant: Dequant | None = None
 
     @classmethod
     def from_meta(cls, meta: dict) -> Port:
@@ -53,7 +61,9 @@ class Port:
                              "regenerate the driver with the fpga-flow that built the bitstream")
         if meta["dma_bits"] < fmt.tdata_bits or meta["dma_bits"] not in (8, 16, 32, 64, 128, 256, 512, 1024):
             raise ValueError(f"DMA word of {meta['dma_bits']} bits cannot carry {fmt.tdata_bits}-bit beats")
-        return cls(t, fmt, int(meta["dma_bits"]))
+        dq = Dequant.from_json(meta["dequant"]) if "dequant" in meta else None
+        return cls(t, fmt, int(meta["dma_bits"]), parse_fraction(meta.get("factor", "1")),
+                   int(meta.get("zero_point", 0)), dq)
 
     @property
     def n(self) -> int:
@@ -101,15 +111,24 @@ class StreamCodec:
         x = x.reshape(1, -1) if one else x.reshape(x.shape[0], -1)
         if x.shape[1] != self.input.n:
             raise ValueError(f"expected {self.input.n} input features per sample, got {x.shape[1]}")
+        if self.input.factor != 1 or self.input.zero_point != 0:
+            return quantize_scaled(x, self.input.type, self.input.factor, self.input.zero_point)
         return from_float(x, self.input.type)
 
     def input_to_float(self, m) -> np.ndarray:
-        """Input mantissas -> the float values they stand for (exact)."""
-        return to_float(np.asarray(m, dtype=np.int64), self.input.type)
+        """Input mantissas -> the float values they stand for (exact, then rounded to float64)."""
+        m = np.asarray(m, dtype=np.int64)
+        if self.input.factor != 1 or self.input.zero_point != 0:
+            unit = self.input.factor / Fraction(2) ** self.input.type.frac
+            return Dequant((unit,), (Fraction(self.input.zero_point),)).values(m)
+        return to_float(m, self.input.type)
 
     def output_to_float(self, m) -> np.ndarray:
-        """Output mantissas -> floats (exact: each is the fixed-point value the kernel produced)."""
-        return to_float(np.asarray(m, dtype=np.int64), self.output.type)
+        """Output mantissas -> floats (each the real value the kernel's integers stand for)."""
+        m = np.asarray(m, dtype=np.int64)
+        if self.output.dequant is not None:
+            return self.output.dequant.values(m)
+        return to_float(m, self.output.type)
 
     # ------------------------------------------------------------------ mantissas <-> words
     def pack(self, m) -> np.ndarray:
