@@ -17,13 +17,18 @@ For each design it prints:
   capacity (53200 LUT, 106400 FF, 220 DSP, 140 BRAM36; kernel only, no DMA), next to the plan's
   figures (``report["plan"]["totals"]``) and the ratio yosys / plan.
 
+``--auto`` adds the automatic folding (no ``--parallelism``: lanes per layer, the fastest design
+the plan says fits the PYNQ-Z2 with its DMA platform) to the table, and prints its lanes and what
+bounds it; ``--parallelism 1,4,16`` chooses the forced P values (``--parallelism none``: only the
+automatic design).
+
 Prints the figures; asserts nothing. Takes a few minutes (yosys dominates).
-Run: PATH=.venv/bin:$PATH .venv/bin/python bench/bench_rtl.py [--no-synth]
+Run: PATH=.venv/bin:$PATH .venv/bin/python bench/bench_rtl.py [--no-synth] [--auto] [--parallelism 1,4,16]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -73,17 +78,35 @@ def _test_seconds(build_dir: Path) -> float | None:
     return sum(times) if times else None
 
 
-def main() -> None:
-    do_synth = "--no-synth" not in sys.argv
+def _designs(argv: list[str] | None) -> tuple[bool, list[tuple[str, int | None]]]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-synth", action="store_true", help="skip yosys")
+    ap.add_argument("--auto", action="store_true", help="also the automatic folding (lanes per layer)")
+    ap.add_argument("--parallelism", default=",".join(map(str, PARALLELISM)),
+                    help="forced P values, comma-separated, or 'none' (default 1,4,16)")
+    args = ap.parse_args(argv)
+    forced = [] if args.parallelism.strip().lower() == "none" else [int(v) for v in args.parallelism.split(",") if v]
+    designs: list[tuple[str, int | None]] = [(f"P={p}", p) for p in forced]
+    if args.auto or not designs:
+        designs.append(("auto", None))
+    return not args.no_synth, designs
+
+
+def main(argv: list[str] | None = None) -> None:
+    do_synth, designs = _designs(argv)
     board = load_board("pynq-z2")
     with tempfile.TemporaryDirectory(prefix="bench_rtl_") as tmp:
         root = Path(tmp)
         _model(root / "mlp.onnx")
         rows = []
-        for p in PARALLELISM:
-            out = root / f"p{p}"
+        for label, p in designs:
+            out = root / label.replace("=", "")
             res = build(root / "mlp.onnx", out, BuildOptions(board=board.name, parallelism=p, n_stimulus=N_SAMPLES))
             plan = res.report["plan"]
+            if p is None:
+                f = plan["folding"]
+                lanes = ", ".join(f"{n} {v}" for n, v in f["lanes"].items())
+                print(f"auto: lanes {lanes}; bound by {f['bound_label']}: {f['detail']}", flush=True)
             est = plan["totals"]
             t0 = time.perf_counter()
             sim = run_rtl_sim(out / "rtl", out / "tb_data", phases=("ideal",), build_dir=out / "sim_build",
@@ -92,9 +115,9 @@ def main() -> None:
             test_s = _test_seconds(out / "sim_build")
             lb = lower_bound(plan)
             ph = sim.phases.get("ideal")
-            rows.append((p, est, sim, ph, lb, wall, test_s))
+            rows.append((label, est, sim, ph, lb, wall, test_s))
             cps = sim.cycles_per_sample
-            print(f"P={p:<2} {'PASS' if sim.passed else 'FAIL'}  layers (longest lane / balanced, entries): "
+            print(f"{label:<5} {'PASS' if sim.passed else 'FAIL'}  layers (longest lane / balanced, entries): "
                   + ", ".join(f"{s['name']} {s['entries']}/{s['entries_lower_bound']}"
                               for s in _engines(plan)), flush=True)
             if not sim.passed:
@@ -115,8 +138,8 @@ def main() -> None:
         print(f"yosys synth_xilinx -family xc7 ({board.part}), kernel only; capacity LUT {board.lut}, FF {board.ff}, "
               f"DSP {board.dsp}, BRAM36 {board.bram36}", flush=True)
 
-        def synth(p: int) -> Any:
-            return run_synth(root / f"p{p}", board, log=None)
+        def synth(label: str) -> Any:
+            return run_synth(root / label.replace("=", ""), board, log=None)
 
         totals = {row[0]: row[1] for row in rows}
 
@@ -124,18 +147,19 @@ def main() -> None:
             return f"{measured / planned:.2f}" if planned else "n/a"
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            results = dict(zip(PARALLELISM, pool.map(synth, PARALLELISM), strict=True))
-        for p in PARALLELISM:
-            r = results[p]
+            labels = [label for label, _ in designs]
+            results = dict(zip(labels, pool.map(synth, labels), strict=True))
+        for label in labels:
+            r = results[label]
             c = r.counts
 
             def pct(v: float, cap: int) -> str:
                 return f"{v:g} ({100 * v / cap:.1f}%)"
 
-            print(f"P={p:<2} LUT {pct(c['lut'], board.lut)} [LUTRAM {c['lutram']}]  FF {pct(c['ff'], board.ff)}  "
+            print(f"{label:<5} LUT {pct(c['lut'], board.lut)} [LUTRAM {c['lutram']}]  FF {pct(c['ff'], board.ff)}  "
                   f"DSP {pct(c['dsp'], board.dsp)}  BRAM36 {pct(c['bram36'], board.bram36)} "
                   f"[RAMB36 {c['ramb36']}, RAMB18 {c['ramb18']}]  yosys {r.seconds:.0f} s")
-            t = totals[p]
+            t = totals[label]
             print(f"     plan: LUT {t['lut']} (yosys/plan {vs_plan(c['lut'], t['lut'])})  FF {t['ff']} "
                   f"({vs_plan(c['ff'], t['ff'])})  DSP {t['dsp']} ({vs_plan(c['dsp'], t['dsp'])})  "
                   f"BRAM36 {t['bram36']:g} ({vs_plan(c['bram36'], t['bram36'])})", flush=True)

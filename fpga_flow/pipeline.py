@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from fpga_flow.boards import Board
 from fpga_flow.errors import FlowError
 from fpga_flow.fixed import FixedType, to_float
 from fpga_flow.hw import DesignPlan, check_parallelism, plan_design
+from fpga_flow.hw.design import check_per_layer
 from fpga_flow.ir import Graph
 from fpga_flow.onnx_io import read_onnx
 
@@ -32,8 +34,8 @@ from fpga_flow.passes import (
 )
 
 __all__ = [
-    "BuildOptions", "BuildResult", "LowerOptions", "build", "calibration_ranges", "check_numerics", "load_and_lower",
-    "lower", "make_stimulus", "plan", "write_project_readme",
+    "BuildOptions", "BuildResult", "LowerOptions", "build", "calibration_ranges", "check_numerics", "kernel_budget",
+    "load_and_lower", "lower", "make_stimulus", "plan", "write_project_readme",
 ]
 
 
@@ -95,7 +97,12 @@ class BuildOptions:
     """Options of ``fpga-flow build``."""
 
     board: str = "pynq-z2"
-    parallelism: int = 1
+    #: MAC lanes of every layer; ``None``: automatic folding (lanes per layer, see :func:`plan`). The
+    #: default stays 1 until verification of large designs is fast (a Verilator build of the
+    #: automatic LeNet-300-100 design takes about 20 minutes here): ``--parallelism auto`` asks for it.
+    parallelism: int | None = 1
+    target_ii: int | None = None  # automatic folding: cycles between samples to meet with the fewest lanes
+    target_us: float | None = None  # the same in microseconds per sample at the board clock
     precision: str | None = None
     storage: str = "auto"
     n_stimulus: int = 32
@@ -128,13 +135,47 @@ def make_stimulus(graph: Graph, n: int, seed: int = 2024) -> np.ndarray:
     return x
 
 
-def plan(graph: Graph, parallelism: int, board: Board | None = None) -> DesignPlan:
-    """The hardware plan of a lowered graph (what ``build`` and ``inspect`` read)."""
-    try:
-        parallelism = check_parallelism(parallelism)
-    except ValueError as e:
-        raise FlowError(f"--parallelism: {e}") from None
-    return plan_design(graph, parallelism, board)
+def kernel_budget(board: Board) -> dict[str, float]:
+    """What the kernel may use on ``board``: the fit check's capacity less the platform's share
+    (DMA, interconnect: :data:`fpga_flow.analysis.fit.PLATFORM_COST`) on a board with a PS."""
+    from fpga_flow.analysis.fit import PLATFORM_COST
+    from fpga_flow.hw.folding import board_budget
+
+    return board_budget(board, PLATFORM_COST if board.has_ps else None)
+
+
+def plan(graph: Graph, parallelism: int | Mapping[str, int] | None, board: Board | None = None, *,
+         target_ii: int | None = None, target_us: float | None = None) -> DesignPlan:
+    """The hardware plan of a lowered graph (what ``build`` and ``inspect`` read).
+
+    ``parallelism``: lanes of every layer (an int), or per layer (layer name -> lanes); ``None``
+    folds automatically (:func:`fpga_flow.hw.folding.fold`): each layer's lanes chosen so that the
+    stages' IIs balance, as fast as fits ``board`` (its capacity less the platform's share), or
+    meeting ``target_ii`` cycles / ``target_us`` microseconds per sample at the board clock with the
+    fewest lanes."""
+    if parallelism is not None:
+        if target_ii is not None or target_us is not None:
+            raise FlowError("--target-ii/--target-us choose the lanes automatically: leave out --parallelism")
+        try:
+            if isinstance(parallelism, Mapping):
+                return plan_design(graph, check_per_layer(graph, parallelism), board)
+            parallelism = check_parallelism(parallelism)
+        except ValueError as e:
+            raise FlowError(f"--parallelism: {e}") from None
+        return plan_design(graph, parallelism, board)
+    from fpga_flow.hw.folding import fold
+
+    if target_ii is not None and target_us is not None:
+        raise FlowError("give --target-ii or --target-us, not both")
+    if target_us is not None:
+        if board is None:
+            raise FlowError("--target-us needs a board (its clock)")
+        if not target_us > 0:
+            raise FlowError(f"--target-us must be positive, got {target_us:g}")
+        target_ii = max(1, int(target_us * board.clock_mhz + 1e-9))
+    if target_ii is not None and target_ii < 1:
+        raise FlowError(f"--target-ii must be at least 1 cycle, got {target_ii}")
+    return fold(graph, board, budget=kernel_budget(board) if board is not None else None, target_ii=target_ii)
 
 
 def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildOptions()) -> BuildResult:
@@ -165,8 +206,12 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         x = load_input(Path(options.calibrate), graph.inputs[0].size)[: options.n_stimulus]
     else:
         x = make_stimulus(graph, options.n_stimulus)
-    progress(f"planning the hardware for {board.name} at parallelism {options.parallelism}")
-    design = plan(graph, options.parallelism, board)
+    targeted = options.target_ii is not None or options.target_us is not None
+    lanes = None if targeted and options.parallelism == 1 else options.parallelism  # a target implies folding
+    options = replace(options, parallelism=lanes)
+    how = f"at parallelism {lanes}" if lanes is not None else "folding automatically"
+    progress(f"planning the hardware for {board.name} {how}")
+    design = plan(graph, lanes, board, target_ii=options.target_ii, target_us=options.target_us)
     figures = plan_figures(design)
     fit = fit_report(figures, board)
     if options.strict and not fit["fits"]:
@@ -186,12 +231,12 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
     try:
         progress("writing tb_data/ (stimulus and expected outputs from the bit-exact reference)")
         write_tb_data(tmp / "tb_data", tb)
-        progress(f"writing hls/ (HLS C++ for {board.part} at {board.clock_mhz:g} MHz, P={options.parallelism})")
+        progress(f"writing hls/ (HLS C++ for {board.part} at {board.clock_mhz:g} MHz, P={design.parallelism_text})")
         emit_hls(design, board, tmp)
         progress("writing rtl/ (Verilog top, library and ROM files)")
         emit_rtl(design, tmp / "rtl")
         progress(f"writing board files for {board.name} (Makefile, vivado/, driver/, DEPLOY.md)")
-        emit_board(graph, board, tmp, options.parallelism)
+        emit_board(graph, board, tmp, design.parallelism)
         report = build_report(graph, design, figures, fit, board, options, Path(model).name)
         report["numerics"] = {**audit.to_dict(), "float": versus_float.to_dict()}
         from fpga_flow.checksums import SECTION, tree_checksums  # tb_data/ and rtl ROM files verify themselves

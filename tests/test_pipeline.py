@@ -119,3 +119,53 @@ def test_non_strict_build_that_does_not_fit_warns_and_records(big_model_file, tm
                  "--samples", "2"]) == 0
     big = json.loads((tmp_path / "z" / "report.json").read_text())
     assert big["fit"]["fits"] is True and big["fit"]["board"] == "alveo-u250"
+
+
+@pytest.fixture(scope="module")
+def lenet_sized_file(tmp_path_factory) -> Path:
+    """784-300-100-10 with 93 / 85 / 70 % zeros and 5-bit codebooks: LeNet-300-100 as `make demo` compresses it."""
+    p = tmp_path_factory.mktemp("lenet") / "lenet.onnx"
+    spec = [LayerSpec(300, 0.93, codebook_bits=5), LayerSpec(100, 0.85, codebook_bits=5),
+            LayerSpec(10, 0.7, codebook_bits=5, relu=False, act=None)]
+    onnx.save(sparse_mlp(784, spec, seed=2), p)
+    return p
+
+
+def test_strict_accepts_the_ps_that_fit_and_refuses_the_first_that_does_not(lenet_sized_file, tmp_path, capsys):
+    from fpga_flow.analysis.fit import fit_report
+    from fpga_flow.boards import load_board
+    from fpga_flow.hw import plan_figures
+    from fpga_flow.pipeline import load_and_lower, plan
+
+    board = load_board("pynq-z2")
+    graph = load_and_lower(lenet_sized_file)
+    fits = {p: fit_report(plan_figures(plan(graph, p, board)), board)["fits"] for p in range(8, 65, 8)}
+    largest = max(p for p, ok in fits.items() if ok)
+    assert fits[8] and not fits[64] and not fits[largest + 8]  # the cost model's figures decide
+    assert main(["build", str(lenet_sized_file), "-o", str(tmp_path / "ok"), "-P", str(largest), "--strict",
+                 "--samples", "2"]) == 0
+    capsys.readouterr()
+    assert main(["build", str(lenet_sized_file), "-o", str(tmp_path / "no"), "-P", str(largest + 8), "--strict",
+                 "--samples", "2"]) == 2
+    assert "does not fit pynq-z2" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    forced_ii = plan(graph, largest, board).ii
+    # no --parallelism: the automatic folding fits (--strict accepts it) and is faster than every forced P that fits
+    assert main(["build", str(lenet_sized_file), "-o", str(tmp_path / "auto"), "--parallelism", "auto", "--strict",
+                 "--samples", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "folding (the fastest that fits): lanes fc0_matmul " in printed and "bound by " in printed
+    r = json.loads((tmp_path / "auto" / "report.json").read_text())
+    assert r["fit"]["fits"] is True and r["options"]["parallelism"] is None
+    assert r["plan"]["totals"]["ii"] < forced_ii
+    assert r["plan"]["folding"]["bound"] in ("lut", "ff", "dsp", "bram36")
+    assert "lanes per layer by automatic folding" in (tmp_path / "auto" / "report.md").read_text()
+
+
+def test_targets_and_parallelism_exclude_each_other(model_file, tmp_path, capsys):
+    assert main(["build", str(model_file), "-o", str(tmp_path / "a"), "-P", "2", "--target-ii", "50"]) == 2
+    assert "leave out --parallelism" in capsys.readouterr().err
+    assert main(["build", str(model_file), "-o", str(tmp_path / "b"), "--target-ii", "50", "--target-us", "1"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["build", str(model_file), "-o", str(tmp_path / "c"), "--target-us", "0.4", "--samples", "2"]) == 0
+    r = json.loads((tmp_path / "c" / "report.json").read_text())
+    assert r["plan"]["folding"]["target_ii"] == 40 and r["plan"]["totals"]["ii"] <= 40  # 0.4 us at 100 MHz

@@ -14,7 +14,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument("--board", default="pynq-z2", help="target board (see `fpga-flow boards`; default pynq-z2)")
     p.add_argument("-o", "--out", required=True, type=Path, help="project folder to write (replaced atomically)")
-    p.add_argument("--parallelism", "-P", type=int, default=1, help="MAC lanes per layer (default 1)")
+    p.add_argument("--parallelism", "-P", type=_parallelism, default=1, metavar="P|auto",
+                   help="MAC lanes of every layer (default 1), or 'auto': lanes chosen per layer, the fastest design "
+                   "that fits the board (--target-ii/--target-us imply it)")
+    p.add_argument("--target-ii", type=int, default=None, metavar="N",
+                   help="automatic folding: meet N cycles between samples with the fewest lanes")
+    p.add_argument("--target-us", type=float, default=None, metavar="T",
+                   help="automatic folding: meet T microseconds per sample at the board clock with the fewest lanes")
     p.add_argument("--stimulus", type=Path, default=None,
                    help="float .npy (N x features) for the testbenches (default: the first --samples of --calibrate, "
                    "else seeded random samples)")
@@ -22,9 +28,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true", help="exit non-zero when the design does not fit the board")
 
 
+def _parallelism(text: str) -> int | None:
+    """``auto`` (None: automatic folding) or a lane count."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of lanes or 'auto', got {text!r}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     opts = BuildOptions(
-        board=args.board, parallelism=args.parallelism, precision=args.precision, storage=args.storage,
+        board=args.board, parallelism=args.parallelism, target_ii=args.target_ii, target_us=args.target_us,
+        precision=args.precision, storage=args.storage,
         n_stimulus=check_sample_count(args.samples), stimulus=args.stimulus, strict=args.strict,
         calibrate=args.calibrate,
     )
@@ -47,6 +64,12 @@ def run(args: argparse.Namespace) -> int:
         if row["op"] != "stream" and row["engine"] != "alias":
             print(f"    {row['name']:<20} {row['engine']:<18} lanes {row['lanes']:>3}  entries {row['entries']:>7}  "
                   f"II {row['ii']:>7}  DSP {row['dsp']:>3}  BRAM36 {row['bram36']:g}")
+    folding = r["plan"].get("folding")
+    if folding is not None:
+        lanes = ", ".join(f"{n} {v}" for n, v in folding["lanes"].items())
+        goal = f"target II {folding['target_ii']}" if folding["target_ii"] is not None else "the fastest that fits"
+        print(f"  folding ({goal}): lanes {lanes}; bound by {folding['bound_label']}: "
+              f"{folding['detail']}")
     fit = r["fit"]
     used = ", ".join(f"{x['resource']} {x['utilization_percent']}%" for x in fit["resources"]
                      if x["utilization_percent"] is not None and x["available"])

@@ -20,7 +20,7 @@ reads the map through the buffer's (bank, address) table like any other input.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -43,7 +43,11 @@ from fpga_flow.hw.window import is_feature_map, plan_window_layer, tap_sources
 from fpga_flow.ir import Graph, InputLayer, Layer, ReshapeLayer
 from fpga_flow.stream import StreamFormat, stream_format
 
-__all__ = ["DEFAULT_FAMILY", "check_parallelism", "plan_design"]
+__all__ = ["DEFAULT_FAMILY", "Parallelism", "check_parallelism", "check_per_layer", "plan_design", "plan_stage"]
+
+#: Lanes of a design: one ``P`` for every layer, or a layer name -> lanes mapping (layers left out
+#: get 1 lane; see :func:`plan_design`).
+Parallelism = int | Mapping[str, int]
 
 #: Device family assumed without a board (7-series: DSP48E1).
 DEFAULT_FAMILY = "xc7"
@@ -54,6 +58,23 @@ def check_parallelism(parallelism: object) -> int:
     if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
         raise ValueError(f"parallelism must be a positive integer, got {parallelism!r}")
     return parallelism
+
+
+def check_per_layer(graph: Graph, lanes: Mapping[str, int]) -> dict[str, int]:
+    """``lanes`` (layer name -> lanes) checked against ``graph``: every name a layer, every value a
+    positive int; a ValueError says which is wrong."""
+    names = {lay.name for lay in graph.layers}
+    unknown = sorted(n for n in lanes if n not in names)
+    if unknown:
+        raise ValueError(f"lanes given for unknown layer(s) {', '.join(map(repr, unknown))}; "
+                         f"the layers are {', '.join(lay.name for lay in graph.layers[1:])}")
+    out: dict[str, int] = {}
+    for n, v in lanes.items():
+        try:
+            out[n] = check_parallelism(v)
+        except ValueError:
+            raise ValueError(f"lanes of layer {n!r} must be a positive integer, got {v!r}") from None
+    return out
 
 
 def _topology(graph: Graph) -> tuple[InputLayer, list[Layer]]:
@@ -143,12 +164,36 @@ def _bank_reads(buf: BufferPlan, consumer: LayerPlan | None, out_fmt: StreamForm
     return sum(_reachable(b, buf.banks) for b in per_port)
 
 
-def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) -> DesignPlan:
-    """Plan every layer of ``graph`` (lowered; one input, one output) at ``parallelism`` lanes for ``board``.
+def plan_stage(layer: Layer, by_name: Mapping[str, Layer], lanes: int, in_banks: np.ndarray | None = None
+               ) -> LayerPlan:
+    """The plan of one layer at ``lanes`` lanes, before buffers, cycles and costs are known (its
+    producers looked up in ``by_name``). ``in_banks``: the bank of each input channel when a window
+    engine wrote the map (a following window stage keeps them)."""
+    srcs = [by_name[n] for n in layer.inputs]
+    s0 = srcs[0]
+    if is_feature_map(layer) and not isinstance(layer, ReshapeLayer):
+        return plan_window_layer(layer, s0.out_type, tuple(s0.shape), lanes, in_banks,
+                                 [tuple(s.shape) for s in srcs], [s.out_type for s in srcs])
+    if len(srcs) != 1:
+        raise UnsupportedError(f"layer {layer.label}: op '{layer.op}' on vectors has no hardware planner yet")
+    return plan_layer(layer, s0.out_type, lanes)
+
+
+def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None = None) -> DesignPlan:
+    """Plan every layer of ``graph`` (lowered; one input, one output) for ``board``.
+
+    ``parallelism`` is the lanes a layer may use: one ``P`` for every layer, or a mapping from layer
+    name to lanes (a layer left out gets 1; :mod:`fpga_flow.hw.folding` chooses one). A layer never
+    gets more lanes than it has rows (channels) with work.
 
     Each hardware layer writes one buffer per consumer (a residual block's input feeds two); a shape
     change (``alias``) adds no buffer: its consumers read its source's."""
-    p_lanes = check_parallelism(parallelism)
+    per_layer: dict[str, int] | None = None
+    if isinstance(parallelism, Mapping):
+        per_layer = check_per_layer(graph, parallelism)
+        p_lanes = max(per_layer.values(), default=1)
+    else:
+        p_lanes = check_parallelism(parallelism)
     family = board.yosys_family if board is not None else DEFAULT_FAMILY
     inp, rest = _topology(graph)
     by_name = {lay.name: lay for lay in graph.layers}
@@ -156,15 +201,9 @@ def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) 
     banks: dict[str, np.ndarray | None] = {inp.name: None}  # the bank of each channel a window engine wrote
     plans: list[LayerPlan] = []
     for lay in rest:
-        srcs = [by_name[n] for n in lay.inputs]
-        s0 = srcs[0]
-        if is_feature_map(lay) and not isinstance(lay, ReshapeLayer):
-            p = plan_window_layer(lay, s0.out_type, tuple(s0.shape), p_lanes, banks[holder[s0.name]],
-                                  [tuple(s.shape) for s in srcs], [s.out_type for s in srcs])
-        else:
-            if len(srcs) != 1:
-                raise UnsupportedError(f"layer {lay.label}: op '{lay.op}' on vectors has no hardware planner yet")
-            p = plan_layer(lay, s0.out_type, p_lanes)
+        s0 = by_name[lay.inputs[0]]
+        lanes = p_lanes if per_layer is None else per_layer.get(lay.name, 1)
+        p = plan_stage(lay, by_name, lanes, banks[holder[s0.name]])
         plans.append(p)
         holder[lay.name] = holder[s0.name] if p.is_alias else lay.name
         banks[lay.name] = banks[holder[s0.name]] if p.is_alias else p.schedule.row_lane if p.window else None
@@ -254,8 +293,10 @@ def plan_design(graph: Graph, parallelism: int = 1, board: Board | None = None) 
                   addr_bits=last.addr_bits, bank_bits=last.bank_bits, beat_addr_bits=bits_for(out_fmt.beats),
                   family=family, n_elems=out_fmt.n_elems),
     )  # fmt: skip
+    requested = () if per_layer is None else tuple(
+        (p.name, per_layer.get(p.name, 1)) for p in done if not p.is_alias)
     return DesignPlan(graph, p_lanes, family, dsp_slice(family), inp, in_stream, tuple(done), tuple(buffers),
-                      out_stream)
+                      out_stream, lanes_requested=requested)
 
 
 def _output_layout(p: LayerPlan, family: str, out_fmt: StreamFormat

@@ -78,10 +78,21 @@ def plan_figures(plan: DesignPlan) -> dict[str, Any]:
                      "hls_cycles", "weight_bits", "lut", "ff", "dsp", "bram36", "uram", ...}, ...],
          "totals": {"lut", "ff", "dsp", "bram36", "uram", "lutram", "weight_bits", "ii", "latency",
                     "hls_ii", "hls_latency"}}
+
+    With lanes per layer also ``"lanes_requested"`` (layer -> lanes asked for) and
+    ``"parallelism_text"``; after an automatic folding ``"folding"``
+    (:meth:`fpga_flow.hw.plan.Folding.to_json`: mode, target, lanes, what bounds the design).
+    ``"parallelism"`` is then the most lanes any layer asked for.
     """
     rows = [_stream_row(plan.in_stream), *(_layer_row(p) for p in plan.layers), _stream_row(plan.out_stream)]
     totals: dict[str, Any] = _res(plan.cost)
     totals.update(weight_bits=int(plan.weight_bits), ii=int(plan.ii), latency=int(plan.latency),
                   hls_ii=int(plan.hls_ii), hls_latency=int(plan.hls_latency))
-    return {"model": "fpga-flow plan", "parallelism": int(plan.parallelism), "family": plan.family,
-            "dsp_slice": plan.dsp_slice, "layers": rows, "totals": totals}
+    out: dict[str, Any] = {"model": "fpga-flow plan", "parallelism": int(plan.parallelism), "family": plan.family,
+                           "dsp_slice": plan.dsp_slice, "layers": rows, "totals": totals}
+    if plan.per_layer:  # lanes given per layer (one P for all: the keys above only)
+        out["lanes_requested"] = dict(plan.lanes_requested)
+        out["parallelism_text"] = plan.parallelism_text
+    if plan.folding is not None:
+        out["folding"] = plan.folding.to_json()
+    return out

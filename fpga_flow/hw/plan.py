@@ -50,10 +50,13 @@ from fpga_flow.stream import StreamFormat
 
 __all__ = [
     "ENGINES",
+    "FOLDING_BOUNDS",
+    "FOLDING_BOUND_LABELS",
     "BufferPlan",
     "Cycles",
     "FeatureMapLayout",
     "DesignPlan",
+    "Folding",
     "LayerPlan",
     "MacFields",
     "Rom",
@@ -319,9 +322,48 @@ class LayerPlan:
         raise KeyError(role)
 
 
+#: What can bound an automatically folded design (``Folding.bound``): a resource of the fit check,
+#: the stream ends, a layer that has one lane per row already, the target the user gave, or
+#: (``search``) the folding's probe limit.
+FOLDING_BOUNDS = ("lut", "ff", "dsp", "bram36", "uram", "input_bandwidth", "output_bandwidth", "rows", "target",
+                  "search")
+#: How reports name each bound.
+FOLDING_BOUND_LABELS = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram36": "BRAM36", "uram": "URAM",
+                        "input_bandwidth": "the input stream's bandwidth",
+                        "output_bandwidth": "the output stream's bandwidth", "rows": "a layer with one lane per row",
+                        "target": "the target", "search": "the search's probe limit"}
+
+
+@dataclass(frozen=True)
+class Folding:
+    """How the lanes of a design were chosen by :func:`fpga_flow.hw.folding.fold` (plain data).
+
+    ``mode`` ``"fastest"`` (the lowest II that fits) or ``"target"`` (the fewest lanes meeting
+    ``target_ii``); ``lanes`` per hardware layer, as chosen; ``bound`` what stops a faster design
+    (:data:`FOLDING_BOUNDS`), ``detail`` one sentence with the numbers; ``faster`` the figures of the
+    next faster design that was refused (``None`` when none exists); ``probes`` designs planned."""
+
+    mode: str
+    target_ii: int | None
+    lanes: tuple[tuple[str, int], ...]
+    bound: str
+    detail: str
+    faster: dict | None = None
+    probes: int = 0
+
+    def to_json(self) -> dict:
+        return {"mode": self.mode, "target_ii": self.target_ii, "lanes": dict(self.lanes), "bound": self.bound,
+                "bound_label": FOLDING_BOUND_LABELS[self.bound], "detail": self.detail, "faster": self.faster,
+                "probes": self.probes}
+
+
 @dataclass(frozen=True, eq=False)
 class DesignPlan:
-    """The whole design: input stream, one plan per layer (graph order), output stream, totals."""
+    """The whole design: input stream, one plan per layer (graph order), output stream, totals.
+
+    ``parallelism`` is the one ``P`` every layer was planned at, or with per-layer lanes the largest
+    requested (then ``lanes_requested`` lists them per hardware layer, and ``folding`` says how an
+    automatic folding chose them)."""
 
     graph: Graph
     parallelism: int
@@ -332,6 +374,23 @@ class DesignPlan:
     layers: tuple[LayerPlan, ...]
     buffers: tuple[BufferPlan, ...]
     out_stream: StreamPlan
+    lanes_requested: tuple[tuple[str, int], ...] = ()
+    folding: Folding | None = None
+
+    @property
+    def per_layer(self) -> bool:
+        """Lanes were given per layer (not one ``P`` for all)."""
+        return bool(self.lanes_requested)
+
+    @property
+    def parallelism_text(self) -> str:
+        """How generated files name the lanes: ``"4"``, or ``"per layer (fc1 24, fc2 8, fc3 1)"``
+        (the lanes each hardware layer got)."""
+        if not self.per_layer:
+            return str(self.parallelism)
+        how = "automatic folding, " if self.folding is not None else ""
+        lanes = ", ".join(f"{p.name} {p.lanes}" for p in self.hardware_layers)
+        return f"per layer ({how}{lanes})"
 
     @property
     def output(self) -> LayerPlan | None:

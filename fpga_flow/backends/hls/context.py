@@ -554,7 +554,7 @@ def readme_context(plan: DesignPlan, board: Board) -> dict[str, Any]:
         **build_context(plan, board),
         "io_in": _io(plan.in_stream.fmt, plan.input.out_type),
         "io_out": _io(plan.out_stream.fmt, plan.output_type),
-        "parallelism": plan.parallelism,
+        "parallelism": plan.parallelism_text,
         "rows": rows,
         "totals": {"weight_bits": t["weight_bits"], "dsp": t["dsp"], "bram36": f"{t['bram36']:g}",
                    "lut": t["lut"], "ff": t["ff"], "interval_cycles": t["hls_ii"],

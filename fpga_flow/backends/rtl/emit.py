@@ -159,7 +159,7 @@ def render_context(plan: DesignPlan, engines: list[RtlEngine] | None = None) -> 
     last = outs.buffer
     return {
         "graph_name": sanitize(plan.graph.name, "graph"),
-        "parallelism": plan.parallelism,
+        "parallelism": plan.parallelism_text,
         "in_type": verilog_fixed(ins.type).comment(),
         "out_type": verilog_fixed(outs.type).comment(),
         "n_in": ins.fmt.n_elems,

@@ -1,0 +1,239 @@
+"""Automatic folding: the lanes of every layer, chosen so that the stages' IIs are balanced and the
+design fits the board (FINN's SetFolding, on nonzeros).
+
+The design's II is its slowest stage (stages overlap on consecutive samples). A stage's II at
+``L`` lanes comes from the same plan every estimate reads (:func:`fpga_flow.hw.design.plan_stage`
+and the engine's cycle model): for a MAC layer ``1 + entries + drain``, ``entries`` the longest
+lane of the nonzeros dealt to ``L`` lanes. So for an II target ``T`` each layer needs the fewest
+lanes ``L`` with ``II(L) <= T`` (:func:`lanes_for`); that design is the cheapest one meeting
+``T``. :func:`fold` searches ``T``:
+
+* with a target (``target_ii``): the design at ``T = target_ii`` when it fits, else the fastest
+  fitting design slower than the target;
+* without one: the lowest ``T`` whose design fits, between the design at one lane per layer and
+  the fastest design there is (every layer at one lane per row, or the stream's bandwidth,
+  whichever is slower): bisection on the whole budget, then, because block RAM can shrink as lanes
+  grow (shallow ROMs go to distributed RAM), a walk down to the lowest ``T`` whose LUT/FF/DSP
+  still fit, one design at a time.
+
+"Fits" is the plan's resources against ``budget`` (what the kernel may use: the board's
+LUT/FF/DSP/BRAM36/URAM less the platform's share, see :func:`fpga_flow.pipeline.kernel_budget`).
+The result says what stops a faster design (:attr:`~fpga_flow.hw.plan.Folding.bound`): the
+resource the next faster design overflows, the input (or output) stream's bandwidth, a layer that
+already has one lane per row, or the target.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from fpga_flow.boards import Board
+from fpga_flow.hw.cost import Cost
+from fpga_flow.hw.design import plan_design, plan_stage
+from fpga_flow.hw.engines import ENGINE_MODELS
+from fpga_flow.hw.plan import DesignPlan, Folding, LayerPlan
+from fpga_flow.ir import Graph, InputLayer, Layer
+
+__all__ = ["RESOURCE_LABELS", "StageModel", "board_budget", "fold", "lanes_for", "over_budget"]
+
+#: Resource keys of a budget, and how people spell them.
+RESOURCE_LABELS = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram36": "BRAM36", "uram": "URAM"}
+#: More lanes than this are never tried (a safety net for layers with very many rows).
+MAX_LANES = 4096
+#: Designs planned at most while walking between the two bisections (see :func:`fold`).
+MAX_PROBES = 400
+#: Resources that never shrink when a layer gets more lanes (block RAM may: see :func:`fold`).
+MONOTONE = ("lut", "ff", "dsp")
+
+
+def board_budget(board: Board, reserved: Mapping[str, float] | None = None) -> dict[str, float]:
+    """What the kernel may use on ``board``: its capacity less ``reserved`` (e.g. the platform's DMA
+    and interconnect) per resource."""
+    cap = {"lut": board.lut, "ff": board.ff, "dsp": board.dsp, "bram36": board.bram36, "uram": board.uram}
+    res = reserved or {}
+    return {k: float(v) - float(res.get(k, 0.0)) for k, v in cap.items()}
+
+
+def over_budget(cost: Cost, budget: Mapping[str, float]) -> list[tuple[str, float]]:
+    """The resources ``cost`` exceeds, worst first, as ``(resource, used / available)``."""
+    used = {"lut": cost.lut, "ff": cost.ff, "dsp": cost.dsp, "bram36": cost.bram36, "uram": cost.uram}
+    out = []
+    for k, avail in budget.items():
+        u = float(used[k])
+        if u > avail:
+            out.append((k, u / avail if avail > 0 else math.inf))
+    return sorted(out, key=lambda t: -t[1])
+
+
+class StageModel:
+    """II of one layer's stage as a function of its lanes (cached; the plan's own cycle model)."""
+
+    def __init__(self, layer: Layer, by_name: Mapping[str, Layer]) -> None:
+        self.layer = layer
+        self._by_name = by_name
+        self._ii: dict[int, int] = {}
+        one = self.plan(1)
+        self.max_lanes = min(MAX_LANES, self.plan(MAX_LANES).lanes)
+        self.pixels = one.window.out_pixels if one.window is not None else 1
+        self.total_entries = sum(one.schedule.row_cost)
+
+    def plan(self, lanes: int) -> LayerPlan:
+        return plan_stage(self.layer, self._by_name, lanes)
+
+    def ii(self, lanes: int) -> int:
+        """The stage's II at ``lanes`` lanes (``lanes`` capped at the rows with work)."""
+        lanes = max(1, min(lanes, self.max_lanes))
+        if lanes not in self._ii:
+            p = self.plan(lanes)
+            self._ii[lanes] = ENGINE_MODELS[p.engine].cycles(p).ii
+        return self._ii[lanes]
+
+    @property
+    def fastest(self) -> int:
+        return self.ii(self.max_lanes)
+
+
+def lanes_for(stage: StageModel, target_ii: int) -> int | None:
+    """The fewest lanes whose II is at most ``target_ii`` (``None``: not even one lane per row).
+
+    No ``L`` below ``total / floor(T / pixels)`` can meet ``T`` (a lane walks at least its share of
+    the entries per pixel), so the scan starts there and returns the first ``L`` that meets it."""
+    if stage.fastest > target_ii:
+        return None
+    per_pixel = target_ii // stage.pixels
+    start = max(1, -(-stage.total_entries // per_pixel)) if per_pixel > 0 else stage.max_lanes
+    for lanes in range(min(start, stage.max_lanes), stage.max_lanes + 1):
+        if stage.ii(lanes) <= target_ii:
+            return lanes
+    return stage.max_lanes
+
+
+class _Search:
+    """The designs planned while folding one graph (cached by their lanes)."""
+
+    def __init__(self, graph: Graph, board: Board | None, budget: Mapping[str, float]) -> None:
+        self.graph, self.board, self.budget = graph, board, budget
+        by_name = {lay.name: lay for lay in graph.layers}
+        self.stages = {lay.name: StageModel(lay, by_name) for lay in graph.layers[1:]
+                       if not isinstance(lay, InputLayer) and not plan_stage(lay, by_name, 1).is_alias}
+        self._cache: dict[tuple[tuple[str, int], ...], DesignPlan] = {}
+
+    @property
+    def probes(self) -> int:
+        return len(self._cache)
+
+    def design(self, lanes: Mapping[str, int]) -> DesignPlan:
+        key = tuple(sorted(lanes.items()))
+        if key not in self._cache:
+            self._cache[key] = plan_design(self.graph, dict(lanes), self.board)
+        return self._cache[key]
+
+    def lanes_at(self, target_ii: int) -> dict[str, int]:
+        """Per layer the fewest lanes meeting ``target_ii`` (the most it has when none does)."""
+        return {n: (lanes_for(s, target_ii) or s.max_lanes) for n, s in self.stages.items()}
+
+    def at(self, target_ii: int) -> DesignPlan:
+        return self.design(self.lanes_at(target_ii))
+
+    def fits(self, d: DesignPlan) -> bool:
+        return not over_budget(d.cost, self.budget)
+
+
+def fold(graph: Graph, board: Board | None = None, *, budget: Mapping[str, float] | None = None,
+         target_ii: int | None = None) -> DesignPlan:
+    """The design of ``graph`` with automatically chosen lanes per layer (see the module docstring).
+
+    ``budget``: resource -> what the kernel may use (default: the whole ``board``; without a board
+    nothing is refused). ``target_ii``: cycles between samples to meet with the fewest lanes
+    (default: as fast as fits). The plan's :attr:`~fpga_flow.hw.plan.DesignPlan.folding` says how
+    the lanes were chosen and what bounds the design."""
+    if target_ii is not None and (isinstance(target_ii, bool) or not isinstance(target_ii, int) or target_ii < 1):
+        raise ValueError(f"the target II must be a positive number of cycles, got {target_ii!r}")
+    if budget is None:
+        budget = board_budget(board) if board is not None else {}
+    s = _Search(graph, board, budget)
+    slowest = s.design({n: 1 for n in s.stages})
+    streams = max(slowest.in_stream.cycles.ii, slowest.out_stream.cycles.ii)
+    floor_ii = max([streams, *(st.fastest for st in s.stages.values())])
+    goal = floor_ii if target_ii is None else max(target_ii, floor_ii)
+    chosen = slowest
+    if goal < slowest.ii and s.fits(slowest):
+        chosen = s.at(goal)
+        if not s.fits(chosen):
+            chosen = _fastest_fitting(s, goal, slowest)
+    bound, detail, faster = _bound(s, chosen, target_ii, floor_ii)
+    info = Folding("target" if target_ii is not None else "fastest", target_ii,
+                   tuple((n, chosen.layer(n).lanes) for n in s.stages), bound, detail, faster, s.probes)
+    return replace(chosen, folding=info)
+
+
+def _bisect(s: _Search, lo: int, hi: int, ok: Callable[[DesignPlan], bool]) -> int:
+    """The lowest ``T`` in ``(lo, hi]`` whose design passes ``ok`` (``ok`` holds at ``hi``; taken as
+    monotone in ``T``)."""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(s.at(mid)) else (mid, hi)
+    return hi
+
+
+def _fastest_fitting(s: _Search, goal: int, slowest: DesignPlan) -> DesignPlan:
+    """The fastest design slower than ``goal`` that fits (the design at ``goal`` does not; the one at
+    one lane per layer does).
+
+    LUT, FF and DSP grow with the lanes, block RAM not always: a lane's ROM is ``entries`` deep, and
+    below a depth the plan keeps it in distributed RAM (LUTs) instead. So: bisect ``T`` on the whole
+    budget, bisect it again on LUT/FF/DSP alone (no faster design can fit), and walk the designs
+    between the two, each one step faster than the last, keeping the fastest that fits."""
+    def logic_fits(d: DesignPlan) -> bool:
+        return not any(k in MONOTONE for k, _ in over_budget(d.cost, s.budget))
+
+    t_fit = _bisect(s, goal, slowest.ii, s.fits)
+    best = s.at(t_fit) if t_fit < slowest.ii else slowest
+    t_logic = goal if logic_fits(s.at(goal)) else _bisect(s, goal, t_fit, logic_fits)
+    d = best
+    while d.ii - 1 >= t_logic and s.probes < MAX_PROBES:
+        d = s.at(d.ii - 1)
+        if s.fits(d) and d.ii < best.ii:
+            best = d
+    return best
+
+
+def _figures(d: DesignPlan) -> dict:
+    c = d.cost
+    return {"ii": int(d.ii), "lanes": {p.name: p.lanes for p in d.hardware_layers}, "lut": int(c.lut),
+            "ff": int(c.ff), "dsp": int(c.dsp), "bram36": float(c.bram36), "uram": int(c.uram)}
+
+
+def _bound(s: _Search, chosen: DesignPlan, target_ii: int | None, floor_ii: int) -> tuple[str, str, dict | None]:
+    """What stops a faster design than ``chosen``: (bound, one sentence, the refused faster design)."""
+    ii = chosen.ii
+    over = over_budget(chosen.cost, s.budget)
+    if over:
+        k, ratio = over[0]
+        return k, (f"does not fit even at one lane per layer: {RESOURCE_LABELS[k]} {_used(chosen.cost, k):g} "
+                   f"of {s.budget[k]:g} available to the kernel ({100 * ratio:.0f} %)"), None
+    if target_ii is not None and ii <= target_ii:
+        return "target", f"meets the target II of {target_ii} cycles (II {ii}) with the fewest lanes", None
+    if ii <= floor_ii:
+        ins, outs = chosen.in_stream, chosen.out_stream
+        if ii <= ins.cycles.ii:
+            return "input_bandwidth", (f"the input stream takes {ins.cycles.ii} cycles per sample "
+                                       f"({ins.fmt.beats} beats of {ins.fmt.tdata_bits} bits)"), None
+        if ii <= outs.cycles.ii:
+            return "output_bandwidth", f"the output stream takes {outs.cycles.ii} cycles per sample", None
+        full = [n for n, st in s.stages.items() if st.fastest >= ii]
+        st = s.stages[full[0]]
+        return "rows", f"layer {full[0]} has one lane per row with work ({st.max_lanes} lanes, II {st.fastest})", None
+    faster = s.at(ii - 1)
+    refused = over_budget(faster.cost, s.budget)
+    if not refused:  # the walk stopped at MAX_PROBES designs
+        return "search", f"the search stopped after {s.probes} designs (II {faster.ii} also fits)", _figures(faster)
+    k, ratio = refused[0]
+    return k, (f"the next faster design (II {faster.ii}) needs {RESOURCE_LABELS[k]} {_used(faster.cost, k):g} "
+               f"of {s.budget[k]:g} available to the kernel ({100 * ratio:.0f} %)"), _figures(faster)
+
+
+def _used(cost: Cost, k: str) -> float:
+    return float(getattr(cost, k))
