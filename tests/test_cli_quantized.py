@@ -1,7 +1,8 @@
 """Quantized models as the tools write them (Brevitas QONNX with float per-channel scales, Brevitas
 QCDQ with a float BatchNorm1d, onnxruntime quantize_static QDQ with zero points on a CNN) through the
 command line: ``run`` equals the independent exact interpreter, ``build --strict`` reports the
-exact figures, and ``csim`` and ``cosim`` (ideal and backpressure) equal the reference bit for bit.
+exact figures, and ``csim`` (all three) and ``cosim`` (ideal and backpressure; the BatchNorm MLP and
+the CNN) equal the reference bit for bit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from tests.exact_onnx import exact_float_outputs
 from tests.thirdparty_quant import ALL_BUILDERS
 
 MODELS = ["brevitas_qonnx_mlp_perchannel", "brevitas_qcdq_mlp_bn", "ort_qdq_cnn"]
+#: cosim (Verilator, ideal and backpressure) for these: the requantization on a vector and on a feature map
+COSIM = ["brevitas_qcdq_mlp_bn", "ort_qdq_cnn"]
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -56,6 +59,7 @@ def test_build_csim_and_cosim_are_bit_exact(saved, tmp_path, capsys):
     assert main(["csim", str(out), "--input", str(xp), "--output", str(tmp_path / "c.npy")]) == 0
     c = np.load(tmp_path / "c.npy")
     np.testing.assert_array_equal(c, exact_float_outputs(model, x).reshape(c.shape))
-    assert main(["cosim", str(out)]) == 0
-    text = capsys.readouterr().out
-    assert "PASS" in text and " 0 mismatch" in text and name
+    if name in COSIM:
+        assert main(["cosim", str(out)]) == 0
+        text = capsys.readouterr().out
+        assert "PASS" in text and " 0 mismatch" in text

@@ -18,8 +18,7 @@ from fpga_flow.onnx_io import observe_ranges, read_onnx
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(scope="module", params=["torchscript", "dynamo"])
-def relu6_mlp(request, tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
+def _export(root: Path, exporter: str) -> tuple[Path, np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -33,10 +32,20 @@ def relu6_mlp(request, tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
         torch.nn.functional.cross_entropy(net(xt), yt).backward()
         opt.step()
     net.eval()
-    path = tmp_path_factory.mktemp("relu6") / "m.onnx"
+    path = root / "m.onnx"
     torch.onnx.export(net, (torch.zeros(1, 64),), str(path), input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": {0: "b"}, "y": {0: "b"}}, dynamo=request.param == "dynamo")
+                      dynamic_axes={"x": {0: "b"}, "y": {0: "b"}}, dynamo=exporter == "dynamo")
     return path, x[:1400], x[1400:1528]
+
+
+@pytest.fixture(scope="module", params=["torchscript", "dynamo"])
+def relu6_mlp(request, tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
+    return _export(tmp_path_factory.mktemp(f"relu6_{request.param}"), request.param)
+
+
+@pytest.fixture(scope="module")
+def relu6_torchscript(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
+    return _export(tmp_path_factory.mktemp("relu6_build"), "torchscript")
 
 
 def _ort(path: Path, x: np.ndarray) -> np.ndarray:
@@ -65,8 +74,8 @@ def test_clip_is_read_as_a_saturating_activation(relu6_mlp):
     assert np.abs(y - _ort(path, xte)).max() < 0.01
 
 
-def test_build_and_csim(relu6_mlp, tmp_path, capsys):
-    path, xtr, xte = relu6_mlp
+def test_build_and_csim(relu6_torchscript, tmp_path, capsys):
+    path, xtr, xte = relu6_torchscript
     np.save(tmp_path / "cal.npy", xtr)
     np.save(tmp_path / "stim.npy", xte)
     out = tmp_path / "o"

@@ -13,6 +13,7 @@ integer kernels at level EXTENDED), which computes something measurably differen
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from fractions import Fraction
@@ -36,6 +37,13 @@ def _built(name: str):  # noqa: ANN202
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ALL_BUILDERS[name]()
+
+
+@functools.cache
+def _exact(name: str) -> np.ndarray:
+    """The exact outputs of the builder's test inputs (computed once per model: Fractions are slow)."""
+    b = _built(name)
+    return exact_float_outputs(b.model, b.x)
 
 
 def _ops(model: onnx.ModelProto) -> list[str]:
@@ -79,7 +87,7 @@ def _is_pow2(v: float) -> bool:
 @pytest.mark.parametrize("name", NAMES)
 def test_exact_interpreter_agrees_with_the_tools_runtime(name):
     b = _built(name)
-    exact = exact_float_outputs(b.model, b.x)
+    exact = _exact(name)
     ref = _reference(b.model, b.x)
     assert exact.shape == ref.shape == (len(b.x), 10)
     err = np.abs(exact - ref)
@@ -99,7 +107,7 @@ def test_default_onnxruntime_session_predicts_the_same_classes(name):
     """ORT's default session runs its fused integer kernels (see the module docstring): values differ by
     up to several output units here (AVX2 without VNNI), the predicted classes mostly agree (>= 90 %)."""
     b = _built(name)
-    exact = exact_float_outputs(b.model, b.x)
+    exact = _exact(name)
     ref = _reference(b.model, b.x, optimized=True)
     diff = int((exact.argmax(1) != ref.argmax(1)).sum())
     print(f"{name} (ORT default session): max |exact - ort| = {np.abs(exact - ref).max():.3g}, "
@@ -298,9 +306,9 @@ def test_the_reader_is_bit_exact_on_what_the_tools_write(name):
     from fpga_flow.pipeline import lower
 
     b = _built(name)
-    x = np.asarray(b.x[:24], dtype=np.float64)
+    x = np.asarray(b.x, dtype=np.float64)
     graph = lower(read_onnx(b.model))
     got = graph.run_float(x)
-    want = exact_float_outputs(b.model, x).reshape(got.shape)
+    want = _exact(name).reshape(got.shape)
     np.testing.assert_array_equal(got, want)
     assert graph.output_dequant(graph.outputs[0]) is not None  # integers on the datapath
