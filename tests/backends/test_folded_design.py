@@ -90,11 +90,14 @@ def _cnn_case(kind: str, auto: bool):  # noqa: ANN202 - (graph, plan, lanes)
 
 CNN_CASES = [(k, False) for k in CNN_LANES] + [("lenet", True)]
 CNN_IDS = [f"{k}-{'auto' if a else 'mixed'}" for k, a in CNN_CASES]
+#: csim spells the same per-layer lanes as the RTL: two cases suffice there (the RTL runs all)
+CSIM_CASES = [c for c, i in zip(CNN_CASES, CNN_IDS, strict=True) if i in ("residual-mixed", "lenet-auto")]
+CSIM_IDS = ["residual-mixed", "lenet-auto"]
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize(("kind", "auto"), CNN_CASES, ids=CNN_IDS)
+@pytest.mark.parametrize(("kind", "auto"), CSIM_CASES, ids=CSIM_IDS)
 def test_cnn_with_lanes_per_layer_csim_is_bit_exact(kind: str, auto: bool, tmp_path: Path) -> None:
     import numpy as np
 
