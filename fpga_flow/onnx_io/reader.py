@@ -95,6 +95,7 @@ from fpga_flow.onnx_io.scaled import (
     axis_shape,
     dequant_of,
     make_mac_scaled,
+    on_axis,
     quantize_exact,
     target_of_dq,
     target_of_q,
@@ -427,35 +428,34 @@ class Reader:
 
     def _fold_scaled(self, node: onnx.NodeProto, src: _Const, target: QuantTarget, numpy_broadcast: bool) -> _Const:
         """A constant quantized with any scale: integer mantissas ``q - zp`` with the scale as factor."""
-        vals = np.asarray(src.values, dtype=np.float64) if src.exact is None else src.exact
+        if src.exact is not None:
+            raise self.fail(node, "a quantizer of an already quantized constant is not supported", True)
+        vals = np.asarray(src.values, dtype=np.float64)
         if src.codebook is not None and src.codes is not None and len(target.scale) == 1:
             book = np.asarray(src.codebook if src.ftype is None else _to_float(src.codebook, src.ftype),
                               dtype=np.float64)
             qb = quantize_exact(book, target) - target.zp[0]
             q = qb[src.codes]
             return self._scaled_const(node, q, target, None, codebook=qb, codes=src.codes)
-        shape = None
         if numpy_broadcast:
             s_arr = np.asarray(self.const(node.input[1]).values)  # type: ignore[union-attr]
             shape = s_arr.shape if s_arr.size > 1 else None
         else:
-            shape = axis_shape(node, max(len(target.scale), len(target.zp)), np.asarray(vals).ndim)
-        if src.exact is not None:
-            raise self.fail(node, "a quantizer of an already quantized constant is not supported", True)
+            shape = axis_shape(node, max(len(target.scale), len(target.zp)), vals.ndim)
         try:
             q = quantize_exact(vals, target, shape)
         except ValueError as e:
             raise self.fail(node, f"the parameters do not broadcast to the constant of shape {np.shape(vals)}: {e}") \
                 from None
         zp = np.array(target.zp, dtype=np.int64)
-        zp = zp.reshape(shape) if shape is not None and zp.size > 1 else zp.reshape(()) if zp.size == 1 else zp
+        zp = on_axis(zp, shape)
         return self._scaled_const(node, q - zp, target, shape)
 
     def _scaled_const(self, node: onnx.NodeProto, mant: np.ndarray, target: QuantTarget,
                       shape: tuple[int, ...] | None, codebook: np.ndarray | None = None,
                       codes: np.ndarray | None = None) -> _Const:
         s = np.array(target.scale, dtype=object)
-        s = s.reshape(shape) if shape is not None and s.size > 1 else s.reshape(()) if s.size == 1 else s
+        s = on_axis(s, shape)
         mant = np.asarray(mant, dtype=np.int64)
         factor = np.broadcast_to(s, mant.shape)
         ex = np.empty(mant.shape, dtype=object)
@@ -497,7 +497,7 @@ class Reader:
             raise self.fail(node, "DequantizeLinear needs an integer constant", True)
         shape = axis_shape(node, max(len(target.scale), len(target.zp)), v.ndim)
         zp = np.array(target.zp, dtype=np.int64)
-        zp = zp.reshape(shape) if shape is not None and zp.size > 1 else zp.reshape(()) if zp.size == 1 else zp
+        zp = on_axis(zp, shape)
         mant = v.astype(np.int64) - zp
         if target.plain:
             frac = -log2_exact(target.scale[0])
@@ -897,7 +897,7 @@ class Reader:
             w = _Const(np.asarray(w.values, dtype=np.float64) * float(info.uniform_factor), codebook=(
                 None if w.codebook is None else np.asarray(w.codebook, dtype=np.float64) * float(info.uniform_factor)),
                 codes=w.codes)
-        elif info is not None or w.factor is not None:
+        elif info is not None or w.factor is not None or (bias is not None and bias[0].factor is not None):
             return make_mac_scaled(self, node, src, w, layout, bias, out_tensor, prefix, build)
         w = self.fixed_const(node, w, "weight")
         assert w.mant is not None and w.ftype is not None

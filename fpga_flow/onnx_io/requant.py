@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
-import numpy as np
-
 from fpga_flow.fixed import MAX_WIDTH, Rounding, round_int
 
 __all__ = ["BnRequantizer", "Multiplier", "RequantError", "Requantizer", "find_multiplier", "thresholds"]
@@ -124,18 +122,13 @@ class BnRequantizer:
         from fpga_flow.onnx_io.bn_exact import floor_a_sqrt_r_plus_b
 
         k = self.alpha * m + self.delta  # v = k * sqrt(rho) + c
-        if self._root is not None:
-            v = k * self._root + self.c
+        if self._root is not None or k == 0:  # a rational v: round it exactly (ties by the mode)
+            v = k * (self._root or 0) + self.c
             if self.relu and v < 0:
                 v = Fraction(0)
             return round_int(v.numerator, v.denominator, self.rounding) + self.zp
+        # an irrational v: never a tie, R(v) = floor(v + 1/2)
         guess = math.floor(float(k) * math.sqrt(float(self.rho)) + float(self.c) + 0.5) if abs(k) < 1e300 else 0
-        if k == 0:
-            v = self.c
-            if self.relu and v < 0:
-                v = Fraction(0)
-            return round_int(v.numerator, v.denominator, self.rounding) + self.zp
-        # irrational v: never a tie, R(v) = floor(v + 1/2)
         n = floor_a_sqrt_r_plus_b(k, self.rho, self.c + Fraction(1, 2), guess)
         if self.relu and n < 0:
             n = 0
@@ -284,12 +277,3 @@ def find_multiplier(g: Requantizer | BnRequantizer, lo: int, hi: int, max_bits: 
             break
     raise RequantError(f"no multiplier within {max_bits + 1} bits reproduces the requantization "
                        f"(ratio {float(g.a):.6g}, inputs in [{lo}, {hi}])")
-
-
-def check_multiplier(g: Requantizer | BnRequantizer, mul: Multiplier, values: np.ndarray) -> bool:
-    """``h == g`` on ``values`` (integers), by direct exact evaluation (for tests and audits)."""
-    for m in np.asarray(values, dtype=np.int64).ravel().tolist():
-        h = ((m * mul.mult + mul.offset) >> mul.shift)
-        if min(max(h, g.qmin), g.qmax) != g(m):
-            return False
-    return True

@@ -428,18 +428,12 @@ SCALED_AWARE = ("Quant", "QuantizeLinear", "DequantizeLinear", "Relu", "BatchNor
                 "LogSoftmax")
 
 
-def quantize_exact(values: np.ndarray, target: QuantTarget, axis_shape: Sequence[int] | None = None,
-                   pre_shift_zero: bool = True) -> np.ndarray:
+def quantize_exact(values: np.ndarray, target: QuantTarget, axis_shape: Sequence[int] | None = None) -> np.ndarray:
     """``clamp(round(x / scale) + zp, qmin, qmax)`` of float ``values`` exactly (int64), the
     per-channel parameters broadcast by ``axis_shape`` (a shape that broadcasts against ``values``)."""
     v = np.asarray(values, dtype=np.float64)
-    s = np.array(target.scale, dtype=object)
-    z = np.array(target.zp, dtype=object)
-    if axis_shape is not None:
-        s = s.reshape(axis_shape) if s.size > 1 else s.reshape(())
-        z = z.reshape(axis_shape) if z.size > 1 else z.reshape(())
-    else:
-        s, z = s.reshape(()) if s.size == 1 else s, z.reshape(()) if z.size == 1 else z
+    s = on_axis(np.array(target.scale, dtype=object), axis_shape)
+    z = on_axis(np.array(target.zp, dtype=object), axis_shape)
     sb = np.broadcast_to(s, v.shape)
     zb = np.broadcast_to(z, v.shape)
     out = np.empty(v.shape, dtype=np.int64)
@@ -448,6 +442,13 @@ def quantize_exact(values: np.ndarray, target: QuantTarget, axis_shape: Sequence
         n = round_int(q.numerator, q.denominator, target.rounding) + int(zb[idx])
         out[idx] = min(max(n, target.qmin), target.qmax)
     return out
+
+
+def on_axis(values: np.ndarray, shape: Sequence[int] | None) -> np.ndarray:
+    """Per-tensor (one value: a scalar) or per-axis parameters laid out to broadcast as ``shape``."""
+    if values.size == 1:
+        return values.reshape(())
+    return values.reshape(tuple(shape)) if shape is not None else values
 
 
 def axis_shape(node: onnx.NodeProto, n: int, rank: int) -> tuple[int, ...] | None:

@@ -269,3 +269,22 @@ def test_hostile_node_names_become_unique_identifiers():
     assert len(set(names)) == len(names)
     assert all(n.isidentifier() and n.isascii() for n in names)
     assert {"input", "out", "int"}.isdisjoint(names)
+
+
+@pytest.mark.parametrize(("scale", "zp"), [(0.00029297, 0.0), (0.0009765625, 3.0)])
+def test_a_bias_alone_with_a_scale_that_is_not_a_power_of_two_is_exact(scale, zp):
+    """Found by make fuzz: power-of-two weights and input, but the bias Quant has a float scale (or
+    a zero point); the bias must enter the accumulator at its exact value."""
+    from tests.fuzz_onnx import base_models
+
+    m = onnx.ModelProto()
+    m.CopyFrom(base_models()["qonnx_mlp"])
+    bias_quant = next(n for n in m.graph.node if n.op_type == "Quant" and n.input[1] == "fc1_b_scale")
+    for t in m.graph.initializer:
+        if t.name == bias_quant.input[1]:
+            t.CopyFrom(numpy_helper.from_array(np.array(scale, np.float32), t.name))
+        if t.name == bias_quant.input[2]:
+            t.CopyFrom(numpy_helper.from_array(np.array(zp, np.float32), t.name))
+    g = lower(read_onnx(m))
+    x = np.random.default_rng(3).uniform(-3, 3, size=(8, g.inputs[0].size))
+    np.testing.assert_array_equal(g.run_float(x), to_float(run_exact(m, x)).reshape(8, -1))

@@ -3,7 +3,6 @@ reachable mantissa (checked by brute force with Fractions, Python's round-half-t
 
 from __future__ import annotations
 
-import math
 import random
 from fractions import Fraction
 
@@ -68,7 +67,7 @@ def test_exact_ties_of_round_half_even_are_not_a_floor_and_are_refused() -> None
         find_multiplier(g, 0, 4095)
 
 
-def test_the_search_stays_fast_for_a_layer_of_distinct_channels() -> None:
+def test_the_search_is_exact_at_every_step_of_a_layer_of_distinct_channels() -> None:
     rng = random.Random(3)
     shifts = []
     for _ in range(64):
@@ -79,7 +78,7 @@ def test_the_search_stays_fast_for_a_layer_of_distinct_channels() -> None:
         for m in (-(1 << 22), -1, 0, 1, 1 << 22, *(t for t, _ in thresholds(g, -(1 << 22), 1 << 22))):
             for d in (-1, 0):
                 assert _apply(mul, m + d, -128, 127) == _exact(m + d, a, g.b, 0, -128, 127)
-    assert max(shifts) < 60 and math.isfinite(max(shifts))
+    assert max(shifts) < 60
 
 
 def test_a_batchnorm_before_the_quantizer_is_exact_on_every_mantissa() -> None:
