@@ -22,13 +22,24 @@ the plan says fits the PYNQ-Z2 with its DMA platform) to the table, and prints i
 bounds it; ``--parallelism 1,4,16`` chooses the forced P values (``--parallelism none``: only the
 automatic design).
 
+``--lenet300 DIR`` benchmarks the compressed LeNet-300-100 instead (``DIR/model.onnx`` and its
+stimulus ``DIR/model_report/stimulus_x.npy``, 256 Fashion-MNIST test images: what ``make demo``'s
+``fpga-flow compress --example lenet300 --dataset fashion-mnist`` writes into ``demo_out``): the
+automatic design (``--parallelism`` adds forced P values), RTL simulation of every image on an
+ideal stream and three times under random backpressure, the interval between consecutive outputs
+(mean, 99th percentile, worst), against the DSP bound (nonzero MACs / the board's DSPs) and the
+issue's starting point (P = 41: 420 cycles), and yosys with the platform's DMA share added, next to
+the plan's estimate.
+
 Prints the figures; asserts nothing. Takes a few minutes (yosys dominates).
 Run: PATH=.venv/bin:$PATH .venv/bin/python bench/bench_rtl.py [--no-synth] [--auto] [--parallelism 1,4,16]
+     PATH=.venv/bin:$PATH .venv/bin/python bench/bench_rtl.py --lenet300 demo_out [--no-synth] [--parallelism 41]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -78,22 +89,101 @@ def _test_seconds(build_dir: Path) -> float | None:
     return sum(times) if times else None
 
 
-def _designs(argv: list[str] | None) -> tuple[bool, list[tuple[str, int | None]]]:
+def _designs(argv: list[str] | None) -> tuple[bool, list[tuple[str, int | None]], Path | None]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-synth", action="store_true", help="skip yosys")
     ap.add_argument("--auto", action="store_true", help="also the automatic folding (lanes per layer)")
-    ap.add_argument("--parallelism", default=",".join(map(str, PARALLELISM)),
-                    help="forced P values, comma-separated, or 'none' (default 1,4,16)")
+    ap.add_argument("--parallelism", default=None,
+                    help="forced P values, comma-separated, or 'none' (default 1,4,16; with --lenet300 none)")
+    ap.add_argument("--lenet300", type=Path, default=None, metavar="DIR",
+                    help="the compressed LeNet-300-100 of DIR (model.onnx, model_report/stimulus_x.npy)")
     args = ap.parse_args(argv)
-    forced = [] if args.parallelism.strip().lower() == "none" else [int(v) for v in args.parallelism.split(",") if v]
+    spec = args.parallelism if args.parallelism is not None else (
+        "none" if args.lenet300 is not None else ",".join(map(str, PARALLELISM)))
+    forced = [] if spec.strip().lower() == "none" else [int(v) for v in spec.split(",") if v]
     designs: list[tuple[str, int | None]] = [(f"P={p}", p) for p in forced]
-    if args.auto or not designs:
+    if args.auto or not designs or args.lenet300 is not None:
         designs.append(("auto", None))
-    return not args.no_synth, designs
+    return not args.no_synth, designs, args.lenet300
+
+
+#: The issue's starting point on the compressed LeNet-300-100: the largest single P that fit (P = 41).
+START_CYCLES = 420
+
+
+def _percentile(values: list[int], q: float) -> int:
+    """The ``q``-th percentile (nearest rank) of ``values``."""
+    v = sorted(values)
+    return v[max(0, math.ceil(q / 100 * len(v)) - 1)]
+
+
+def lenet300(src: Path, do_synth: bool, designs: list[tuple[str, int | None]]) -> None:
+    """The compressed LeNet-300-100 of ``src`` on the PYNQ-Z2 (see the module docstring)."""
+    import numpy as np
+
+    from fpga_flow.analysis.fit import PLATFORM_COST
+    from fpga_flow.sim.rtl_sim import stall_bursts
+
+    board = load_board("pynq-z2")
+    model, stim = src / "model.onnx", src / "model_report" / "stimulus_x.npy"
+    n_img = int(np.load(stim).shape[0])
+    with tempfile.TemporaryDirectory(prefix="bench_rtl_lenet300_") as tmp:
+        for label, p in designs:
+            out = Path(tmp) / label.replace("=", "")
+            t0 = time.perf_counter()
+            res = build(model, out, BuildOptions(board=board.name, parallelism=p, stimulus=stim))
+            plan = res.report["plan"]
+            est = plan["totals"]
+            nnz = sum(int(s["multiplies"]) for s in _engines(plan))
+            bound = -(-nnz // board.dsp)
+            print(f"{label}: build {time.perf_counter() - t0:.1f} s; lanes "
+                  + ", ".join(f"{s['name']} {s['lanes']}" for s in _engines(plan))
+                  + (f"; bound by {plan['folding']['bound_label']}: {plan['folding']['detail']}"
+                     if p is None else ""), flush=True)
+            t0 = time.perf_counter()
+            gap, stall = stall_bursts(est["ii"], res.plan.in_stream.fmt.beats, res.plan.out_stream.fmt.beats)
+            sim = run_rtl_sim(out / "rtl", out / "tb_data", build_dir=out / "sim_build", gap_burst=gap,
+                              stall_burst=stall, rounds=3,
+                              max_cycles=8 * (est["latency"] + n_img * est["ii"]) + 100_000)
+            wall = time.perf_counter() - t0
+            ideal, bp = sim.phases.get("ideal"), sim.phases.get("backpressure")
+            print(f"     cosim (Verilator, {n_img} test images): {'PASS' if sim.passed else 'FAIL'}; ideal "
+                  f"{ideal.samples_out if ideal else 0}/{n_img}, {ideal.n_mismatches if ideal else '-'} mismatches; "
+                  f"backpressure {bp.samples_out if bp else 0}/{3 * n_img}, {bp.n_mismatches if bp else '-'} "
+                  f"mismatches; {wall:.1f} s with the Verilator build", flush=True)
+            if not sim.passed or ideal is None:
+                print(sim.summary())
+                continue
+            iv = list(ideal.intervals)
+            mean = sum(iv) / len(iv)
+            print(f"     II per image (ideal stream, {len(iv)} intervals): mean {mean:.1f}, 99th percentile "
+                  f"{_percentile(iv, 99)}, worst {max(iv)} (plan {est['ii']}); latency {ideal.latency} (plan "
+                  f"{est['latency']}); {board.clock_mhz * 1e6 / mean:,.0f} images/s at {board.clock_mhz:g} MHz")
+            print(f"     bound: {nnz} nonzero MACs / {board.dsp} DSP = {bound} cycles (mean II / bound "
+                  f"{mean / bound:.2f}); the issue's start {START_CYCLES} (speed-up {START_CYCLES / mean:.2f}x)",
+                  flush=True)
+            if not do_synth:
+                continue
+            r = run_synth(out, board, log=None)
+            c = r.counts
+            share = {"lut": PLATFORM_COST.get("lut", 0), "ff": PLATFORM_COST.get("ff", 0),
+                     "dsp": PLATFORM_COST.get("dsp", 0), "bram36": PLATFORM_COST.get("bram36", 0)}
+            caps = {"lut": board.lut, "ff": board.ff, "dsp": board.dsp, "bram36": board.bram36}
+            cells = []
+            for k, name in (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram36", "BRAM36")):
+                tot = c[k] + share[k]
+                cells.append(f"{name} {c[k]:g} (plan {est[k]:g}, yosys/plan {c[k] / est[k] if est[k] else 0:.2f}) "
+                             f"+ DMA {share[k]:g} = {100 * tot / caps[k]:.1f}%")
+            fits = all(c[k] + share[k] <= caps[k] for k in caps)
+            print(f"     yosys ({r.seconds:.0f} s): " + "; ".join(cells) + f" -> {'fits' if fits else 'DOES NOT FIT'}",
+                  flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
-    do_synth, designs = _designs(argv)
+    do_synth, designs, lenet = _designs(argv)
+    if lenet is not None:
+        lenet300(lenet, do_synth, designs)
+        return
     board = load_board("pynq-z2")
     with tempfile.TemporaryDirectory(prefix="bench_rtl_") as tmp:
         root = Path(tmp)

@@ -139,13 +139,13 @@ def test_strict_accepts_the_ps_that_fit_and_refuses_the_first_that_does_not(lene
 
     board = load_board("pynq-z2")
     graph = load_and_lower(lenet_sized_file)
-    fits = {p: fit_report(plan_figures(plan(graph, p, board)), board)["fits"] for p in range(8, 65, 8)}
+    fits = {p: fit_report(plan_figures(plan(graph, p, board)), board)["fits"] for p in range(16, 129, 16)}
     largest = max(p for p, ok in fits.items() if ok)
-    assert fits[8] and not fits[64] and not fits[largest + 8]  # the cost model's figures decide
+    assert fits[16] and not fits[128] and not fits[largest + 16]  # the cost model's figures decide
     assert main(["build", str(lenet_sized_file), "-o", str(tmp_path / "ok"), "-P", str(largest), "--strict",
                  "--samples", "2"]) == 0
     capsys.readouterr()
-    assert main(["build", str(lenet_sized_file), "-o", str(tmp_path / "no"), "-P", str(largest + 8), "--strict",
+    assert main(["build", str(lenet_sized_file), "-o", str(tmp_path / "no"), "-P", str(largest + 16), "--strict",
                  "--samples", "2"]) == 2
     assert "does not fit pynq-z2" in capsys.readouterr().err and not (tmp_path / "no").exists()
     forced_ii = plan(graph, largest, board).ii

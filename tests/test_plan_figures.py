@@ -78,12 +78,16 @@ def test_every_consumer_reads_the_plans_figures(models: dict[str, Path], tmp_pat
     cfgs = _hls_configs(out)
     for s in layers:
         assert cfgs[s["name"]]["lanes"] == s["lanes"] and cfgs[s["name"]]["lane_len"] == s["entries"]
-    # the generated Verilog has the plan's lanes and entries per engine, in order
+    # the generated Verilog has the plan's lanes and ROM words per engine, in order: the walk, or on a
+    # shared input its bank schedule (the walk plus the bubbles, a lane idle for a bank)
     engines = _rtl_engines(out)
-    assert [(e["P"], e["ENTRIES"]) for e in engines] == [(s["lanes"], s["entries"]) for s in layers]
-    # cycles: each engine is 1 + entries + its pipeline; the design's II is its slowest stage
+    assert [(e["P"], e["ENTRIES"]) for e in engines] == [(s["lanes"], s["rom_words"]) for s in layers]
     for s in layers:
-        assert s["ii"] == s["latency"] >= s["entries"] + 1
+        assert s["rom_words"] >= s["entries"] and s["bubbles"] >= 0
+        assert (s["input_copies"] < s["lanes"]) == (engines[layers.index(s)].get("SHARED") == 1)
+    # cycles: each engine is 1 + ROM words + its pipeline; the design's II is its slowest stage
+    for s in layers:
+        assert s["ii"] == s["latency"] >= s["rom_words"] + 1
     assert plan["totals"]["ii"] == max(s["ii"] for s in plan["layers"])
     assert plan["totals"]["latency"] == sum(s["latency"] for s in plan["layers"])
     # DSP: one multiplier per lane of a DSP-using engine (16x16 and 8x8 bits: one DSP48E1 each)

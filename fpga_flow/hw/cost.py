@@ -378,16 +378,38 @@ def act_buffer_cost(*, width: int, banks: int, addr_bits: int, read_ports: int, 
     return Cost(lut=lut + lutram, ff=ff, bram36=bram, lutram=lutram)
 
 
+def shared_buffer_cost(*, width: int, banks: int, addr_bits: int, groups: int, read_ports: int,
+                       family: str) -> Cost:
+    """``ff_act_mem`` in shared mode (SHARED=1, GROUPS=groups): ``groups * banks`` memories as
+    :func:`act_buffer_cost` maps them (each read at its own address, the address coming from the
+    consumer's ROM word), and per read port a registered bank select and a ``banks``-way mux of
+    ``width`` bits over its copy's banks."""
+    g = max(1, groups)
+    c = act_buffer_cost(width=width, banks=banks, addr_bits=addr_bits, read_ports=g, family=family,
+                        bank_reads=g * banks)
+    extra = max(0, read_ports - g)
+    if banks > 1 and extra:
+        c = c + Cost(lut=extra * width * mux_luts(banks), ff=extra * _clog2(banks))
+    return c
+
+
 # ============================================================================ streams
 #: ff_axis_unpack: the beat counter's increment/compare beyond one LUT per address bit.
 UNPACK_CTRL_LUT = 4
 
 
-def unpack_cost(*, width: int, per_beat: int, beats: int, tdata_bits: int, addr_bits: int, family: str) -> Cost:
+def unpack_cost(*, width: int, per_beat: int, beats: int, tdata_bits: int, addr_bits: int, family: str,
+                banks: int | None = None) -> Cost:
     """``ff_axis_unpack``: a beat counter (``addr_bits`` FFs, an incrementer and the last-beat
-    compare); the data goes straight to the buffer's write ports (no register)."""
+    compare); the data goes straight to the buffer's write ports (no register). Into more banks
+    than elements per beat (``banks``, a shared input buffer): a beat counter, a bank-group counter
+    and an address counter, and one write-enable compare per bank."""
     _check_family(family)
-    return Cost(lut=addr_bits + UNPACK_CTRL_LUT, ff=addr_bits)
+    if banks is None or banks <= per_beat:
+        return Cost(lut=addr_bits + UNPACK_CTRL_LUT, ff=addr_bits)
+    groups = banks // per_beat
+    bits = _clog2(beats) + _clog2(groups) + addr_bits
+    return Cost(lut=bits + UNPACK_CTRL_LUT + banks, ff=bits)
 
 
 #: ff_axis_pack's control flip-flops besides the beat counter and the ROM word: state (2), FIFO

@@ -28,7 +28,8 @@ import numpy as np
 from fpga_flow.boards import Board
 from fpga_flow.errors import UnsupportedError
 from fpga_flow.fixed import FixedType
-from fpga_flow.hw.cost import Cost, dsp_slice, pack_cost, unpack_cost
+from fpga_flow.hw.banking import BankSchedule, schedule_banks
+from fpga_flow.hw.cost import Cost, act_buffer_cost, dsp_slice, pack_cost, shared_buffer_cost, unpack_cost
 from fpga_flow.hw.engines import (
     ENGINE_MODELS,
     HLS_LOOP_DEPTH,
@@ -38,12 +39,13 @@ from fpga_flow.hw.engines import (
     unpack_fm_cycles,
 )
 from fpga_flow.hw.plan import BufferPlan, DesignPlan, FeatureMapLayout, LayerPlan, StreamPlan, bits_for
-from fpga_flow.hw.planners import plan_layer
+from fpga_flow.hw.planners import plan_layer, row_nnz
 from fpga_flow.hw.window import is_feature_map, plan_window_layer, tap_sources
 from fpga_flow.ir import Graph, InputLayer, Layer, ReshapeLayer
 from fpga_flow.stream import StreamFormat, stream_format
 
-__all__ = ["DEFAULT_FAMILY", "Parallelism", "check_parallelism", "check_per_layer", "plan_design", "plan_stage"]
+__all__ = ["DEFAULT_FAMILY", "SHARED_READERS", "Parallelism", "check_parallelism", "check_per_layer", "plan_design",
+           "plan_stage", "shares_input"]
 
 #: Lanes of a design: one ``P`` for every layer, or a layer name -> lanes mapping (layers left out
 #: get 1 lane; see :func:`plan_design`).
@@ -51,6 +53,12 @@ Parallelism = int | Mapping[str, int]
 
 #: Device family assumed without a board (7-series: DSP48E1).
 DEFAULT_FAMILY = "xc7"
+#: Engines whose lanes read their input from a shared buffer through a bank schedule
+#: (:mod:`fpga_flow.hw.banking`) when they have several lanes.
+SHARED_READERS = ("dense", "csr", "codebook", "codebook_factored")
+#: ROM bits that weigh as much as one LUT when the input banking is chosen (a BRAM36 holds 36 kbit
+#: and the PYNQ-Z2 has about 350 LUTs per BRAM36).
+ROM_BITS_PER_LUT = 100
 
 
 def check_parallelism(parallelism: object) -> int:
@@ -89,20 +97,74 @@ def _topology(graph: Graph) -> tuple[InputLayer, list[Layer]]:
     return first, list(graph.layers[1:])
 
 
+def shares_input(consumer: LayerPlan | None) -> bool:
+    """``consumer`` reads its input from a shared buffer: a MAC engine (:data:`SHARED_READERS`) of
+    one vector with several lanes."""
+    return (consumer is not None and consumer.window is None and consumer.engine in SHARED_READERS
+            and consumer.lanes > 1 and len(consumer.layer.inputs) == 1)
+
+
+def _groups_for(consumer: LayerPlan | None, banks: int) -> int:
+    """Copies of a buffer whose ``banks`` its writer fixes, for ``consumer`` (0: per-port copies):
+    enough that no copy serves more lanes than it has banks."""
+    return -(-consumer.lanes // max(1, banks)) if consumer is not None and shares_input(consumer) else 0
+
+
+def _input_banking(consumer: LayerPlan, n: int, per_beat: int, width: int, family: str) -> tuple[int, int]:
+    """``(groups, banks)`` of the input buffer a sharing ``consumer`` reads: ``groups`` copies of
+    ``banks`` banks (a multiple of the elements per beat, at least the lanes per copy), the choice
+    with the fewest LUTs (the copies' memories and selects, plus the ROM's per-bank addresses at
+    :data:`ROM_BITS_PER_LUT`); ``(0, per_beat)`` when per-lane copies of the stream's banks cost less."""
+    lanes, entries = consumer.lanes, consumer.entries
+    beats = -(-n // per_beat)
+    aw0 = bits_for(beats)
+    best = (act_buffer_cost(width=width, banks=per_beat, addr_bits=aw0, read_ports=lanes, family=family).lut
+            + lanes * aw0 * entries / ROM_BITS_PER_LUT, 0, per_beat)
+    g = 1
+    while g < lanes:
+        per_copy = -(-lanes // g)
+        banks = min(per_beat * -(-per_copy // per_beat), per_beat * beats)
+        aw = bits_for(-(-n // banks))
+        lut = (shared_buffer_cost(width=width, banks=banks, addr_bits=aw, groups=g, read_ports=lanes,
+                                  family=family).lut + g * banks * aw * entries / ROM_BITS_PER_LUT)
+        if lut < best[0]:
+            best = (lut, g, banks)
+        g *= 2
+    return best[1], best[2]
+
+
 def _buffer(index: int, layer: str, t: FixedType, banks: int, bank_of: np.ndarray, addr_of: np.ndarray,
             read_ports: int, family: str, consumer: LayerPlan | None, out_fmt: StreamFormat,
-            fm: FeatureMapLayout | None = None, source: int = 0) -> BufferPlan:
+            fm: FeatureMapLayout | None = None, source: int = 0, groups: int = 0) -> BufferPlan:
     depth = int(addr_of.max()) + 1 if addr_of.size else 1
     b = BufferPlan(index, layer, t.width, banks, bits_for(depth), bits_for(banks), read_ports,
-                   np.asarray(bank_of, np.int64), np.asarray(addr_of, np.int64), fm=fm)
-    return replace(b, cost=buffer_cost(b, family, _bank_reads(b, consumer, out_fmt, source)))
+                   np.asarray(bank_of, np.int64), np.asarray(addr_of, np.int64), fm=fm, groups=groups)
+    return replace(b, cost=buffer_cost(b, family, None if b.shared else _bank_reads(b, consumer, out_fmt, source)))
 
 
 def _fm_buffer(index: int, layer: str, t: FixedType, fm: FeatureMapLayout, read_ports: int, family: str,
                consumer: LayerPlan | None, out_fmt: StreamFormat, source: int = 0) -> BufferPlan:
     bank_of, addr_of = fm.bank_addr()
     banks = int(np.max(fm.chan_bank)) + 1 if fm.channels else 1
-    return _buffer(index, layer, t, banks, bank_of, addr_of, read_ports, family, consumer, out_fmt, fm, source)
+    return _buffer(index, layer, t, banks, bank_of, addr_of, read_ports, family, consumer, out_fmt, fm, source,
+                   groups=_groups_for(consumer, banks))
+
+
+def _banking(p: LayerPlan, buf: BufferPlan) -> BankSchedule:
+    """The bank schedule of MAC engine ``p`` on its shared input ``buf`` (:mod:`fpga_flow.hw.banking`):
+    a row without stored weights (its one zero-weight entry) reads nothing."""
+    s = p.schedule
+    col, last = p.arrays["col"], p.arrays["last"]
+    free = np.zeros(col.shape, bool)
+    if p.engine != "dense":
+        nnz = row_nnz(p.layer)  # type: ignore[arg-type]
+        for lane, rows in enumerate(s.lane_rows):
+            t = 0
+            for r in rows:
+                if nnz[r] == 0:
+                    free[lane, t] = True
+                t += s.row_cost[r]
+    return schedule_banks(col, last, s.lane_entries, free, buf.bank_of, buf.addr_of, buf.banks, buf.groups)
 
 
 def _check_window_input(p: LayerPlan, buf: BufferPlan, source: int) -> None:
@@ -246,10 +308,13 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
             return _fm_buffer(i, inp.name, inp.out_type, fm0, ports, family, c, out_fmt, k)
     else:
         j = np.arange(inp.size, dtype=np.int64)
+        sole = readers[inp.name][0][0] if len(readers[inp.name]) == 1 else None
+        in_groups, in_banks = (_input_banking(sole, inp.size, in_fmt.per_beat, inp.out_type.width, family)
+                               if sole is not None and shares_input(sole) else (0, in_fmt.per_beat))
 
         def in_layout(i: int, c: LayerPlan | None, k: int, ports: int) -> BufferPlan:
-            return _buffer(i, inp.name, inp.out_type, in_fmt.per_beat, j % in_fmt.per_beat, j // in_fmt.per_beat,
-                           ports, family, c, out_fmt, source=k)
+            return _buffer(i, inp.name, inp.out_type, in_banks, j % in_banks, j // in_banks,
+                           ports, family, c, out_fmt, source=k, groups=in_groups)
     in_copies = copies(inp.name, inp.out_type, in_layout)
     if not in_copies:
         raise UnsupportedError("the model input is not read by any layer")
@@ -267,6 +332,8 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
             for k, b in enumerate(ins):
                 _check_window_input(p, b, k)
         p = replace(p, in_buffer=ins[0], out_buffer=outs[0], in_buffers=ins, out_buffers=tuple(outs))
+        if ins[0].shared:
+            p = replace(p, banking=_banking(p, ins[0]))
         model = ENGINE_MODELS.get(p.engine)
         if model is None:
             raise UnsupportedError(f"layer {p.layer.label}: engine '{p.engine}' has no cycle/cost model")
@@ -284,7 +351,7 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
         unpack_fm_cycles(in_fmt.n_elems) if first.fm is not None else unpack_cycles(in_fmt.beats),
         in_fmt.n_elems + HLS_LOOP_DEPTH,
         unpack_cost(width=in_fmt.width, per_beat=in_fmt.per_beat, beats=in_fmt.beats, tdata_bits=in_fmt.tdata_bits,
-                    addr_bits=first.addr_bits, family=family) + in_cost,
+                    addr_bits=first.addr_bits, family=family, banks=first.banks) + in_cost,
     )  # fmt: skip
     last = _reader_copy(made[holder[out_layer.name]], readers[holder[out_layer.name]], None, 0)
     out_stream = StreamPlan(
@@ -313,7 +380,7 @@ def _output_layout(p: LayerPlan, family: str, out_fmt: StreamFormat
         if fm is not None:
             return _fm_buffer(index, p.name, p.layer.out_type, fm, ports, family, consumer, out_fmt, source)
         return _buffer(index, p.name, p.layer.out_type, s.lanes, s.row_lane, s.row_slot, ports, family, consumer,
-                       out_fmt, source=source)
+                       out_fmt, source=source, groups=_groups_for(consumer, s.lanes))
 
     return make
 

@@ -28,7 +28,7 @@ from dataclasses import replace
 import numpy as np
 
 from fpga_flow.fixed import Overflow, Rounding
-from fpga_flow.hw.cost import Cost, act_buffer_cost, mac_engine_cost
+from fpga_flow.hw.cost import Cost, act_buffer_cost, mac_engine_cost, shared_buffer_cost
 from fpga_flow.hw.plan import BufferPlan, Cycles, LayerPlan, bits_for
 from fpga_flow.hw.window import tap_fields
 
@@ -41,6 +41,7 @@ __all__ = [
     "UNPACK_FM_EXTRA",
     "WINDOW_DRAIN",
     "EngineModel",
+    "bank_addr_bits",
     "buffer_cost",
     "entry_bits",
     "factored_drain",
@@ -71,9 +72,20 @@ def factored_drain(code_bits: int) -> int:
 
 
 def entry_bits(p: LayerPlan) -> int:
-    """Bits of one lane's ROM entry: weight field, input address and bank, bias, first/last/valid."""
+    """Bits of one lane's ROM entry: weight field, input address (one unused bit on a shared input,
+    whose addresses are per bank: :func:`bank_addr_bits`) and bank, bias, first/last/valid."""
     assert p.fields is not None and p.in_buffer is not None
-    return p.fields.weight_field_bits + p.in_buffer.addr_bits + p.in_buffer.bank_bits + p.fields.bias_bits + 3
+    inb = p.in_buffer
+    addr = 1 if inb.shared else inb.addr_bits
+    return p.fields.weight_field_bits + addr + inb.bank_bits + p.fields.bias_bits + 3
+
+
+def bank_addr_bits(p: LayerPlan) -> int:
+    """Bits per ROM word of the per-bank read addresses on a shared input (0 otherwise)."""
+    inb = p.in_buffer
+    if inb is None or not inb.shared:
+        return 0
+    return inb.groups * inb.banks * inb.addr_bits
 
 
 def window_entry_bits(p: LayerPlan) -> int:
@@ -100,7 +112,7 @@ class EngineModel:
 
 def _mac_cycles(p: LayerPlan) -> Cycles:
     drain = factored_drain(p.code_bits) if p.engine == "codebook_factored" else ENGINE_DRAIN
-    c = 1 + p.entries + drain
+    c = 1 + p.rtl_entries + drain
     return Cycles(c, c)
 
 
@@ -138,7 +150,8 @@ def _mac_cost(p: LayerPlan, family: str) -> Cost:
     out = f.out_type
     s = p.schedule
     return mac_engine_cost(
-        lanes=p.lanes, entries=p.entries, entry_bits=entry_bits(p), x_bits=f.x_type.width,
+        lanes=p.lanes, entries=p.rtl_entries, entry_bits=entry_bits(p) + -(-bank_addr_bits(p) // p.lanes),
+        x_bits=f.x_type.width,
         x_signed=f.x_type.signed, w_bits=f.w_bits, w_signed=f.w_signed, weight_field_bits=f.weight_field_bits,
         codebook=codebook, codebook_bits=p.code_bits if codebook else 1, bias_bits=f.bias_bits,
         acc_bits=f.acc_bits, out_bits=f.out_type.width, in_addr_bits=p.in_buffer.addr_bits,
@@ -147,7 +160,8 @@ def _mac_cost(p: LayerPlan, family: str) -> Cost:
         rq_shift=f.rq_shift, rounds=f.rq_shift > 0 and out.rounding is not Rounding.TRN,
         saturates=out.overflow is not Overflow.WRAP, shift_p=f.shift_p, shift_b=f.shift_b,
         pointwise=p.engine == "pointwise", in_banks=p.in_buffer.banks,
-        full_lanes=sum(1 for n in s.lane_entries if n == s.entries),
+        full_lanes=(sum(1 for n in s.lane_entries if n == s.entries) if p.banking is None
+                    else int(np.count_nonzero(np.all(p.banking.take >= 0, axis=1)))),
         codebook_nonzero=int(np.count_nonzero(p.codebook)) if p.codebook is not None else None,
     )  # fmt: skip
 
@@ -186,7 +200,11 @@ ENGINE_MODELS: dict[str, EngineModel] = {
 
 def buffer_cost(b: BufferPlan, family: str, bank_reads: int | None = None) -> Cost:
     """The activation buffer ``ff_act_mem``: banks x 2 slots x depth words, one copy per (read port,
-    bank) pair its consumer may select (``bank_reads``; default every pair)."""
+    bank) pair its consumer may select (``bank_reads``; default every pair); a shared buffer
+    (``b.groups`` copies read through the consumer's bank schedule) by :func:`shared_buffer_cost`."""
+    if b.shared:
+        return shared_buffer_cost(width=b.width, banks=b.banks, addr_bits=b.addr_bits, groups=b.groups,
+                                  read_ports=b.read_ports, family=family)
     return act_buffer_cost(width=b.width, banks=b.banks, addr_bits=b.addr_bits, read_ports=b.read_ports,
                            family=family, bank_reads=bank_reads)
 

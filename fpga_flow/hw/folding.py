@@ -135,7 +135,31 @@ class _Search:
         return {n: (lanes_for(s, target_ii) or s.max_lanes) for n, s in self.stages.items()}
 
     def at(self, target_ii: int) -> DesignPlan:
-        return self.design(self.lanes_at(target_ii))
+        """The design with the fewest lanes per layer meeting ``target_ii``: the stage models' choice,
+        then one more lane for every stage whose planned II still misses the target (a shared
+        input's bank schedule may add bubbles the stage model does not see), until none does or
+        every such stage has one lane per row."""
+        lanes = self.lanes_at(target_ii)
+        d = self.design(lanes)
+        while True:
+            late = [p.name for p in d.hardware_layers if p.name in self.stages and p.cycles.ii > target_ii
+                    and lanes[p.name] < self.stages[p.name].max_lanes]
+            if not late:
+                return d
+            for n in late:
+                lanes[n] += 1
+            d = self.design(lanes)
+
+    def widened(self, d: DesignPlan) -> list[DesignPlan]:
+        """Designs as fast as ``d`` that may need less block RAM: each narrower layer raised to the
+        widest layer's lanes, and every layer at once (as a forced ``P`` would plan it). More lanes
+        make shallower ROMs, which may leave block RAM for distributed RAM."""
+        lanes = {n: d.layer(n).lanes for n in self.stages}
+        widest = max(lanes.values(), default=1)
+        out = [self.design({**lanes, n: min(widest, self.stages[n].max_lanes)})
+               for n in self.stages if lanes[n] < min(widest, self.stages[n].max_lanes)]
+        out.append(self.design({n: min(widest, st.max_lanes) for n, st in self.stages.items()}))
+        return out
 
     def fits(self, d: DesignPlan) -> bool:
         return not over_budget(d.cost, self.budget)
@@ -192,12 +216,27 @@ def _fastest_fitting(s: _Search, goal: int, slowest: DesignPlan) -> DesignPlan:
     t_fit = _bisect(s, goal, slowest.ii, s.fits)
     best = s.at(t_fit) if t_fit < slowest.ii else slowest
     t_logic = goal if logic_fits(s.at(goal)) else _bisect(s, goal, t_fit, logic_fits)
-    d = best
-    while d.ii - 1 >= t_logic and s.probes < MAX_PROBES:
-        d = s.at(d.ii - 1)
-        if s.fits(d) and d.ii < best.ii:
-            best = d
+    t = best.ii - 1
+    while t >= t_logic and s.probes < MAX_PROBES:
+        d = s.at(t)
+        for c in (d,) if s.fits(d) else (d, *s.widened(d)):
+            if s.fits(c) and c.ii < best.ii:
+                best = c
+        t = min(t, d.ii) - 1  # the design's II may exceed its target (bubbles of a shared input's schedule)
     return best
+
+
+def _next_faster(s: _Search, d: DesignPlan, floor_ii: int) -> DesignPlan | None:
+    """The design at the highest target below ``d.ii`` that is faster than ``d`` (None: none above
+    ``floor_ii``). A target's design may be slower than the target (a shared input's bank schedule
+    adds bubbles the stage model does not see), so targets are tried one cycle at a time."""
+    t = d.ii - 1
+    while t >= floor_ii:
+        f = s.at(t)
+        if f.ii < d.ii:
+            return f
+        t -= 1
+    return None
 
 
 def _figures(d: DesignPlan) -> dict:
@@ -226,7 +265,10 @@ def _bound(s: _Search, chosen: DesignPlan, target_ii: int | None, floor_ii: int)
         full = [n for n, st in s.stages.items() if st.fastest >= ii]
         st = s.stages[full[0]]
         return "rows", f"layer {full[0]} has one lane per row with work ({st.max_lanes} lanes, II {st.fastest})", None
-    faster = s.at(ii - 1)
+    nxt = _next_faster(s, chosen, floor_ii)
+    if nxt is None:
+        return "rows", f"no faster design exists above the floor of {floor_ii} cycles", None
+    faster = nxt
     refused = over_budget(faster.cost, s.budget)
     if not refused:  # the walk stopped at MAX_PROBES designs
         return "search", f"the search stopped after {s.probes} designs (II {faster.ii} also fits)", _figures(faster)

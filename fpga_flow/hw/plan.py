@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fpga_flow.fixed import FixedType
+from fpga_flow.hw.banking import BankSchedule
 from fpga_flow.hw.cost import Cost
 from fpga_flow.hw.schedule import Schedule
 from fpga_flow.ir import Graph, InputLayer, Layer
@@ -206,6 +207,10 @@ class BufferPlan:
 
     Element ``j`` of the producer's output lives in bank ``bank_of[j]`` at address ``addr_of[j]``;
     ``read_ports`` consumers read it at once (the consumer's lanes, or the packer's elements per beat).
+    ``groups`` 0: every read port has its own copy of every bank (``ff_act_mem``'s per-port
+    copies); ``groups`` >= 1: the buffer is *shared* (:mod:`fpga_flow.hw.banking`): ``groups``
+    copies, every bank of a copy read at one address per cycle, each read port selecting a bank of
+    its group's copy (the consumer's :class:`~fpga_flow.hw.banking.BankSchedule` gives the addresses).
     """
 
     index: int
@@ -219,6 +224,12 @@ class BufferPlan:
     addr_of: np.ndarray
     cost: Cost = field(default_factory=Cost)
     fm: FeatureMapLayout | None = None
+    groups: int = 0
+
+    @property
+    def shared(self) -> bool:
+        """One copy per group, read through the consumer's bank schedule (not one per read port)."""
+        return self.groups >= 1
 
     @property
     def n_elems(self) -> int:
@@ -279,10 +290,18 @@ class LayerPlan:
     cycles: Cycles = Cycles(0, 0)
     hls_cycles: int = 0
     cost: Cost = field(default_factory=Cost)
+    #: the read schedule on a shared input buffer (``in_buffer.shared``), which the Verilog engine stores
+    banking: BankSchedule | None = None
 
     @property
     def name(self) -> str:
         return self.layer.name
+
+    @property
+    def rtl_entries(self) -> int:
+        """ROM words per sample (per output pixel for a window) of the Verilog engine: the bank
+        schedule's cycles on a shared input, else :attr:`entries`."""
+        return self.banking.cycles if self.banking is not None else self.entries
 
     @property
     def lanes(self) -> int:

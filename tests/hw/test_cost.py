@@ -24,6 +24,7 @@ from fpga_flow.hw.cost import (
     map_memory,
     mux_luts,
     pack_cost,
+    shared_buffer_cost,
     unpack_cost,
 )
 
@@ -167,6 +168,20 @@ def test_buffer_memory_mapping_matches_yosys(tmp_path: Path, width: int, banks: 
     # standalone, a one-bank buffer keeps its bank select (constant in a design): width LUTs, 1 FF per port
     lut, ff = est.lut + (width * ports if banks == 1 else 0), est.ff + (ports if banks == 1 else 0)
     assert abs(lut / got["lut"] - 1) <= 0.1 and abs(ff / got["ff"] - 1) <= 0.1
+
+
+@needs_yosys
+@pytest.mark.parametrize(("width", "banks", "addr_bits", "groups", "ports"), [(8, 16, 3, 1, 16), (8, 8, 4, 2, 12)])
+def test_shared_buffer_matches_yosys(tmp_path: Path, width: int, banks: int, addr_bits: int, groups: int,
+                                     ports: int) -> None:
+    """A shared ``ff_act_mem`` (one copy per group, a bank select per read port) as the cost model counts it."""
+    got = _synth(tmp_path, "ff_act_mem", {"W": width, "BANKS": banks, "RD_PORTS": ports, "AW": addr_bits,
+                                          "BW": max(1, (banks - 1).bit_length()), "SHARED": 1, "GROUPS": groups})
+    est = shared_buffer_cost(width=width, banks=banks, addr_bits=addr_bits, groups=groups, read_ports=ports,
+                             family="xc7")
+    assert est.bram36 == got["bram36"] == 0
+    assert est.lutram == got["lutram"]
+    assert abs(est.lut / got["lut"] - 1) <= 0.15 and abs(est.ff / got["ff"] - 1) <= 0.15
 
 
 @needs_yosys

@@ -1,8 +1,10 @@
 """Automatic folding (fpga_flow.hw.folding): lanes per layer from the plan's own cycle and cost model.
 
-A hand-made MLP with a known number of nonzeros per row makes every II exact: a CSR layer with
+A hand-made MLP with a known number of nonzeros per row makes every walk exact: a CSR layer with
 ``rows`` rows of ``k`` nonzeros on ``L`` lanes walks ``ceil(rows / L) * k`` entries, so its stage
-takes ``1 + entries + 5`` cycles (``ENGINE_DRAIN``)."""
+takes at least ``1 + entries + 5`` cycles (``ENGINE_DRAIN``), exactly that with one lane, and
+``1 + schedule + 5`` on a shared input, where the bank schedule (``fpga_flow.hw.banking``) may add
+bubbles: the folding's choices are therefore checked against the planned designs themselves."""
 
 from __future__ import annotations
 
@@ -61,9 +63,16 @@ def lanes_of(plan) -> dict[str, int]:  # noqa: ANN001 - a DesignPlan
 def test_stage_iis_are_the_hand_computed_ones():
     g = known_mlp()
     d = plan_design(g, {"fc1": 8, "fc2": 2, "fc3": 1})
-    expected = [stage_ii(24, 8, 8), stage_ii(12, 4, 2), stage_ii(6, 2, 1)]
-    assert [p.cycles.ii for p in d.layers] == expected == [30, 30, 18]
-    assert d.ii == 30 and d.per_layer and d.lanes_requested == (("fc1", 8), ("fc2", 2), ("fc3", 1))
+    walks = [stage_ii(24, 8, 8), stage_ii(12, 4, 2), stage_ii(6, 2, 1)]
+    assert [1 + p.entries + ENGINE_DRAIN for p in d.layers] == walks == [30, 30, 18]
+    for p, w in zip(d.layers, walks, strict=True):
+        assert p.cycles.ii == 1 + p.rtl_entries + ENGINE_DRAIN
+        if p.lanes == 1:  # one lane reads its own copy: no schedule, no bubble
+            assert p.banking is None and p.cycles.ii == w
+        else:  # a shared input: the schedule takes every entry, a few bubbles at most
+            assert p.banking is not None and w <= p.cycles.ii <= w + p.entries // 8 + 1
+    assert d.ii == max(p.cycles.ii for p in d.layers)
+    assert d.per_layer and d.lanes_requested == (("fc1", 8), ("fc2", 2), ("fc3", 1))
 
 
 @pytest.mark.parametrize(("target", "lanes"), [
@@ -72,26 +81,32 @@ def test_stage_iis_are_the_hand_computed_ones():
     (22, {"fc1": 12, "fc2": 3, "fc3": 1}),  # 16 entries: fc1 2 rows per lane, fc2 4 rows, fc3 all 6
 ])
 def test_a_target_ii_is_met_with_the_fewest_lanes_and_balanced(target, lanes):
+    """``lanes``: what the walks alone need (a lower bound: bubbles may need more)."""
     g = known_mlp()
     d = fold(g, budget=UNLIMITED, target_ii=target)
-    assert lanes_of(d) == lanes
+    got = lanes_of(d)
     assert d.ii <= target and d.folding is not None
-    assert d.folding.bound == "target" and d.folding.lanes == tuple(lanes.items())
-    for (name, n), (rows, k) in zip(lanes.items(), SHAPE, strict=True):
-        assert d.layer(name).cycles.ii == stage_ii(rows, k, n) <= target
-        if n > 1:  # one lane fewer misses the target
-            assert stage_ii(rows, k, n - 1) > target
+    assert d.folding.bound == "target" and d.folding.lanes == tuple(got.items())
+    for (name, n), (rows, k) in zip(got.items(), SHAPE, strict=True):
+        assert n >= lanes[name] and d.layer(name).cycles.ii <= target
+        assert stage_ii(rows, k, lanes[name]) <= target
+        if lanes[name] > 1:  # the walk at one lane fewer misses the target
+            assert stage_ii(rows, k, lanes[name] - 1) > target
+    # the first layer's II depends only on its own lanes: one fewer misses the target
+    if got["fc1"] > 1:
+        assert plan_design(g, {**got, "fc1": got["fc1"] - 1}).layer("fc1").cycles.ii > target
 
 
 def test_without_a_target_the_fastest_design_is_bound_by_the_rows():
     g = known_mlp()
     d = fold(g, budget=UNLIMITED)
     # every layer can go to one lane per row: fc1 at 24 lanes walks 8 entries (II 14), the slowest
-    assert d.ii == stage_ii(24, 8, 24) == 14
+    assert lanes_of(d)["fc1"] == 24 and d.ii >= stage_ii(24, 8, 24) == 14
+    assert d.ii == d.layer("fc1").cycles.ii
     assert d.folding is not None and d.folding.mode == "fastest" and d.folding.bound == "rows"
-    assert "fc1" in d.folding.detail
-    # the other layers get only what II 14 needs: fc2 at 6 lanes (2 rows x 4), fc3 at 2 (3 rows x 2)
-    assert lanes_of(d) == {"fc1": 24, "fc2": 6, "fc3": 2}
+    # the other layers get only what the II needs: at most what II 14 needs with no bubble
+    assert lanes_of(d)["fc2"] <= 12 and lanes_of(d)["fc3"] <= 6
+    assert all(p.cycles.ii <= d.ii for p in d.layers)
 
 
 def test_fit_limits_are_respected_and_the_choice_is_the_fastest_that_fits():
@@ -167,7 +182,8 @@ def test_board_budget_subtracts_the_platform():
 
 def test_the_folding_beats_every_forced_p_that_fits_even_when_block_ram_is_not_monotone(tmp_path):
     """The 16-bit benchmark MLP: block RAM first grows with the lanes, then shrinks (shallow ROMs go
-    to distributed RAM), so bisection alone stops early; the walk after it finds the faster designs."""
+    to distributed RAM), so bisection alone stops early; the walk after it, which also widens the
+    narrower layers (shallower ROMs), finds designs at least as fast as the best forced P."""
     import onnx
 
     from fpga_flow.examples import benchmark_mlp
@@ -181,6 +197,6 @@ def test_the_folding_beats_every_forced_p_that_fits_even_when_block_ram_is_not_m
     best = min(d.ii for d in forced if not over_budget(d.cost, budget))
     auto = fold(g, board, budget=budget)
     assert not over_budget(auto.cost, budget)
-    assert auto.ii < best
+    assert auto.ii <= best
     assert auto.folding is not None and auto.folding.faster is not None
     assert over_budget(plan_design(g, auto.folding.faster["lanes"], board).cost, budget)

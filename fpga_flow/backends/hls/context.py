@@ -90,7 +90,7 @@ HLS_ENGINES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 #: Widest mantissa a C++ double literal carries exactly.
 MAX_LITERAL_BITS = 53
-#: Widest accumulator of the window kernels (their sums are 64-bit integers in a C simulation).
+#: Widest accumulator of the MAC and window kernels (their sums are 64-bit integers in a C simulation).
 MAX_WINDOW_ACC_BITS = 64
 
 #: C++ element type of each ROM role, relative to the layer's config struct (None: fixed spelling).
@@ -193,12 +193,21 @@ def _mac_config(p: LayerPlan) -> dict[str, Any]:
     f = p.fields
     assert isinstance(lay, DenseLayer) and f is not None
     n_in = lay.n_in
+    if f.acc_bits > MAX_WINDOW_ACC_BITS:
+        raise UnsupportedError(
+            f"layer {lay.label}: the {f.acc_bits}-bit accumulator is wider than the "
+            f"{MAX_WINDOW_ACC_BITS} bits of the HLS kernel's accumulator word"
+        )
+    if f.shift_p < 0 or f.shift_b < 0:
+        raise UnsupportedError(f"layer {lay.label}: the accumulator drops product or bias bits")
     consts = [
         ("n_in", n_in),
         ("n_out", lay.size),
         ("lanes", p.lanes),
         ("lane_len", p.entries),
         ("slots", p.slots),
+        ("shift_p", f.shift_p),
+        ("shift_b", f.shift_b),
     ]
     types = [
         ("weight_t", cpp_type(lay.weight_type)),

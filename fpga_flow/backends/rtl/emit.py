@@ -68,8 +68,11 @@ def spell_engines(plan: DesignPlan) -> list[RtlEngine]:
 
 
 def _buf(b: BufferPlan) -> dict[str, Any]:
+    """A buffer as the template spells it; a shared one (``groups``) has one read address per
+    (copy, bank) (``ra_fields``) instead of one per read port."""
     return {"ident": f"b{b.index}", "layer": sanitize(b.layer, "layer"), "width": b.width, "banks": b.banks,
-            "aw": b.addr_bits, "bw": b.bank_bits, "rd_ports": b.read_ports, "n_elems": b.n_elems}
+            "aw": b.addr_bits, "bw": b.bank_bits, "rd_ports": b.read_ports, "n_elems": b.n_elems,
+            "groups": b.groups, "ra_fields": b.groups * b.banks if b.shared else b.read_ports}
 
 
 def _copies(plan: DesignPlan, first: BufferPlan) -> list[BufferPlan]:
@@ -135,13 +138,14 @@ def _pack_words(plan: DesignPlan) -> tuple[list[int], int]:
 
 
 def _unpack(plan: DesignPlan) -> dict[str, Any]:
-    """The unpacker: ``ff_axis_unpack`` (one beat per cycle, element ``j`` in bank ``j % per_beat``), or
+    """The unpacker: ``ff_axis_unpack`` (one beat per cycle, element ``j`` in bank ``j % banks``, the
+    buffer's banks a multiple of the elements per beat), or
     ``ff_axis_unpack_fm`` before a window engine (``fm`` set: one element per cycle, pixel-major)."""
     ins = plan.in_stream
     first = ins.buffer
     ctx: dict[str, Any] = {"buf": f"b{first.index}", "width": ins.fmt.width, "per_beat": ins.fmt.per_beat,
                            "beats": ins.fmt.beats, "tdata_bits": ins.fmt.tdata_bits, "aw": first.addr_bits,
-                           "fm": None}
+                           "banks": first.banks, "fm": None}
     ctx.update(_write_side(plan, first))
     fm = first.fm
     if fm is not None:
@@ -170,7 +174,7 @@ def render_context(plan: DesignPlan, engines: list[RtlEngine] | None = None) -> 
         "unpack": _unpack(plan),
         "engines": [
             {"ident": e.ident, "module": e.module, "op": p.layer.op, "storage": p.engine, "lanes": p.lanes,
-             "entries": p.entries, "in_buf": f"b{p.in_buffer.index}", "out_buf": f"b{p.out_buffer.index}",
+             "entries": p.rtl_entries, "in_buf": f"b{p.in_buffer.index}", "out_buf": f"b{p.out_buffer.index}",
              "params": list(e.params.items()), "codebook": e.codebook_literal, "slots": e.slots_literal,
              "rom_file": e.rom_file, "reads": _reads(p, e, e.ident), "out": _write_side(plan, p.out_buffer)}
             for e, p in zip(engines, hw, strict=True)

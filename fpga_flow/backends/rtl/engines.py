@@ -135,6 +135,45 @@ def _codebook_literal(p: LayerPlan) -> str | None:
     return f"{bits}'h{packed:0{(bits + 3) // 4}x}"
 
 
+def _shared_words(p: LayerPlan, entry_w: int, f_bank: int, f_bias: int, f_first: int) -> list[int]:
+    """The ROM of an engine on a shared input: word ``k`` is cycle ``k`` of the bank schedule (lane
+    ``l``'s scheduled entry, or an invalid word for a bubble) with every bank's read address above
+    the lanes' entries (copy ``g``, bank ``b`` in field ``g * banks + b``)."""
+    f, inb, bs = p.fields, p.in_buffer, p.banking
+    assert f is not None and inb is not None and bs is not None
+    val = p.arrays["val"]
+    wmask = (1 << f.weight_field_bits) - 1
+    bmask = (1 << f.bias_bits) - 1
+    bias = np.asarray(p.layer.bias, np.int64) if hasattr(p.layer, "bias") else None
+    # the row of each walk position, per lane
+    row_at: list[list[int]] = []
+    for rows in p.schedule.lane_rows:
+        row_at.append([r for r in rows for _ in range(p.schedule.row_cost[r])])
+    aw = inb.addr_bits
+    base = p.lanes * entry_w
+    words = []
+    for k in range(bs.cycles):
+        word = 0
+        for lane in range(p.lanes):
+            t = int(bs.take[lane, k])
+            if t < 0:
+                continue
+            e = (int(val[lane, t]) & wmask) | (int(bs.bank[lane, k]) << f_bank)
+            if bs.first[lane, k]:
+                if bias is not None:
+                    e |= (int(bias[row_at[lane][t]]) & bmask) << f_bias
+                e |= 1 << f_first
+            if bs.last[lane, k]:
+                e |= 1 << (f_first + 1)
+            e |= 1 << (f_first + 2)
+            word |= e << (lane * entry_w)
+        for g in range(bs.groups):
+            for b in range(bs.banks):
+                word |= int(bs.addr[g, b, k]) << (base + (g * bs.banks + b) * aw)
+        words.append(word)
+    return words
+
+
 def spell_mac(p: LayerPlan, ident: str) -> RtlEngine:
     """``ff_sparse_mac`` of a MAC or point-wise plan (its buffers must be planned)."""
     f, inb, outb = p.fields, p.in_buffer, p.out_buffer
@@ -142,6 +181,22 @@ def spell_mac(p: LayerPlan, ident: str) -> RtlEngine:
     _check_shifts(p)
     if len(p.in_buffers) > 1:
         raise UnsupportedError(f"layer {p.layer.label}: a {p.engine} engine reads one vector")
+    if p.banking is not None:
+        wf = f.weight_field_bits
+        f_bank = wf + 1
+        f_bias = f_bank + inb.bank_bits
+        f_first = f_bias + f.bias_bits
+        entry_w = f_first + 3
+        words = _shared_words(p, entry_w, f_bank, f_bias, f_first)
+        params = _lane_params(p)
+        params.update({"ENTRIES": p.rtl_entries, "EAW": clog2(p.rtl_entries), "SHARED": 1,
+                       "GROUPS": p.banking.groups, "BANKS_IN": p.banking.banks})
+        if p.engine == "codebook_factored":
+            assert p.sum_type is not None
+            params["FACTORED"] = 1
+            params["SUM_W"] = p.sum_type.width
+        width = p.lanes * entry_w + p.banking.groups * p.banking.banks * inb.addr_bits
+        return RtlEngine("ff_sparse_mac", ident, params, words, width, _codebook_literal(p))
     wf = f.weight_field_bits
     f_addr = wf
     f_bank = f_addr + inb.addr_bits

@@ -10,7 +10,9 @@
 //    one per nonzero, each by a constant (shift-add logic). S_k uses sum_t, wide enough for the
 //    largest such sum in any row; every partial sum fits acc_t, so the result is bit-exact.
 //
-// CONFIG_T: n_in, n_out, lanes, lane_len, slots, n_codes, relu; weight_t, bias_t, acc_t,
+// Arithmetic on words, as fpga_flow_csr.h: codebook entries, inputs and sums are raw mantissas.
+//
+// CONFIG_T: n_in, n_out, lanes, lane_len, slots, n_codes, relu, shift_p, shift_b; weight_t, bias_t, acc_t,
 //           col_t, code_t, lane_t, slot_t, sum_t (factored only); static void codebook(weight_t[]).
 #ifndef FPGA_FLOW_CODEBOOK_H_
 #define FPGA_FLOW_CODEBOOK_H_
@@ -31,13 +33,14 @@ void codebook_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
 #pragma HLS ARRAY_PARTITION variable=code complete dim=1
 #pragma HLS ARRAY_PARTITION variable=col complete dim=1
 #pragma HLS ARRAY_PARTITION variable=last complete dim=1
-    typedef typename CONFIG_T::acc_t acc_t;
+    typedef mac_words<CONFIG_T> M;
+    typedef typename M::acc acc_t;
 
-    typename CONFIG_T::weight_t cb[CONFIG_T::n_codes];
+    typename word_of<typename CONFIG_T::weight_t>::type cb[CONFIG_T::n_codes];
 #pragma HLS ARRAY_PARTITION variable=cb complete
-    CONFIG_T::codebook(cb);
+    codebook_words<CONFIG_T>(cb);
 
-    x_T xb[CONFIG_T::lanes][CONFIG_T::n_in];
+    typename word_of<x_T>::type xb[CONFIG_T::lanes][CONFIG_T::n_in];
 #pragma HLS ARRAY_PARTITION variable=xb complete dim=1
     load_banks<x_T, CONFIG_T::lanes, CONFIG_T::n_in>(in, xb);
 
@@ -58,9 +61,7 @@ CodebookMac:
 #pragma HLS PIPELINE II=1
         for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
 #pragma HLS UNROLL
-            typename CONFIG_T::code_t k = from_rom<typename CONFIG_T::code_t>(code[l][t]);
-            typename CONFIG_T::col_t c = from_rom<typename CONFIG_T::col_t>(col[l][t]);
-            acc_t s = sum[l] + cb[k] * xb[l][c];
+            acc_t s = sum[l] + M::product(cb[code[l][t]], xb[l][col[l][t]]);
             if (last[l][t]) {
                 part[l][slot[l]] = s;
                 slot[l]++;
@@ -85,14 +86,15 @@ void codebook_factored_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
 #pragma HLS ARRAY_PARTITION variable=code complete dim=1
 #pragma HLS ARRAY_PARTITION variable=col complete dim=1
 #pragma HLS ARRAY_PARTITION variable=last complete dim=1
-    typedef typename CONFIG_T::acc_t acc_t;
-    typedef typename CONFIG_T::sum_t sum_t;
+    typedef mac_words<CONFIG_T> M;
+    typedef typename M::acc acc_t;
+    typedef typename rom<typename CONFIG_T::sum_t>::type sum_t;  // sum_t's word: x's binary point
 
-    typename CONFIG_T::weight_t cb[CONFIG_T::n_codes];
+    typename word_of<typename CONFIG_T::weight_t>::type cb[CONFIG_T::n_codes];
 #pragma HLS ARRAY_PARTITION variable=cb complete
-    CONFIG_T::codebook(cb);
+    codebook_words<CONFIG_T>(cb);
 
-    x_T xb[CONFIG_T::lanes][CONFIG_T::n_in];
+    typename word_of<x_T>::type xb[CONFIG_T::lanes][CONFIG_T::n_in];
 #pragma HLS ARRAY_PARTITION variable=xb complete dim=1
     load_banks<x_T, CONFIG_T::lanes, CONFIG_T::n_in>(in, xb);
 
@@ -116,8 +118,8 @@ FactoredMac:
 #pragma HLS PIPELINE II=1
         for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
 #pragma HLS UNROLL
-            typename CONFIG_T::code_t c = from_rom<typename CONFIG_T::code_t>(code[l][t]);
-            sum_t xv = xb[l][from_rom<typename CONFIG_T::col_t>(col[l][t])];
+            const typename rom<typename CONFIG_T::code_t>::type c = code[l][t];
+            sum_t xv = sum_t(xb[l][col[l][t]]);
             bool end = last[l][t];
             acc_t row = 0;
             for (unsigned k = 0; k < CONFIG_T::n_codes; k++) {
@@ -126,7 +128,7 @@ FactoredMac:
                 if (c == k) {
                     s = s + xv;
                 }
-                row += cb[k] * s;
+                row += M::product(cb[k], s);
                 ks[l][k] = end ? sum_t(0) : s;
             }
             if (end) {

@@ -7,8 +7,11 @@
 // over the nonzeros, pipelined II=1: each lane multiplies one nonzero by its input per cycle
 // (each lane reads its own copy of the input vector). At a row end the lane's sum goes to slot
 // row_slot of the lane; emit_rows adds the bias, applies the activation, requantizes.
+// Arithmetic on words (as the window kernels, fpga_flow_window.h): the inputs, weights and sums are
+// raw mantissas (plain C integers in a C simulation, ap_int/ap_uint in synthesis), a product is
+// aligned to the exact accumulator by shift_p, the bias by shift_b (mac_words, finish_row).
 //
-// CONFIG_T: n_in, n_out, lanes, lane_len, slots, relu;
+// CONFIG_T: n_in, n_out, lanes, lane_len, slots, relu, shift_p, shift_b;
 //           weight_t, bias_t, acc_t (overflow-free), col_t, lane_t, slot_t.
 #ifndef FPGA_FLOW_CSR_H_
 #define FPGA_FLOW_CSR_H_
@@ -29,9 +32,10 @@ void csr_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
 #pragma HLS ARRAY_PARTITION variable=w complete dim=1
 #pragma HLS ARRAY_PARTITION variable=col complete dim=1
 #pragma HLS ARRAY_PARTITION variable=last complete dim=1
-    typedef typename CONFIG_T::acc_t acc_t;
+    typedef mac_words<CONFIG_T> M;
+    typedef typename M::acc acc_t;
 
-    x_T xb[CONFIG_T::lanes][CONFIG_T::n_in];
+    typename word_of<x_T>::type xb[CONFIG_T::lanes][CONFIG_T::n_in];
 #pragma HLS ARRAY_PARTITION variable=xb complete dim=1
     load_banks<x_T, CONFIG_T::lanes, CONFIG_T::n_in>(in, xb);
 
@@ -52,9 +56,7 @@ CsrMac:
 #pragma HLS PIPELINE II=1
         for (unsigned l = 0; l < CONFIG_T::lanes; l++) {
 #pragma HLS UNROLL
-            typename CONFIG_T::weight_t wv = from_rom<typename CONFIG_T::weight_t>(w[l][t]);
-            typename CONFIG_T::col_t c = from_rom<typename CONFIG_T::col_t>(col[l][t]);
-            acc_t s = sum[l] + wv * xb[l][c];
+            acc_t s = sum[l] + M::product(w[l][t], xb[l][col[l][t]]);
             if (last[l][t]) {
                 part[l][slot[l]] = s;
                 slot[l]++;

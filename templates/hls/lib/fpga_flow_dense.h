@@ -3,9 +3,10 @@
 // Row r is computed by lane r % lanes in slot r / lanes. Lane l's weights w[l][] hold its rows
 // back to back (n_in weights each, zero-padded rows at the end). One flattened loop of
 // slots * n_in iterations, pipelined II=1, each lane doing one multiply-accumulate per cycle;
-// the reuse factor is slots * n_in (cycles per multiplier and sample).
+// the reuse factor is slots * n_in (cycles per multiplier and sample). Arithmetic on words, as
+// fpga_flow_csr.h: inputs, weights and sums are raw mantissas (mac_words, finish_row).
 //
-// CONFIG_T: n_in, n_out, lanes, slots, lane_len (= slots * n_in), relu;
+// CONFIG_T: n_in, n_out, lanes, slots, lane_len (= slots * n_in), relu, shift_p, shift_b;
 //           weight_t, bias_t, acc_t (overflow-free), lane_t, slot_t.
 #ifndef FPGA_FLOW_DENSE_H_
 #define FPGA_FLOW_DENSE_H_
@@ -20,14 +21,15 @@ void dense_layer(hls::stream<x_T> &in, hls::stream<y_T> &out,
                  const typename rom<typename CONFIG_T::bias_t>::type bias[CONFIG_T::n_out]) {
 #pragma HLS INLINE off
 #pragma HLS ARRAY_PARTITION variable=w complete dim=1
-    typedef typename CONFIG_T::acc_t acc_t;
+    typedef mac_words<CONFIG_T> M;
+    typedef typename M::acc acc_t;
     const unsigned last_col = CONFIG_T::n_in - 1;
 
-    x_T x[CONFIG_T::n_in];
+    typename word_of<x_T>::type x[CONFIG_T::n_in];
 DenseLoad:
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
 #pragma HLS PIPELINE II=1
-        x[i] = in.read();
+        x[i] = word_of<x_T>::get(in.read());
     }
 
     acc_t part[CONFIG_T::lanes][CONFIG_T::slots];
@@ -45,7 +47,7 @@ DenseMac:
             if (col == 0) {
                 prev = 0;
             }
-            acc_t s = prev + from_rom<typename CONFIG_T::weight_t>(w[l][t]) * x[col];
+            acc_t s = prev + M::product(w[l][t], x[col]);
             sum[l] = s;
             if (col == last_col) {
                 part[l][slot] = s;
@@ -64,9 +66,7 @@ DenseMac:
 DenseOut:
     for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
 #pragma HLS PIPELINE II=1
-        acc_t a = from_rom<typename CONFIG_T::bias_t>(bias[j]);
-        a += part[lane][row_slot];
-        out.write(requantize<y_T, CONFIG_T::relu>(a));
+        out.write(finish_row<y_T, CONFIG_T>(part[lane][row_slot], bias[j]));
         if (lane == CONFIG_T::lanes - 1) {
             lane = 0;
             row_slot++;

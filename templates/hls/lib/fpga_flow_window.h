@@ -21,10 +21,10 @@
 //     out_c * pixels cycles.
 //
 // Arithmetic on words: the map, the weights and the sums are the raw two's-complement mantissas
-// (word_of<T>, the words of the ROMs: plain C integers in a C simulation, ap_int/ap_uint in
-// synthesis and with FPGA_FLOW_AP_ROMS), so a MAC is one integer multiply-add; a product is aligned
-// to the exact accumulator by shift_p, the bias by shift_b, and the sum is read back as acc_t
-// (from_rom). For op sum, acc_t has k more fractional bits than x: the division by 2^k is free.
+// (word_of<T>, acc_word, mul_word in fpga_flow_common.h: plain C integers in a C simulation,
+// ap_int/ap_uint in synthesis and with FPGA_FLOW_AP_ROMS), so a MAC is one integer multiply-add; a
+// product is aligned to the exact accumulator by shift_p, the bias by shift_b, and the sum is read
+// back as acc_t (from_rom). For op sum, acc_t has k more fractional bits than x: the division by 2^k is free.
 //
 // Kernels (the plan's op and weight storage):
 //  * window_mac_layer      w[l][t] weight mantissas (CSR taps: a convolution, or a per-channel scale
@@ -46,59 +46,6 @@
 #include "fpga_flow_common.h"
 
 namespace fpga_flow {
-
-// Raw words of a fixed-point type T (its two's-complement mantissa): word_of<T>::type is the word
-// (rom<T>::type: plain C integers in a C simulation, ap_int/ap_uint<W> in synthesis and with
-// FPGA_FLOW_AP_ROMS), word_of<T>::get(v) the word of a value, lowest() the word of the smallest
-// value; from_rom<T>(word) reads a word back (fpga_flow_common.h).
-template <class T> struct word_of;
-template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct word_of<ap_fixed<W, I, Q, O, N> > {
-    typedef typename rom<ap_fixed<W, I, Q, O, N> >::type type;
-    static type get(const ap_fixed<W, I, Q, O, N> &v) {
-#pragma HLS INLINE
-        ap_int<W> bits = v.range(W - 1, 0);
-        return type(bits);
-    }
-    static type lowest() {
-#pragma HLS INLINE
-        ap_int<W> bits = 0;
-        bits[W - 1] = 1;  // -2^(W-1)
-        return type(bits);
-    }
-};
-template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct word_of<ap_ufixed<W, I, Q, O, N> > {
-    typedef typename rom<ap_ufixed<W, I, Q, O, N> >::type type;
-    static type get(const ap_ufixed<W, I, Q, O, N> &v) {
-#pragma HLS INLINE
-        ap_uint<W> bits = v.range(W - 1, 0);
-        return type(bits);
-    }
-    static type lowest() {
-#pragma HLS INLINE
-        return type(0);
-    }
-};
-
-// The accumulator word of acc_T (W <= 64 bits): a plain int / long long in a C simulation, ap_int<W>
-// in synthesis and with FPGA_FLOW_AP_ROMS. The sums never overflow it (the plan's exact accumulator).
-template <class acc_T> struct acc_word {
-#ifdef FPGA_FLOW_AP_ROM_WORDS
-    typedef ap_int<acc_T::width> type;
-#else
-    typedef typename native_word<true, (acc_T::width <= 32 ? 4 : 8)>::type type;
-#endif
-};
-
-// w * x exactly, as an accumulator word.
-template <class A, class W, class X>
-inline A mul_word(const W &w, const X &x) {
-#pragma HLS INLINE
-#ifdef FPGA_FLOW_AP_ROM_WORDS
-    return A(w * x);  // the exact ap_int product, widened
-#else
-    return A(w) * A(x);
-#endif
-}
 
 // Sizes of the kernels' arrays and loops.
 template <class CONFIG_T> struct window_dims {

@@ -11,12 +11,23 @@
 // Storage is BANKS banks of 2^AW words per slot; each bank has one write port (producer lane b, or
 // element b of an AXI beat). Every read port reads any (bank, addr) with one cycle of latency:
 // each port has its own copy of every bank (1 write + 1 read port each: LUTRAM/BRAM friendly).
+//
+// Shared mode (SHARED=1, fpga_flow/hw/banking.py): GROUPS copies instead of one per port; read
+// port p belongs to copy p / ceil(RD_PORTS / GROUPS). raddr holds one address per (copy, bank)
+// (copy g, bank b in field g*BANKS + b): every bank of every copy is read at its own address each
+// cycle, and port p selects bank rbank[p] of its copy (registered with the read: one cycle of
+// latency, as above). The consumer's ROM schedules the reads so that two ports of a copy never
+// need one bank at two addresses in one cycle.
 module ff_act_mem #(
     parameter integer W        = 8,
     parameter integer BANKS    = 1,
     parameter integer RD_PORTS = 1,
     parameter integer AW       = 1,   // address bits: a bank holds 2^AW words per slot
-    parameter integer BW       = 1    // >= max(1, clog2(BANKS))
+    parameter integer BW       = 1,   // >= max(1, clog2(BANKS))
+    parameter integer SHARED   = 0,   // 1: GROUPS shared copies (see above)
+    parameter integer GROUPS   = 1,
+    // read address fields: one per port, or one per (copy, bank) in shared mode
+    parameter integer NRA      = (SHARED != 0) ? GROUPS * BANKS : RD_PORTS
 ) (
     input  wire                   clk,
     input  wire                   rst_n,
@@ -30,7 +41,7 @@ module ff_act_mem #(
     output wire                   rd_valid,
     input  wire                   rd_release,
     input  wire [RD_PORTS*BW-1:0] rbank,
-    input  wire [RD_PORTS*AW-1:0] raddr,
+    input  wire [NRA*AW-1:0]      raddr,
     output wire [RD_PORTS*W-1:0]  rdata
 );
     localparam integer NB = 1 << BW;
@@ -59,8 +70,35 @@ module ff_act_mem #(
         end
     end
 
-    genvar p, b;
+    localparam integer PPG = (RD_PORTS + GROUPS - 1) / GROUPS;  // read ports per copy (shared)
+
+    genvar p, b, g;
     generate
+        if (SHARED != 0) begin : g_shared
+            wire [W-1:0] q_all [0:GROUPS*NB-1];
+            for (g = 0; g < GROUPS; g = g + 1) begin : g_copy
+                for (b = 0; b < NB; b = b + 1) begin : g_bank
+                    if (b < BANKS) begin : g_mem
+                        reg [W-1:0] mem [0:MD-1];
+                        reg [W-1:0] q;
+                        always @(posedge clk) begin
+                            if (we[b]) mem[{wslot, waddr[b*AW +: AW]}] <= wdata[b*W +: W];
+                            q <= mem[{rslot, raddr[(g*BANKS + b)*AW +: AW]}];
+                        end
+                        assign q_all[g*NB + b] = q;
+                    end else begin : g_pad
+                        assign q_all[g*NB + b] = {W{1'b0}};
+                    end
+                end
+            end
+            for (p = 0; p < RD_PORTS; p = p + 1) begin : g_port
+                localparam integer BASE = (p / PPG) * NB;  // the port's copy
+                reg [BW-1:0] sel_q;
+                wire [31:0] sel_w = {{(32 - BW){1'b0}}, sel_q};
+                always @(posedge clk) sel_q <= rbank[p*BW +: BW];
+                assign rdata[p*W +: W] = q_all[BASE + sel_w];
+            end
+        end else begin : g_copies
         for (p = 0; p < RD_PORTS; p = p + 1) begin : g_port
             wire [W-1:0] q_bank [0:NB-1];
             reg  [BW-1:0] sel_q;
@@ -79,6 +117,7 @@ module ff_act_mem #(
                 end
             end
             assign rdata[p*W +: W] = q_bank[sel_q];
+        end
         end
     endgenerate
 endmodule

@@ -20,6 +20,13 @@
 //   DRAIN = 5             (FACTORED=0, ff_mac_lane)
 //   DRAIN = 5 + CB_BITS   (FACTORED=1, ff_factored_lane: one more cycle per adder tree level)
 // (localparam DRAIN; the same for latency and initiation interval).
+//
+// Shared input (SHARED=1, the input ff_act_mem in shared mode, fpga_flow/hw/banking.py): ROM word
+// k also holds, above the lanes' entries, the read address of every bank of every input copy
+// (NRA = GROUPS * BANKS_IN fields of AW_IN bits, copy g bank b in field g*BANKS_IN + b), driven
+// onto raddr in the cycle the lanes see the word; each lane's entry then holds only its bank
+// select (its address field is one unused bit). The ROM is the planner's conflict-free schedule
+// (a lane idles on an invalid word), so ENTRIES is the schedule's length.
 module ff_sparse_mac #(
     parameter integer P          = 1,
     parameter integer ENTRIES    = 1,
@@ -50,8 +57,12 @@ module ff_sparse_mac #(
     parameter integer FACTORED   = 0,    // 1: factored codebook lanes (ff_factored_lane)
     parameter integer IDENTITY   = 0,    // 1: every weight is 1 (the point-wise engine): no multipliers
     /* verilator lint_off UNUSEDPARAM */
-    parameter integer SUM_W      = 16    // FACTORED=1: signed width of each running sum S_k
+    parameter integer SUM_W      = 16,   // FACTORED=1: signed width of each running sum S_k
     /* verilator lint_on UNUSEDPARAM */
+    parameter integer SHARED     = 0,    // 1: the input is a shared ff_act_mem (see above)
+    parameter integer GROUPS     = 1,
+    parameter integer BANKS_IN   = 1,
+    parameter integer NRA        = (SHARED != 0) ? GROUPS * BANKS_IN : P   // read address fields
 ) (
     input  wire                  clk,
     input  wire                  rst_n,
@@ -59,7 +70,7 @@ module ff_sparse_mac #(
     input  wire                  in_valid,
     output wire                  in_release,
     output wire [P*BW_IN-1:0]    rbank,
-    output wire [P*AW_IN-1:0]    raddr,
+    output wire [NRA*AW_IN-1:0]  raddr,
     input  wire [P*W_X-1:0]      rdata,
     // output buffer (write side)
     input  wire                  out_ready,
@@ -68,7 +79,9 @@ module ff_sparse_mac #(
     output wire [P*AW_OUT-1:0]   waddr,
     output wire [P*W_OUT-1:0]    wdata
 );
-    localparam integer ENTRY_W = WF + AW_IN + BW_IN + BIAS_W + 3;
+    localparam integer LAW = (SHARED != 0) ? 1 : AW_IN;  // a lane entry's address bits
+    localparam integer ENTRY_W = WF + LAW + BW_IN + BIAS_W + 3;
+    localparam integer ROM_W = P*ENTRY_W + ((SHARED != 0) ? NRA*AW_IN : 0);
     // drain cycles: last entry -> last write (the lane's pipeline depth)
     localparam integer DRAIN = (FACTORED != 0) ? (5 + CB_BITS) : 5;
     localparam integer DCW = (DRAIN <= 8) ? 3 : (DRAIN <= 16) ? 4 : (DRAIN <= 32) ? 5 : 6;
@@ -78,14 +91,14 @@ module ff_sparse_mac #(
     localparam [EAW-1:0] LAST = LAST32[EAW-1:0];
     localparam [1:0] S_IDLE = 2'd0, S_RUN = 2'd1, S_DRAIN = 2'd2;
 
-    reg [P*ENTRY_W-1:0] rom [0:ENTRIES-1];
+    reg [ROM_W-1:0] rom [0:ENTRIES-1];
     initial $readmemh(ROM_FILE, rom);
 
     reg [1:0]     state;
     reg [EAW-1:0] k;
     reg [DCW-1:0] dcnt;
     reg           s1_v;
-    reg [P*ENTRY_W-1:0] rom_q;
+    reg [ROM_W-1:0] rom_q;
 
     wire start = (state == S_IDLE) && in_valid && out_ready;
     wire issue = (state == S_RUN);
@@ -122,6 +135,19 @@ module ff_sparse_mac #(
         if (issue) rom_q <= rom[k];
     end
 
+    // the lanes' own read addresses (per-port copies), or the ROM's per-bank addresses (shared)
+    wire [P*LAW-1:0] lane_raddr;
+    generate
+        if (SHARED != 0) begin : g_shared
+            assign raddr = rom_q[P*ENTRY_W +: NRA*AW_IN];
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire unused_lane_raddr = ^lane_raddr;
+            /* verilator lint_on UNUSEDSIGNAL */
+        end else begin : g_own
+            assign raddr = lane_raddr;
+        end
+    endgenerate
+
     genvar l;
     generate
         if ((FACTORED != 0) && (CB == 0)) begin : g_bad
@@ -134,13 +160,13 @@ module ff_sparse_mac #(
                     .W_X(W_X), .X_SIGNED(X_SIGNED), .WF(WF), .W_W(W_W), .W_SIGNED(W_SIGNED),
                     .CB_BITS(CB_BITS), .CODEBOOK(CODEBOOK), .SUM_W(SUM_W),
                     .BIAS_W(BIAS_W), .B_SIGNED(B_SIGNED), .W_ACC(W_ACC), .SHIFT_P(SHIFT_P),
-                    .SHIFT_B(SHIFT_B), .AW_IN(AW_IN), .BW_IN(BW_IN), .W_OUT(W_OUT),
+                    .SHIFT_B(SHIFT_B), .AW_IN(LAW), .BW_IN(BW_IN), .W_OUT(W_OUT),
                     .OUT_SIGNED(OUT_SIGNED), .RQ_SHIFT(RQ_SHIFT), .RND(RND), .OVF(OVF),
                     .RELU(RELU), .AW_OUT(AW_OUT), .ENTRY_W(ENTRY_W)
                 ) u_lane (
                     .clk(clk), .rst_n(rst_n), .start(start), .s1_v(s1_v),
                     .entry(rom_q[l*ENTRY_W +: ENTRY_W]),
-                    .rbank(rbank[l*BW_IN +: BW_IN]), .raddr(raddr[l*AW_IN +: AW_IN]),
+                    .rbank(rbank[l*BW_IN +: BW_IN]), .raddr(lane_raddr[l*LAW +: LAW]),
                     .x(rdata[l*W_X +: W_X]),
                     .we(we[l]), .waddr(waddr[l*AW_OUT +: AW_OUT]), .wdata(wdata[l*W_OUT +: W_OUT])
                 );
@@ -149,13 +175,13 @@ module ff_sparse_mac #(
                     .W_X(W_X), .X_SIGNED(X_SIGNED), .WF(WF), .W_W(W_W), .W_SIGNED(W_SIGNED),
                     .CB(CB), .CB_BITS(CB_BITS), .CODEBOOK(CODEBOOK),
                     .BIAS_W(BIAS_W), .B_SIGNED(B_SIGNED), .W_ACC(W_ACC), .SHIFT_P(SHIFT_P),
-                    .SHIFT_B(SHIFT_B), .AW_IN(AW_IN), .BW_IN(BW_IN), .W_OUT(W_OUT),
+                    .SHIFT_B(SHIFT_B), .AW_IN(LAW), .BW_IN(BW_IN), .W_OUT(W_OUT),
                     .OUT_SIGNED(OUT_SIGNED), .RQ_SHIFT(RQ_SHIFT), .RND(RND), .OVF(OVF),
                     .RELU(RELU), .AW_OUT(AW_OUT), .IDENTITY(IDENTITY), .ENTRY_W(ENTRY_W)
                 ) u_lane (
                     .clk(clk), .rst_n(rst_n), .start(start), .s1_v(s1_v),
                     .entry(rom_q[l*ENTRY_W +: ENTRY_W]),
-                    .rbank(rbank[l*BW_IN +: BW_IN]), .raddr(raddr[l*AW_IN +: AW_IN]),
+                    .rbank(rbank[l*BW_IN +: BW_IN]), .raddr(lane_raddr[l*LAW +: LAW]),
                     .x(rdata[l*W_X +: W_X]),
                     .we(we[l]), .waddr(waddr[l*AW_OUT +: AW_OUT]), .wdata(wdata[l*W_OUT +: W_OUT])
                 );

@@ -112,6 +112,22 @@ def single_layer(kind: str, seed: int = 0) -> Graph:
     return Graph("g", (inp, d), (d.name,)).verify()
 
 
+def fine_bias_mlp(seed: int = 3) -> Graph:
+    """csr -> dense -> codebook -> codebook_factored, every bias with more fractional bits (16) than
+    the products (11): the accumulator's binary point is the bias's, so each product is shifted left
+    (shift_p 5) and the bias is not (shift_b 0)."""
+    rng = np.random.default_rng(seed)
+    fine = FixedType(20, 4, True)
+    inp = InputLayer("x_in", (), (24,), IN_T)
+    a = dense("fa", inp, 16, rng, kind="csr", b_t=fine, out_type=ACT_T)
+    b = dense("fb", a, 12, rng, kind="dense", b_t=fine, out_type=ACT_T)
+    book = np.array(sorted(set(range(-120, 121, 10)) - {0}))
+    c = dense("fc", b, 12, rng, kind="codebook", sparsity=0.4, codebook=book, b_t=fine, out_type=ACT_T)
+    d = dense("fd", c, 6, rng, kind="codebook", sparsity=0.3, codebook=np.array([-77, -20, 9, 64]), b_t=fine,
+              out_type=ACT_T)
+    return Graph("fine", (inp, a, b, c, d), ("fd",)).verify()
+
+
 def mixed_mlp(seed: int = 1) -> Graph:
     """A 3-layer MLP mixing CSR, factored codebook and dense kernels, with standalone relu/quantize,
     odd widths (10-bit output: partial beats), rounding/overflow modes and empty rows."""

@@ -14,7 +14,7 @@ from fpga_flow.ir import Activation, Graph, InputLayer
 from fpga_flow.sim.csim import run_csim
 from fpga_flow.tbdata import EXPECTED_FILE
 
-from .models import dense, mixed_mlp, plan, single_layer, stimulus, write_project
+from .models import dense, fine_bias_mlp, mixed_mlp, plan, single_layer, stimulus, write_project
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 
@@ -57,13 +57,32 @@ def test_mixed_mlp_is_bit_exact(parallelism, tmp_path):
     assert res.out_type == g.output_layers[0].out_type
 
 
-@pytest.mark.parametrize("kind", ["mixed", "codebook"])
-def test_synthesis_rom_words_are_bit_exact(kind, tmp_path):
-    """FPGA_FLOW_AP_ROMS: the ROMs as synthesis sees them (ap_int/ap_uint words read through
-    range()) instead of the plain C integers of a C simulation; the same outputs, bit for bit."""
-    g = mixed_mlp() if kind == "mixed" else single_layer("codebook")
+def edge_graph() -> Graph:
+    """Unsigned 5-bit input (12 per beat), an all-zero layer (nnz=0: bias only) and the accumulator
+    as output (16 bits, 4 per 64-bit beat)."""
+    rng = np.random.default_rng(11)
+    inp = InputLayer("x_in", (), (13,), FixedType(5, 2, False, Rounding.RND_CONV, Overflow.SAT))
+    zero = dense("zero", inp, 6, rng, kind="csr", sparsity=1.0, out_type=FixedType(6, 3, True))
+    wide = dense("wide", zero, 5, rng, kind="csr", sparsity=0.1, act=Activation.LINEAR)
+    g = Graph("edge", (inp, zero, wide), ("wide",)).verify()
+    assert zero.nnz == 0 and wide.out_type.width >= 16
+    return g
+
+
+@pytest.mark.parametrize(("kind", "parallelism"), [("mixed", 2), ("codebook", 2), ("edge", 8), ("fine_bias", 2)])
+def test_synthesis_rom_words_are_bit_exact(kind, parallelism, tmp_path):
+    """FPGA_FLOW_AP_ROMS: the ROM, input and accumulator words as synthesis sees them (ap_int/ap_uint,
+    read through range()) instead of the plain C integers of a C simulation; the same outputs, bit for
+    bit (edge: unsigned input words, an empty layer, more lanes than rows; fine_bias: every MLP kernel
+    with its products shifted to the bias's binary point)."""
+    g = {"mixed": mixed_mlp, "codebook": lambda: single_layer("codebook"), "edge": edge_graph,
+         "fine_bias": fine_bias_mlp}[kind]()
+    if kind == "fine_bias":
+        fields = [p.fields for p in plan(g, parallelism).layers]
+        assert [p.engine for p in plan(g, parallelism).layers] == ["csr", "dense", "codebook", "codebook_factored"]
+        assert all(f is not None and f.shift_p == 5 and f.shift_b == 0 for f in fields)
     x = stimulus(g, n=20)
-    write_project(g, tmp_path, 2, x)
+    write_project(g, tmp_path, parallelism, x)
     top_obj = tmp_path / "hls" / "csim_build" / "fpga_flow_top.o"
     assert_bit_exact(g, run_csim(tmp_path, opt=OPT, log=None), x)
     native_code = top_obj.read_bytes()
@@ -73,14 +92,8 @@ def test_synthesis_rom_words_are_bit_exact(kind, tmp_path):
 
 
 def test_edge_cases_are_bit_exact(tmp_path):
-    """Unsigned 5-bit input (12 per beat), an all-zero layer (nnz=0: bias only), more lanes than
-    rows, and the accumulator as output (16 bits, 4 per 64-bit beat)."""
-    rng = np.random.default_rng(11)
-    inp = InputLayer("x_in", (), (13,), FixedType(5, 2, False, Rounding.RND_CONV, Overflow.SAT))
-    zero = dense("zero", inp, 6, rng, kind="csr", sparsity=1.0, out_type=FixedType(6, 3, True))
-    wide = dense("wide", zero, 5, rng, kind="csr", sparsity=0.1, act=Activation.LINEAR)
-    g = Graph("edge", (inp, zero, wide), ("wide",)).verify()
-    assert zero.nnz == 0 and wide.out_type.width >= 16
+    """The edge graph (edge_graph) with more lanes than rows."""
+    g = edge_graph()
     x = stimulus(g)
     assert_bit_exact(g, csim(g, tmp_path, 8, x), x)
 

@@ -19,6 +19,8 @@ struct fc_a_cfg {
     static const unsigned lanes = 2;
     static const unsigned lane_len = 7;
     static const unsigned slots = 3;
+    static const unsigned shift_p = 0;
+    static const unsigned shift_b = 3;
     static const bool relu = true;
     typedef ap_fixed<8,1,AP_RND_CONV,AP_SAT> weight_t;
     typedef ap_fixed<12,4,AP_RND_CONV,AP_SAT> bias_t;
@@ -35,6 +37,8 @@ struct fc_b_cfg {
     static const unsigned lanes = 2;
     static const unsigned lane_len = 9;
     static const unsigned slots = 2;
+    static const unsigned shift_p = 0;
+    static const unsigned shift_b = 3;
     static const unsigned n_codes = 3;
     static const bool relu = false;
     typedef ap_fixed<8,1,AP_RND_CONV,AP_SAT> weight_t;
