@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,7 @@ from fpga_flow.passes import (
 
 __all__ = [
     "BuildOptions", "BuildResult", "LowerOptions", "build", "calibration_ranges", "check_numerics", "kernel_budget",
-    "load_and_lower", "lower", "make_stimulus", "plan", "write_project_readme",
+    "folding_budget", "load_and_lower", "lower", "make_stimulus", "plan", "write_project_readme",
 ]
 
 
@@ -97,10 +97,8 @@ class BuildOptions:
     """Options of ``fpga-flow build``."""
 
     board: str = "pynq-z2"
-    #: MAC lanes of every layer; ``None``: automatic folding (lanes per layer, see :func:`plan`). The
-    #: default stays 1 until verification of large designs is fast (a Verilator build of the
-    #: automatic LeNet-300-100 design takes about 20 minutes here): ``--parallelism auto`` asks for it.
-    parallelism: int | None = 1
+    #: MAC lanes of every layer; ``None`` (the default): automatic folding (lanes per layer, see :func:`plan`).
+    parallelism: int | None = None
     target_ii: int | None = None  # automatic folding: cycles between samples to meet with the fewest lanes
     target_us: float | None = None  # the same in microseconds per sample at the board clock
     precision: str | None = None
@@ -144,6 +142,20 @@ def kernel_budget(board: Board) -> dict[str, float]:
     return board_budget(board, PLATFORM_COST if board.has_ps else None)
 
 
+def folding_budget(board: Board) -> dict[str, float]:
+    """What an automatically folded design may use on ``board``: :func:`kernel_budget`, with LUTs
+    and FFs capped at the fit check's "tight" mark (:data:`fpga_flow.analysis.fit.TIGHT_PERCENT` of
+    the board, platform included), so that placement and routing keep room. A forced
+    ``--parallelism`` may fill the board up to the fit check's 100 %."""
+    from fpga_flow.analysis.fit import PLATFORM_COST, TIGHT_PERCENT
+
+    b = kernel_budget(board)
+    share = PLATFORM_COST if board.has_ps else {}
+    for k, cap in (("lut", board.lut), ("ff", board.ff)):
+        b[k] = min(b[k], cap * TIGHT_PERCENT / 100 - float(share.get(k, 0.0)))
+    return b
+
+
 def plan(graph: Graph, parallelism: int | Mapping[str, int] | None, board: Board | None = None, *,
          target_ii: int | None = None, target_us: float | None = None) -> DesignPlan:
     """The hardware plan of a lowered graph (what ``build`` and ``inspect`` read).
@@ -175,7 +187,7 @@ def plan(graph: Graph, parallelism: int | Mapping[str, int] | None, board: Board
         target_ii = max(1, int(target_us * board.clock_mhz + 1e-9))
     if target_ii is not None and target_ii < 1:
         raise FlowError(f"--target-ii must be at least 1 cycle, got {target_ii}")
-    return fold(graph, board, budget=kernel_budget(board) if board is not None else None, target_ii=target_ii)
+    return fold(graph, board, budget=folding_budget(board) if board is not None else None, target_ii=target_ii)
 
 
 def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildOptions()) -> BuildResult:
@@ -206,9 +218,7 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         x = load_input(Path(options.calibrate), graph.inputs[0].size)[: options.n_stimulus]
     else:
         x = make_stimulus(graph, options.n_stimulus)
-    targeted = options.target_ii is not None or options.target_us is not None
-    lanes = None if targeted and options.parallelism == 1 else options.parallelism  # a target implies folding
-    options = replace(options, parallelism=lanes)
+    lanes = options.parallelism
     how = f"at parallelism {lanes}" if lanes is not None else "folding automatically"
     progress(f"planning the hardware for {board.name} {how}")
     design = plan(graph, lanes, board, target_ii=options.target_ii, target_us=options.target_us)

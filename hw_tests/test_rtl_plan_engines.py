@@ -48,3 +48,27 @@ def test_engine_is_bit_exact_and_cycles_equal_the_plan(tmp_path: Path, kind: str
     assert res.latency == plan.latency and res.ii == plan.ii, (res.latency, res.ii, plan.latency, plan.ii)
     ideal = res.phases["ideal"]
     assert set(ideal.intervals[2:]) == {plan.ii}
+
+
+@needs_verilator
+@pytest.mark.timeout(600)
+def test_block_rom_engines_are_bit_exact(tmp_path: Path) -> None:
+    """The mixed MLP with every MAC layer's ROM forced into block RAM (``ROM_BLOCK``, as the folding
+    does when LUTs run out): the same results and cycles, block RAM in the plan's cost."""
+    g = mixed_mlp()
+    names = frozenset(lay.name for lay in g.layers)
+    plan = plan_design(g, 4, rom_block=names)
+    free = plan_design(g, 4)
+    macs = [p for p in plan.layers if p.engine in ("csr", "codebook_factored", "dense")]
+    assert macs and all(p.rom_block for p in macs)
+    assert plan.cost.bram36 > free.cost.bram36 and plan.ii == free.ii
+    rtl, tb = tmp_path / "rtl", tmp_path / "tb_data"
+    emit_rtl(plan, rtl)
+    assert (rtl / "fpga_flow_top.v").read_text().count(".ROM_BLOCK(1)") == len(macs)
+    x = stimulus(g, n=9)
+    vals = g.execute(x)
+    write_tb_data(tb, TbData(vals[g.inputs[0].name], vals[g.outputs[0]], g.inputs[0].out_type,
+                             g.output_layers[0].out_type))
+    res = run_rtl_sim(rtl, tb, seed=4)
+    assert res.passed, res.summary()
+    assert res.latency == plan.latency and res.ii == plan.ii

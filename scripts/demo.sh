@@ -4,7 +4,7 @@
 set -euo pipefail
 OUT=demo_out
 QUICK=${QUICK:-}            # QUICK=--quick for a short training run
-P=${P:-4}                   # MAC lanes per layer
+P=${P:-auto}                # MAC lanes per layer, or auto: chosen per layer (the fastest design that fits)
 mkdir -p "$OUT"
 
 echo "== 1. compress LeNet-300-100 on Fashion-MNIST: train, prune, QAT, share weights, export QONNX"

@@ -108,7 +108,7 @@ def test_strict_build_that_does_not_fit_fails_and_names_layer(big_model_file, tm
 
 def test_non_strict_build_that_does_not_fit_warns_and_records(big_model_file, tmp_path, capsys):
     out = tmp_path / "o"
-    assert main(["build", str(big_model_file), "--board", "pynq-z2", "-o", str(out), "--samples", "2"]) == 0
+    assert main(["build", str(big_model_file), "--board", "pynq-z2", "-o", str(out), "--samples", "2", "-P", "1"]) == 0
     assert "WARNING: design does not fit pynq-z2" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     assert report["fit"]["fits"] is False and report["fit"]["overflow"]["resource"] == "bram36"
@@ -116,7 +116,7 @@ def test_non_strict_build_that_does_not_fit_warns_and_records(big_model_file, tm
     # ROM, 37-38 bits per stored weight -- weight, input address and bank, bias, flags -- so the
     # 1.85 M weights need ~1890 BRAM36, more than zcu102's 912.)
     assert main(["build", str(big_model_file), "--board", "alveo-u250", "-o", str(tmp_path / "z"), "--strict",
-                 "--samples", "2"]) == 0
+                 "--samples", "2", "-P", "1"]) == 0
     big = json.loads((tmp_path / "z" / "report.json").read_text())
     assert big["fit"]["fits"] is True and big["fit"]["board"] == "alveo-u250"
 

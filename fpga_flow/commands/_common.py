@@ -42,3 +42,13 @@ def print_fit_verdict(fit: dict[str, Any], fits_line: str) -> None:
         print(f"  WARNING: {fit['message']}")
     for w in fit["warnings"]:
         print(f"  warning: {w}")
+
+
+def parallelism_arg(text: str) -> int | None:
+    """``--parallelism``: ``auto`` (None: automatic folding) or a lane count."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of lanes or 'auto', got {text!r}") from None

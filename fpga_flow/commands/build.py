@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fpga_flow.commands._common import add_model_arguments, print_fit_verdict
+from fpga_flow.commands._common import add_model_arguments, parallelism_arg, print_fit_verdict
 from fpga_flow.inputs import check_sample_count
 from fpga_flow.pipeline import BuildOptions, build
 
@@ -14,9 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument("--board", default="pynq-z2", help="target board (see `fpga-flow boards`; default pynq-z2)")
     p.add_argument("-o", "--out", required=True, type=Path, help="project folder to write (replaced atomically)")
-    p.add_argument("--parallelism", "-P", type=_parallelism, default=1, metavar="P|auto",
-                   help="MAC lanes of every layer (default 1), or 'auto': lanes chosen per layer, the fastest design "
-                   "that fits the board (--target-ii/--target-us imply it)")
+    p.add_argument("--parallelism", "-P", type=parallelism_arg, default=None, metavar="P|auto",
+                   help="MAC lanes of every layer, or 'auto' (the default): lanes chosen per layer, the fastest design "
+                   "that fits the board with room for placement (--target-ii/--target-us: the fewest lanes meeting it)")
     p.add_argument("--target-ii", type=int, default=None, metavar="N",
                    help="automatic folding: meet N cycles between samples with the fewest lanes")
     p.add_argument("--target-us", type=float, default=None, metavar="T",
@@ -26,16 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "else seeded random samples)")
     p.add_argument("--samples", type=int, default=32, help="number of random stimulus samples (default 32)")
     p.add_argument("--strict", action="store_true", help="exit non-zero when the design does not fit the board")
-
-
-def _parallelism(text: str) -> int | None:
-    """``auto`` (None: automatic folding) or a lane count."""
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of lanes or 'auto', got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
-"""``fpga-flow inspect MODEL.onnx [--board B] [--parallelism P] [--json]``: per-layer shapes, sparsity,
-types, storage and bits, and the hardware plan (engine, lanes, cycles, resources) at ``P``."""
+"""``fpga-flow inspect MODEL.onnx [--board B] [--parallelism P|auto] [--json]``: per-layer shapes, sparsity,
+types, storage and bits, and the hardware plan (engine, lanes, cycles, resources) at ``P``, or as
+``build`` folds it by default."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 
 from fpga_flow.analysis.summary import layer_rows, totals
 from fpga_flow.boards import load_board
-from fpga_flow.commands._common import add_model_arguments
+from fpga_flow.commands._common import add_model_arguments, parallelism_arg
 from fpga_flow.errors import UnsupportedError
 from fpga_flow.fixed import FixedType
 from fpga_flow.hw import plan_figures
@@ -18,7 +19,8 @@ from fpga_flow.pipeline import LowerOptions, load_and_lower, plan
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument("--board", default="pynq-z2", help="board the plan is costed for (default pynq-z2)")
-    p.add_argument("--parallelism", "-P", type=int, default=1, help="MAC lanes per layer of the plan (default 1)")
+    p.add_argument("--parallelism", "-P", type=parallelism_arg, default=None, metavar="P|auto",
+                   help="MAC lanes of every layer of the plan, or 'auto' (the default): the lanes `build` would choose")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 

@@ -239,19 +239,21 @@ def _geometry(r: _Ram, width: int, depth: int, writable: bool) -> tuple[float, i
     return best
 
 
-def map_memory(width: int, depth: int, *, writable: bool, family: str) -> MemoryMap:
+def map_memory(width: int, depth: int, *, writable: bool, family: str, block: bool = False) -> MemoryMap:
     """The mapping yosys' ``memory_libmap`` chooses for a ``depth`` x ``width`` memory.
 
     ``writable``: one write port (a RAM), else a ROM (``$readmemh``). Either way one read port.
     Mirrors memory_libmap: the cheapest of soft logic (``int(bits * LOGIC_COST_*)``, the pass
-    truncates it) and every block/distributed RAM geometry (:func:`_geometry`), first on a tie."""
+    truncates it) and every block/distributed RAM geometry (:func:`_geometry`), first on a tie.
+    ``block``: the memory carries ``(* rom_style = "block" *)`` (yosys and Vivado): the cheapest
+    block RAM geometry."""
     _check_family(family)
     if width <= 0 or depth <= 0:
         return MemoryMap("logic")
     logic_cost = int(width * depth * (LOGIC_COST_RAM if writable else LOGIC_COST_ROM))
-    best_cost: float = logic_cost
+    best_cost: float = math.inf if block else logic_cost
     best = MemoryMap("logic")
-    for r in (*_BLOCK_RAMS, *_lutrams(family)):
+    for r in (*_BLOCK_RAMS, *(() if block else _lutrams(family))):
         if not writable and not r.rom:
             continue
         cost, cells, unit, chunks = _geometry(r, width, depth, writable)
@@ -548,7 +550,8 @@ def mac_engine_cost(*, lanes: int, entries: int, entry_bits: int, x_bits: int, x
                     out_addr_bits: int, relu: bool, family: str, factored: bool = False, sum_bits: int = 0,
                     rq_shift: int | None = None, rounds: bool | None = None, saturates: bool | None = None,
                     shift_p: int = 0, shift_b: int | None = None, pointwise: bool | None = None,
-                    in_banks: int | None = None, full_lanes: int = 1, codebook_nonzero: int | None = None) -> Cost:
+                    in_banks: int | None = None, full_lanes: int = 1, codebook_nonzero: int | None = None,
+                    rom_block: bool = False) -> Cost:
     """``ff_sparse_mac`` with P=lanes, ENTRIES, ENTRY_W=entry_bits, W_X, X_SIGNED, W_W, W_SIGNED,
     WF=weight_field_bits, CB, CB_BITS, BIAS_W, W_ACC, AW_IN, BW_IN, W_OUT, AW_OUT, RELU (and
     FACTORED/SUM_W).
@@ -567,7 +570,8 @@ def mac_engine_cost(*, lanes: int, entries: int, entry_bits: int, x_bits: int, x
     ROM columns that are constant are removed by yosys before mapping (``opt_mem``): the valid bit
     of every lane that is never padded (``full_lanes``, at least the longest lane) and, when the
     input buffer has one bank (``in_banks == 1``), the bank field. ``codebook_nonzero``: the
-    codebook's nonzero entries (factored lanes keep a sum and a multiplier per nonzero code only).
+    codebook's nonzero entries (factored lanes keep a sum and a multiplier per nonzero code onl.
+    ``rom_block``: the engine's ROM is forced into block RAM (``ROM_BLOCK=1``) instead of yosys' choice.
 
     Blocks:
 
@@ -609,7 +613,7 @@ def mac_engine_cost(*, lanes: int, entries: int, entry_bits: int, x_bits: int, x
         dense_bits, sparse_bits = dense_bits - weight_field_bits, 0
     rom_w_used = lanes * (dense_bits + sparse_bits) - (0 if pointwise else min(lanes, max(0, full_lanes)))
     rom_w_used = max(1, min(rom_w, rom_w_used))
-    m = map_memory(rom_w_used, entries, writable=False, family=family)
+    m = map_memory(rom_w_used, entries, writable=False, family=family, block=rom_block)
     lut = ENGINE_CTRL_LUT + ENGINE_CTRL_LUT_PER_EAW * eaw
     ff = ENGINE_CTRL_FF + eaw
     bram = 0.0

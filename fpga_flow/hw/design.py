@@ -241,7 +241,8 @@ def plan_stage(layer: Layer, by_name: Mapping[str, Layer], lanes: int, in_banks:
     return plan_layer(layer, s0.out_type, lanes)
 
 
-def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None = None) -> DesignPlan:
+def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None = None, *,
+                rom_block: frozenset[str] = frozenset()) -> DesignPlan:
     """Plan every layer of ``graph`` (lowered; one input, one output) for ``board``.
 
     ``parallelism`` is the lanes a layer may use: one ``P`` for every layer, or a mapping from layer
@@ -249,7 +250,8 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
     gets more lanes than it has rows (channels) with work.
 
     Each hardware layer writes one buffer per consumer (a residual block's input feeds two); a shape
-    change (``alias``) adds no buffer: its consumers read its source's."""
+    change (``alias``) adds no buffer: its consumers read its source's. The MAC layers named in
+    ``rom_block`` keep their ROM in block RAM (:attr:`~fpga_flow.hw.plan.LayerPlan.rom_block`)."""
     per_layer: dict[str, int] | None = None
     if isinstance(parallelism, Mapping):
         per_layer = check_per_layer(graph, parallelism)
@@ -334,6 +336,8 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
         p = replace(p, in_buffer=ins[0], out_buffer=outs[0], in_buffers=ins, out_buffers=tuple(outs))
         if ins[0].shared:
             p = replace(p, banking=_banking(p, ins[0]))
+        if p.name in rom_block and p.engine in SHARED_READERS:
+            p = replace(p, rom_block=True)
         model = ENGINE_MODELS.get(p.engine)
         if model is None:
             raise UnsupportedError(f"layer {p.layer.label}: engine '{p.engine}' has no cycle/cost model")

@@ -163,6 +163,7 @@ def _mac_cost(p: LayerPlan, family: str) -> Cost:
         full_lanes=(sum(1 for n in s.lane_entries if n == s.entries) if p.banking is None
                     else int(np.count_nonzero(np.all(p.banking.take >= 0, axis=1)))),
         codebook_nonzero=int(np.count_nonzero(p.codebook)) if p.codebook is not None else None,
+        rom_block=p.rom_block,
     )  # fmt: skip
 
 

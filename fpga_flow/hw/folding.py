@@ -31,7 +31,7 @@ from dataclasses import replace
 
 from fpga_flow.boards import Board
 from fpga_flow.hw.cost import Cost
-from fpga_flow.hw.design import plan_design, plan_stage
+from fpga_flow.hw.design import SHARED_READERS, plan_design, plan_stage
 from fpga_flow.hw.engines import ENGINE_MODELS
 from fpga_flow.hw.plan import DesignPlan, Folding, LayerPlan
 from fpga_flow.ir import Graph, InputLayer, Layer
@@ -127,8 +127,27 @@ class _Search:
     def design(self, lanes: Mapping[str, int]) -> DesignPlan:
         key = tuple(sorted(lanes.items()))
         if key not in self._cache:
-            self._cache[key] = plan_design(self.graph, dict(lanes), self.board)
+            self._cache[key] = self._roms_to_block(plan_design(self.graph, dict(lanes), self.board), lanes)
         return self._cache[key]
+
+    def _roms_to_block(self, d: DesignPlan, lanes: Mapping[str, int]) -> DesignPlan:
+        """``d``, or when its LUTs or FFs overflow the budget while block RAM is left, the same lanes
+        with the largest MAC layers' ROMs forced into block RAM, one at a time (largest LUT count
+        first), as long as block RAM fits and it helps, until the design fits."""
+        def logic_over(x: DesignPlan) -> bool:
+            return any(k in ("lut", "ff") for k, _ in over_budget(x.cost, self.budget))
+
+        if not logic_over(d) or any(k in ("bram36", "dsp") for k, _ in over_budget(d.cost, self.budget)):
+            return d
+        moved: frozenset[str] = frozenset()
+        for p in sorted((p for p in d.hardware_layers if p.engine in SHARED_READERS and not p.rom_block),
+                        key=lambda p: -p.cost.lut):
+            trial = plan_design(self.graph, dict(lanes), self.board, rom_block=moved | {p.name})
+            if trial.cost.lut < d.cost.lut and not any(k == "bram36" for k, _ in over_budget(trial.cost, self.budget)):
+                d, moved = trial, moved | {p.name}
+                if not logic_over(d):
+                    break
+        return d
 
     def lanes_at(self, target_ii: int) -> dict[str, int]:
         """Per layer the fewest lanes meeting ``target_ii`` (the most it has when none does)."""
@@ -264,7 +283,12 @@ def _bound(s: _Search, chosen: DesignPlan, target_ii: int | None, floor_ii: int)
             return "output_bandwidth", f"the output stream takes {outs.cycles.ii} cycles per sample", None
         full = [n for n, st in s.stages.items() if st.fastest >= ii]
         st = s.stages[full[0]]
-        return "rows", f"layer {full[0]} has one lane per row with work ({st.max_lanes} lanes, II {st.fastest})", None
+        lanes = chosen.layer(full[0]).lanes
+        if lanes >= st.max_lanes:
+            return "rows", (f"layer {full[0]} has one lane per row with work ({st.max_lanes} lanes, "
+                            f"II {st.fastest})"), None
+        return "rows", (f"layer {full[0]} at {lanes} lanes is as fast as at one lane per row with work "
+                        f"({st.max_lanes} lanes, II {st.fastest}): its longest row bounds it"), None
     nxt = _next_faster(s, chosen, floor_ii)
     if nxt is None:
         return "rows", f"no faster design exists above the floor of {floor_ii} cycles", None

@@ -292,6 +292,9 @@ class LayerPlan:
     cost: Cost = field(default_factory=Cost)
     #: the read schedule on a shared input buffer (``in_buffer.shared``), which the Verilog engine stores
     banking: BankSchedule | None = None
+    #: the Verilog engine's ROM is forced into block RAM (``rom_style = "block"``), freeing the LUTs a
+    #: shallow ROM would take as logic (chosen by the folding when LUTs run out and block RAM is left)
+    rom_block: bool = False
 
     @property
     def name(self) -> str:

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -211,6 +212,20 @@ def _make_overrides() -> str:
     return ""
 
 
+#: Environment variable choosing the optimisation of Verilator's generated C++ (``-O0`` .. ``-O3``,
+#: ``-Os``): ``OPT_FAST``/``OPT_SLOW``/``OPT_GLOBAL`` of verilated.mk. Unset: Verilator's defaults.
+#: ``-O0`` builds a small design in about 20 % less time and simulates it slower (the test suite sets it).
+OPT_ENV = "FPGA_FLOW_VERILATOR_OPT"
+
+
+def _opt_overrides() -> str:
+    """Make variables for :data:`OPT_ENV` (a malformed value is ignored)."""
+    opt = os.environ.get(OPT_ENV, "").strip()
+    if not re.fullmatch(r"-O[0-3s]", opt):
+        return ""
+    return f"OPT_FAST={opt} OPT_SLOW={opt} OPT_GLOBAL={opt}"
+
+
 def _sim_path() -> str:
     venv_bin = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
@@ -230,7 +245,7 @@ def _sim_env(extra: dict[str, str]) -> Iterator[None]:
         if shutil.which("ccache") and "OBJCACHE" not in os.environ:
             os.environ["OBJCACHE"] = "ccache"
         os.environ.pop("PYTEST_CURRENT_TEST", None)
-        fix = _make_overrides()
+        fix = " ".join(f for f in (_make_overrides(), _opt_overrides()) if f)
         if fix:
             os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + fix).strip()
         os.environ.update(extra)

@@ -200,3 +200,16 @@ def test_the_folding_beats_every_forced_p_that_fits_even_when_block_ram_is_not_m
     assert auto.ii <= best
     assert auto.folding is not None and auto.folding.faster is not None
     assert over_budget(plan_design(g, auto.folding.faster["lanes"], board).cost, budget)
+
+
+def test_roms_go_to_block_ram_when_luts_run_out():
+    """A LUT budget the design at one lane per row misses only by its logic ROMs: the folding moves
+    ROMs into block RAM (fewer LUTs, more BRAM36) rather than give up speed."""
+    g = known_mlp()
+    fastest = plan_design(g, {"fc1": 24, "fc2": 6, "fc3": 2})
+    blocked = plan_design(g, {"fc1": 24, "fc2": 6, "fc3": 2}, rom_block=frozenset({"fc1", "fc2", "fc3"}))
+    assert blocked.cost.lut < fastest.cost.lut and blocked.cost.bram36 > fastest.cost.bram36
+    budget = {**UNLIMITED, "lut": float(blocked.cost.lut)}
+    d = fold(g, budget=budget)
+    assert not over_budget(d.cost, budget)
+    assert any(p.rom_block for p in d.layers) and d.ii <= fastest.ii

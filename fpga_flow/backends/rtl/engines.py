@@ -195,6 +195,8 @@ def spell_mac(p: LayerPlan, ident: str) -> RtlEngine:
             assert p.sum_type is not None
             params["FACTORED"] = 1
             params["SUM_W"] = p.sum_type.width
+        if p.rom_block:
+            params["ROM_BLOCK"] = 1
         width = p.lanes * entry_w + p.banking.groups * p.banking.banks * inb.addr_bits
         return RtlEngine("ff_sparse_mac", ident, params, words, width, _codebook_literal(p))
     wf = f.weight_field_bits
@@ -220,6 +222,8 @@ def spell_mac(p: LayerPlan, ident: str) -> RtlEngine:
             e |= 1 << (f_first + 2)
             words[k] |= e << shift
     params = _lane_params(p)
+    if p.rom_block:
+        params["ROM_BLOCK"] = 1
     if p.engine == "pointwise":
         params["IDENTITY"] = 1
     if p.engine == "codebook_factored":

@@ -62,7 +62,8 @@ module ff_sparse_mac #(
     parameter integer SHARED     = 0,    // 1: the input is a shared ff_act_mem (see above)
     parameter integer GROUPS     = 1,
     parameter integer BANKS_IN   = 1,
-    parameter integer NRA        = (SHARED != 0) ? GROUPS * BANKS_IN : P   // read address fields
+    parameter integer NRA        = (SHARED != 0) ? GROUPS * BANKS_IN : P,  // read address fields
+    parameter integer ROM_BLOCK  = 0     // 1: the ROM carries rom_style = "block" (block RAM, not logic)
 ) (
     input  wire                  clk,
     input  wire                  rst_n,
@@ -91,8 +92,6 @@ module ff_sparse_mac #(
     localparam [EAW-1:0] LAST = LAST32[EAW-1:0];
     localparam [1:0] S_IDLE = 2'd0, S_RUN = 2'd1, S_DRAIN = 2'd2;
 
-    reg [ROM_W-1:0] rom [0:ENTRIES-1];
-    initial $readmemh(ROM_FILE, rom);
 
     reg [1:0]     state;
     reg [EAW-1:0] k;
@@ -131,9 +130,21 @@ module ff_sparse_mac #(
         end
     end
 
-    always @(posedge clk) begin
-        if (issue) rom_q <= rom[k];
-    end
+    generate
+        if (ROM_BLOCK != 0) begin : g_rom_block
+            (* rom_style = "block" *) reg [ROM_W-1:0] rom [0:ENTRIES-1];
+            initial $readmemh(ROM_FILE, rom);
+            always @(posedge clk) begin
+                if (issue) rom_q <= rom[k];
+            end
+        end else begin : g_rom
+            reg [ROM_W-1:0] rom [0:ENTRIES-1];
+            initial $readmemh(ROM_FILE, rom);
+            always @(posedge clk) begin
+                if (issue) rom_q <= rom[k];
+            end
+        end
+    endgenerate
 
     // the lanes' own read addresses (per-port copies), or the ROM's per-bank addresses (shared)
     wire [P*LAW-1:0] lane_raddr;
