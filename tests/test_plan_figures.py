@@ -83,7 +83,9 @@ def test_every_consumer_reads_the_plans_figures(models: dict[str, Path], tmp_pat
     engines = _rtl_engines(out)
     assert [(e["P"], e["ENTRIES"]) for e in engines] == [(s["lanes"], s["rom_words"]) for s in layers]
     for s in layers:
-        assert s["rom_words"] >= s["entries"] and s["bubbles"] >= 0
+        assert s["rom_words"] >= s["entries"]
+        if s["input_copies"] >= s["lanes"]:  # per-lane copies: no schedule, no idle cycle
+            assert s["rom_words"] == s["entries"] and s["bubbles"] == 0
         assert (s["input_copies"] < s["lanes"]) == (engines[layers.index(s)].get("SHARED") == 1)
     # cycles: each engine is 1 + ROM words + its pipeline; the design's II is its slowest stage
     for s in layers:

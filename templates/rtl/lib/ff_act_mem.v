@@ -70,54 +70,36 @@ module ff_act_mem #(
         end
     end
 
-    localparam integer PPG = (RD_PORTS + GROUPS - 1) / GROUPS;  // read ports per copy (shared)
+    // copies of the banks: one per group (shared) or one per read port; read port p uses copy p / PPG
+    localparam integer NC  = (SHARED != 0) ? GROUPS : RD_PORTS;
+    localparam integer PPG = (SHARED != 0) ? (RD_PORTS + GROUPS - 1) / GROUPS : 1;
 
     genvar p, b, g;
     generate
-        if (SHARED != 0) begin : g_shared
-            wire [W-1:0] q_all [0:GROUPS*NB-1];
-            for (g = 0; g < GROUPS; g = g + 1) begin : g_copy
-                for (b = 0; b < NB; b = b + 1) begin : g_bank
-                    if (b < BANKS) begin : g_mem
-                        reg [W-1:0] mem [0:MD-1];
-                        reg [W-1:0] q;
-                        always @(posedge clk) begin
-                            if (we[b]) mem[{wslot, waddr[b*AW +: AW]}] <= wdata[b*W +: W];
-                            q <= mem[{rslot, raddr[(g*BANKS + b)*AW +: AW]}];
-                        end
-                        assign q_all[g*NB + b] = q;
-                    end else begin : g_pad
-                        assign q_all[g*NB + b] = {W{1'b0}};
-                    end
-                end
-            end
-            for (p = 0; p < RD_PORTS; p = p + 1) begin : g_port
-                localparam integer BASE = (p / PPG) * NB;  // the port's copy
-                reg [BW-1:0] sel_q;
-                wire [31:0] sel_w = {{(32 - BW){1'b0}}, sel_q};
-                always @(posedge clk) sel_q <= rbank[p*BW +: BW];
-                assign rdata[p*W +: W] = q_all[BASE + sel_w];
-            end
-        end else begin : g_copies
-        for (p = 0; p < RD_PORTS; p = p + 1) begin : g_port
-            wire [W-1:0] q_bank [0:NB-1];
-            reg  [BW-1:0] sel_q;
-            always @(posedge clk) sel_q <= rbank[p*BW +: BW];
+        wire [W-1:0] q_all [0:NC*NB-1];
+        for (g = 0; g < NC; g = g + 1) begin : g_copy
             for (b = 0; b < NB; b = b + 1) begin : g_bank
+                // the read address: per (copy, bank) when shared, the copy's own port's otherwise
+                localparam integer RA = (SHARED != 0) ? g*BANKS + b : g;
                 if (b < BANKS) begin : g_mem
                     reg [W-1:0] mem [0:MD-1];
                     reg [W-1:0] q;
                     always @(posedge clk) begin
                         if (we[b]) mem[{wslot, waddr[b*AW +: AW]}] <= wdata[b*W +: W];
-                        q <= mem[{rslot, raddr[p*AW +: AW]}];
+                        q <= mem[{rslot, raddr[RA*AW +: AW]}];
                     end
-                    assign q_bank[b] = q;
+                    assign q_all[g*NB + b] = q;
                 end else begin : g_pad
-                    assign q_bank[b] = {W{1'b0}};
+                    assign q_all[g*NB + b] = {W{1'b0}};
                 end
             end
-            assign rdata[p*W +: W] = q_bank[sel_q];
         end
+        for (p = 0; p < RD_PORTS; p = p + 1) begin : g_port
+            localparam integer BASE = (p / PPG) * NB;  // the port's copy
+            reg [BW-1:0] sel_q;
+            wire [31:0] sel_w = {{(32 - BW){1'b0}}, sel_q};
+            always @(posedge clk) sel_q <= rbank[p*BW +: BW];
+            assign rdata[p*W +: W] = q_all[BASE + sel_w];
         end
     endgenerate
 endmodule
