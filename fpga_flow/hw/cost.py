@@ -722,3 +722,70 @@ def _factored_lane(*, x_bits: int, x_signed: bool, w_bits: int, codebook_bits: i
     ff = (LANE_CTRL_FF + codebook_bits + 1 + 2 * bias_ff + 2 * out_addr_bits + out_bits
           + nz * sw + nz * lw + (nodes + passes) * tree_w)
     return Cost(lut=lut, ff=ff)
+
+
+# ============================================================================ activation-skipping engine
+#: Control of ``ff_skip_mac`` beyond its counters: state, handshake, output-slot counter.
+SKIP_CTRL_LUT = 30
+SKIP_CTRL_FF = 12
+#: Per lane: FIFO pointers and occupancy compare, walker control.
+SKIP_LANE_CTRL_LUT = 8
+
+
+def _rom_luts(width: int, depth: int, family: str, block: bool = False) -> Cost:
+    """A registered-read ROM of ``depth`` x ``width``: block RAM (with its read mux) or logic."""
+    m = map_memory(width, depth, writable=False, family=family, block=block)
+    if m.kind == "logic":
+        return Cost(lut=math.ceil(width * rom_logic_luts_per_bit(depth)), ff=width)
+    if m.kind == "block":
+        return Cost(lut=math.ceil(width * bram_mux_luts_per_bit(m.chunks, m.cell)), bram36=m.bram36)
+    return Cost(lut=m.lutram_luts, ff=width)
+
+
+def _ram_luts(width: int, depth: int, family: str) -> Cost:
+    """A small RAM with an asynchronous read (FIFO, accumulators): distributed RAM, or registers."""
+    m = map_memory(width, depth, writable=True, family=family)
+    if m.kind == "logic":
+        return Cost(lut=math.ceil(width * max(1, mux_luts(depth))), ff=width * depth)
+    if m.kind == "block":  # yosys keeps an asynchronous read out of block RAM: registers
+        return Cost(lut=math.ceil(width * max(1, mux_luts(depth))), ff=width * depth)
+    return Cost(lut=m.lutram_luts)
+
+
+def skip_engine_cost(*, lanes: int, banks_in: int, positions: int, entries: int, count_bits: int, slots: int,
+                     depth: int, x_bits: int, x_signed: bool, w_bits: int, w_signed: bool, weight_field_bits: int,
+                     codebook: bool, codebook_bits: int, bias_bits: int, acc_bits: int, out_bits: int,
+                     relu: bool, rq_shift: int, rounds: bool, saturates: bool, family: str,
+                     rom_block: bool = False) -> Cost:
+    """``ff_skip_mac``: the scan (nonzero detect, priority select and the ``banks_in``-way mux of
+    the broadcast value, the scan ROM), the pointer ROM (``positions`` x ``lanes`` (start, count)),
+    the bias ROM, and per lane its FIFO (``depth`` columns), walker, entry ROM, multiplier,
+    accumulator RAM (``slots`` words), bias adder, requantizer and output registers."""
+    _check_family(family)
+    eaw = max(1, _clog2(entries))
+    sw = max(1, _clog2(slots))
+    scan_words = -(-positions // max(1, banks_in))
+    lut = SKIP_CTRL_LUT + banks_in * (-(-x_bits // 6) + 2) + x_bits * mux_luts(banks_in) + 2 * _clog2(positions)
+    ff = SKIP_CTRL_FF + 2 * (x_bits + _clog2(positions) + 1) + banks_in + _clog2(scan_words) + sw
+    total = Cost(lut=lut, ff=ff)
+    total = total + _rom_luts(banks_in, scan_words, family)
+    total = total + _rom_luts(lanes * (eaw + count_bits), positions, family, block=rom_block)
+    total = total + _rom_luts(lanes * bias_bits, slots, family)
+    fw = x_bits + eaw + count_bits
+    a = _operand_bits(x_bits, x_signed)
+    b = _operand_bits(w_bits, w_signed)
+    dsp = dsp_per_product(a, b, family)
+    lane = Cost(lut=SKIP_LANE_CTRL_LUT + eaw + count_bits + 2 * _clog2(depth),
+                ff=3 * _clog2(depth) + 2 + eaw + count_bits + x_bits + 3 + x_bits + sw)
+    lane = lane + _ram_luts(fw, depth, family)
+    lane = lane + _rom_luts(weight_field_bits + sw, entries, family)
+    if codebook:
+        lane = lane + Cost(lut=math.ceil(w_bits * _table_luts_per_bit(1 << codebook_bits)))
+    if dsp == 0:
+        lane = lane + Cost(lut=_lut_multiplier_luts(a, b), ff=a + b)
+    lane = lane + Cost(ff=0 if dsp else a + b, dsp=dsp)
+    lane = lane + _ram_luts(acc_bits, slots, family) + Cost(lut=2 * acc_bits, ff=acc_bits)  # acc add, bias add
+    rq = requant_luts(in_bits=acc_bits, out_bits=out_bits, shift=rq_shift, rounds=rounds, saturates=saturates,
+                      relu=relu)
+    lane = lane + Cost(lut=rq, ff=out_bits + sw + 1)
+    return total + lane.times(lanes)

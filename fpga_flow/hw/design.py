@@ -40,6 +40,7 @@ from fpga_flow.hw.engines import (
 )
 from fpga_flow.hw.plan import BufferPlan, DesignPlan, FeatureMapLayout, LayerPlan, StreamPlan, bits_for
 from fpga_flow.hw.planners import plan_layer, row_nnz
+from fpga_flow.hw.skipping import SKIP_ENGINES, make_skip_plan
 from fpga_flow.hw.window import is_feature_map, plan_window_layer, tap_sources
 from fpga_flow.ir import Graph, InputLayer, Layer, ReshapeLayer
 from fpga_flow.stream import StreamFormat, stream_format
@@ -101,7 +102,7 @@ def shares_input(consumer: LayerPlan | None) -> bool:
     """``consumer`` reads its input from a shared buffer: a MAC engine (:data:`SHARED_READERS`) of
     one vector with several lanes."""
     return (consumer is not None and consumer.window is None and consumer.engine in SHARED_READERS
-            and consumer.lanes > 1 and len(consumer.layer.inputs) == 1)
+            and consumer.lanes > 1 and len(consumer.layer.inputs) == 1 and not consumer.skipping)
 
 
 def _groups_for(consumer: LayerPlan | None, banks: int) -> int:
@@ -137,6 +138,8 @@ def _buffer(index: int, layer: str, t: FixedType, banks: int, bank_of: np.ndarra
             read_ports: int, family: str, consumer: LayerPlan | None, out_fmt: StreamFormat,
             fm: FeatureMapLayout | None = None, source: int = 0, groups: int = 0) -> BufferPlan:
     depth = int(addr_of.max()) + 1 if addr_of.size else 1
+    if consumer is not None and consumer.skipping:  # the scan reads every bank at one address: one copy
+        read_ports, groups = banks, 1
     b = BufferPlan(index, layer, t.width, banks, bits_for(depth), bits_for(banks), read_ports,
                    np.asarray(bank_of, np.int64), np.asarray(addr_of, np.int64), fm=fm, groups=groups)
     return replace(b, cost=buffer_cost(b, family, None if b.shared else _bank_reads(b, consumer, out_fmt, source)))
@@ -241,8 +244,16 @@ def plan_stage(layer: Layer, by_name: Mapping[str, Layer], lanes: int, in_banks:
     return plan_layer(layer, s0.out_type, lanes)
 
 
+def _check_skip(graph: Graph, skip: frozenset[str]) -> None:
+    names = {lay.name for lay in graph.layers[1:]}
+    unknown = sorted(n for n in skip if n not in names)
+    if unknown:
+        raise ValueError(f"activation skipping asked for unknown layer(s) {', '.join(map(repr, unknown))}; "
+                         f"the layers are {', '.join(lay.name for lay in graph.layers[1:])}")
+
+
 def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None = None, *,
-                rom_block: frozenset[str] = frozenset()) -> DesignPlan:
+                rom_block: frozenset[str] = frozenset(), skip: frozenset[str] = frozenset()) -> DesignPlan:
     """Plan every layer of ``graph`` (lowered; one input, one output) for ``board``.
 
     ``parallelism`` is the lanes a layer may use: one ``P`` for every layer, or a mapping from layer
@@ -251,7 +262,9 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
 
     Each hardware layer writes one buffer per consumer (a residual block's input feeds two); a shape
     change (``alias``) adds no buffer: its consumers read its source's. The MAC layers named in
-    ``rom_block`` keep their ROM in block RAM (:attr:`~fpga_flow.hw.plan.LayerPlan.rom_block`)."""
+    ``rom_block`` keep their ROM in block RAM (:attr:`~fpga_flow.hw.plan.LayerPlan.rom_block`); those
+    named in ``skip`` are activation-skipping engines (:mod:`fpga_flow.hw.skipping`; a factored
+    codebook layer is then a plain codebook one, whose lanes multiply)."""
     per_layer: dict[str, int] | None = None
     if isinstance(parallelism, Mapping):
         per_layer = check_per_layer(graph, parallelism)
@@ -259,6 +272,7 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
     else:
         p_lanes = check_parallelism(parallelism)
     family = board.yosys_family if board is not None else DEFAULT_FAMILY
+    _check_skip(graph, skip)
     inp, rest = _topology(graph)
     by_name = {lay.name: lay for lay in graph.layers}
     holder = {inp.name: inp.name}  # the hardware producer (or the input) whose buffer holds a layer's values
@@ -268,6 +282,8 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
         s0 = by_name[lay.inputs[0]]
         lanes = p_lanes if per_layer is None else per_layer.get(lay.name, 1)
         p = plan_stage(lay, by_name, lanes, banks[holder[s0.name]])
+        if lay.name in skip:
+            p = _as_skipping(p)
         plans.append(p)
         holder[lay.name] = holder[s0.name] if p.is_alias else lay.name
         banks[lay.name] = banks[holder[s0.name]] if p.is_alias else p.schedule.row_lane if p.window else None
@@ -334,7 +350,9 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
             for k, b in enumerate(ins):
                 _check_window_input(p, b, k)
         p = replace(p, in_buffer=ins[0], out_buffer=outs[0], in_buffers=ins, out_buffers=tuple(outs))
-        if ins[0].shared:
+        if p.skipping:
+            p = replace(p, skip=make_skip_plan(p, ins[0]))
+        elif ins[0].shared:
             p = replace(p, banking=_banking(p, ins[0]))
         if p.name in rom_block and p.engine in SHARED_READERS:
             p = replace(p, rom_block=True)
@@ -368,6 +386,18 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
         (p.name, per_layer.get(p.name, 1)) for p in done if not p.is_alias)
     return DesignPlan(graph, p_lanes, family, dsp_slice(family), inp, in_stream, tuple(done), tuple(buffers),
                       out_stream, lanes_requested=requested)
+
+
+def _as_skipping(p: LayerPlan) -> LayerPlan:
+    """``p`` as an activation-skipping engine (a clear error for a layer that cannot be one)."""
+    if p.window is not None or p.engine not in SKIP_ENGINES or len(p.layer.inputs) != 1:
+        raise UnsupportedError(
+            f"layer {p.layer.label}: a {p.engine} stage cannot skip zero activations (only fully-connected "
+            f"layers can: {', '.join(SKIP_ENGINES)} weights)")
+    if p.engine == "codebook_factored":
+        p = replace(p, engine="codebook", sum_type=None,
+                    reason=p.reason + "; skipping zero activations: the lanes multiply (not factored)")
+    return replace(p, skipping=True)
 
 
 def _output_layout(p: LayerPlan, family: str, out_fmt: StreamFormat

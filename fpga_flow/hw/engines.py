@@ -28,7 +28,7 @@ from dataclasses import replace
 import numpy as np
 
 from fpga_flow.fixed import Overflow, Rounding
-from fpga_flow.hw.cost import Cost, act_buffer_cost, mac_engine_cost, shared_buffer_cost
+from fpga_flow.hw.cost import Cost, act_buffer_cost, mac_engine_cost, shared_buffer_cost, skip_engine_cost
 from fpga_flow.hw.plan import BufferPlan, Cycles, LayerPlan, bits_for
 from fpga_flow.hw.window import tap_fields
 
@@ -111,6 +111,8 @@ class EngineModel:
 
 
 def _mac_cycles(p: LayerPlan) -> Cycles:
+    if p.skip is not None:  # data-dependent: the guaranteed figure (every activation nonzero)
+        return Cycles(p.skip.worst, p.skip.worst)
     drain = factored_drain(p.code_bits) if p.engine == "codebook_factored" else ENGINE_DRAIN
     c = 1 + p.rtl_entries + drain
     return Cycles(c, c)
@@ -143,7 +145,22 @@ def _pointwise_hls_cycles(p: LayerPlan) -> int:
     return p.layer.size + HLS_LOOP_DEPTH
 
 
+def _skip_cost(p: LayerPlan, family: str) -> Cost:
+    f, k = p.fields, p.skip
+    assert f is not None and k is not None and p.in_buffer is not None
+    out = f.out_type
+    return skip_engine_cost(
+        lanes=p.lanes, banks_in=k.banks, positions=k.positions, entries=k.entries, count_bits=k.count_bits,
+        slots=k.slots, depth=k.depth, x_bits=f.x_type.width, x_signed=f.x_type.signed, w_bits=f.w_bits,
+        w_signed=f.w_signed, weight_field_bits=f.weight_field_bits, codebook=p.codebook is not None,
+        codebook_bits=max(1, p.code_bits), bias_bits=f.bias_bits, acc_bits=f.acc_bits, out_bits=out.width,
+        relu=f.relu, rq_shift=f.rq_shift, rounds=f.rq_shift > 0 and out.rounding is not Rounding.TRN,
+        saturates=out.overflow is not Overflow.WRAP, family=family, rom_block=p.rom_block)
+
+
 def _mac_cost(p: LayerPlan, family: str) -> Cost:
+    if p.skip is not None:
+        return _skip_cost(p, family)
     f = p.fields
     assert f is not None and p.in_buffer is not None and p.out_buffer is not None
     codebook = p.codebook is not None

@@ -39,6 +39,7 @@ the pixel-major :class:`FeatureMapLayout` of the buffer after the engine.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,6 +49,9 @@ from fpga_flow.hw.cost import Cost
 from fpga_flow.hw.schedule import Schedule
 from fpga_flow.ir import Graph, InputLayer, Layer
 from fpga_flow.stream import StreamFormat
+
+if TYPE_CHECKING:
+    from fpga_flow.hw.skipping import SkipPlan
 
 __all__ = [
     "ENGINES",
@@ -295,6 +299,10 @@ class LayerPlan:
     #: the Verilog engine's ROM is forced into block RAM (``rom_style = "block"``), freeing the LUTs a
     #: shallow ROM would take as logic (chosen by the folding when LUTs run out and block RAM is left)
     rom_block: bool = False
+    #: the engine skips zero input activations (:mod:`fpga_flow.hw.skipping`); ``skip`` holds what it
+    #: stores once its input buffer is planned
+    skipping: bool = False
+    skip: SkipPlan | None = None
 
     @property
     def name(self) -> str:

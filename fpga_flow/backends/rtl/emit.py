@@ -40,6 +40,7 @@ LIBRARY_FILES = (
     "ff_mac_lane.v",
     "ff_factored_lane.v",
     "ff_sparse_mac.v",
+    "ff_skip_mac.v",
     "ff_window.v",
 )
 
@@ -176,7 +177,8 @@ def render_context(plan: DesignPlan, engines: list[RtlEngine] | None = None) -> 
             {"ident": e.ident, "module": e.module, "op": p.layer.op, "storage": p.engine, "lanes": p.lanes,
              "entries": p.rtl_entries, "in_buf": f"b{p.in_buffer.index}", "out_buf": f"b{p.out_buffer.index}",
              "params": list(e.params.items()), "codebook": e.codebook_literal, "slots": e.slots_literal,
-             "rom_file": e.rom_file, "reads": _reads(p, e, e.ident), "out": _write_side(plan, p.out_buffer)}
+             "rom_param": e.rom_param, "rom_value": e.rom_value,
+             "reads": _reads(p, e, e.ident), "out": _write_side(plan, p.out_buffer)}
             for e, p in zip(engines, hw, strict=True)
             if p.in_buffer is not None and p.out_buffer is not None
         ],
@@ -217,6 +219,10 @@ def emit_rtl(plan: DesignPlan, dest: Path) -> list[Path]:
         path = dest / e.rom_file
         write_mem(path, e.rom_words, e.rom_width)
         written.append(path)
+        for name, words, width in e.extra_roms:
+            path = dest / name
+            write_mem(path, words, width)
+            written.append(path)
     path = dest / ctx["pack"]["rom_file"]
     write_mem(path, ctx["pack"]["rom_words"], ctx["pack"]["rom_width"])
     written.append(path)

@@ -39,7 +39,7 @@ from fpga_flow.hw.window import tap_fields
 
 from .spelling import OVF_CODE, RND_CODE, clog2
 
-__all__ = ["RTL_ENGINES", "RtlEngine", "spell_engine", "spell_mac", "spell_window"]
+__all__ = ["RTL_ENGINES", "RtlEngine", "spell_engine", "spell_mac", "spell_skip", "spell_window"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,10 +54,20 @@ class RtlEngine:
     codebook_literal: str | None
     #: ``SLOTS_SRC`` of a window engine reading several maps (None otherwise)
     slots_literal: str | None = None
+    #: the ROM files beyond :attr:`rom_file` (file name, words, width): ``ff_skip_mac``'s scan, bias and
+    #: per-lane entry ROMs
+    extra_roms: tuple[tuple[str, list[int], int], ...] = ()
+    #: the engine's ROM parameter: ``ROM_FILE`` (the file) or ``ROM_PREFIX`` (``ff_skip_mac``: its files'
+    #: common prefix, the ident)
+    rom_param: str = "ROM_FILE"
 
     @property
     def rom_file(self) -> str:
-        return f"{self.ident}.mem"
+        return f"{self.ident}_ptr.mem" if self.rom_param == "ROM_PREFIX" else f"{self.ident}.mem"
+
+    @property
+    def rom_value(self) -> str:
+        return self.ident if self.rom_param == "ROM_PREFIX" else self.rom_file
 
 
 def _entries(p: LayerPlan) -> list[list[tuple[int, int, int, bool, bool]]]:
@@ -174,10 +184,62 @@ def _shared_words(p: LayerPlan, entry_w: int, f_bank: int, f_bias: int, f_first:
     return words
 
 
+def spell_skip(p: LayerPlan, ident: str) -> RtlEngine:
+    """``ff_skip_mac`` of an activation-skipping plan: the pointer ROM (one word per input position,
+    lane ``l``'s ``{count, start}`` in bits ``[l*(EAW+CW) +: EAW+CW]``), the scan ROM (one mask bit per
+    bank), the bias ROM (word ``s``: lane ``l``'s bias of slot ``s`` in bits ``[l*BIAS_W +: BIAS_W]``, 0
+    for a slot without a row) and each lane's entry ROM (``{slot, weight field}``)."""
+    f, inb, outb, k = p.fields, p.in_buffer, p.out_buffer, p.skip
+    assert f is not None and inb is not None and outb is not None and k is not None
+    _check_shifts(p)
+    eaw, cw, sw = clog2(k.entries), k.count_bits, clog2(k.slots)
+    if outb.addr_bits != sw:
+        raise UnsupportedError(f"layer {p.layer.label}: the output buffer's {outb.addr_bits} address bits are not "
+                               f"the engine's {sw} slot bits")
+    ptr_w = eaw + cw
+    ptr_words = []
+    for pos in range(k.positions):
+        word = 0
+        for lane in range(k.lanes):
+            word |= ((int(k.count[pos, lane]) << eaw) | int(k.start[pos, lane])) << (lane * ptr_w)
+        ptr_words.append(word)
+    scan_words = [sum(1 << b for b in range(k.banks) if k.scan_mask[a, b]) for a in range(k.scan)]
+    bmask = (1 << f.bias_bits) - 1
+    bias = np.asarray(p.layer.bias, np.int64) if hasattr(p.layer, "bias") else None
+    bias_words = [0] * k.slots
+    if bias is not None:
+        for lane, rows in enumerate(p.schedule.lane_rows):
+            for slot, r in enumerate(rows):
+                bias_words[slot] |= (int(bias[r]) & bmask) << (lane * f.bias_bits)
+    wmask = (1 << f.weight_field_bits) - 1
+    ent_w = f.weight_field_bits + sw
+    extra: list[tuple[str, list[int], int]] = [(f"{ident}_scan.mem", scan_words, k.banks),
+                                               (f"{ident}_bias.mem", bias_words, k.lanes * f.bias_bits)]
+    for lane in range(k.lanes):
+        n = k.lane_entries[lane]
+        words = [(int(k.slot[lane, t]) << f.weight_field_bits) | (int(k.val[lane, t]) & wmask) for t in range(n)]
+        words += [0] * (k.entries - n)
+        extra.append((f"{ident}_e{lane:04d}.mem", words, ent_w))
+    lp = _lane_params(p)
+    params = {name: lp[name] for name in ("P", "W_X", "X_SIGNED", "WF", "W_W", "W_SIGNED", "CB", "CB_BITS", "BIAS_W",
+                                         "B_SIGNED", "W_ACC", "SHIFT_P", "SHIFT_B", "AW_IN", "BW_IN", "W_OUT",
+                                         "OUT_SIGNED", "RQ_SHIFT", "RND", "OVF", "RELU", "AW_OUT")}
+    params.update({"BANKS_IN": k.banks, "SCAN": k.scan, "SAW": clog2(k.scan), "NPOS": k.positions,
+                   "PAW": clog2(k.positions), "ENTRIES": k.entries, "EAW": eaw, "CW": cw, "SLOTS": k.slots, "SW": sw,
+                   "DEPTH": k.depth, "DW": clog2(k.depth)})
+    if p.rom_block:
+        params["ROM_BLOCK"] = 1
+    return RtlEngine("ff_skip_mac", ident, params, ptr_words, k.lanes * ptr_w, _codebook_literal(p),
+                     extra_roms=tuple(extra), rom_param="ROM_PREFIX")
+
+
 def spell_mac(p: LayerPlan, ident: str) -> RtlEngine:
-    """``ff_sparse_mac`` of a MAC or point-wise plan (its buffers must be planned)."""
+    """``ff_sparse_mac`` of a MAC or point-wise plan (its buffers must be planned; an
+    activation-skipping plan is ``ff_skip_mac``: :func:`spell_skip`)."""
     f, inb, outb = p.fields, p.in_buffer, p.out_buffer
     assert f is not None and inb is not None and outb is not None
+    if p.skip is not None:
+        return spell_skip(p, ident)
     _check_shifts(p)
     if len(p.in_buffers) > 1:
         raise UnsupportedError(f"layer {p.layer.label}: a {p.engine} engine reads one vector")
