@@ -107,6 +107,9 @@ class BuildOptions:
     stimulus: Path | None = None  # a float .npy; default: the calibration data, else seeded random values
     calibrate: Path | None = None  # a float .npy: each float tensor's type from its range on this data
     strict: bool = False
+    #: fully-connected layers built as activation-skipping engines: "off", "all", or layer names
+    #: separated by commas (needs ``parallelism``)
+    skip_zeros: str = "off"
 
 
 @dataclass(frozen=True)
@@ -156,25 +159,72 @@ def folding_budget(board: Board) -> dict[str, float]:
     return b
 
 
+def skip_layers(graph: Graph, text: str) -> frozenset[str]:
+    """``--skip-zeros``: ``off`` (none), ``all`` (every fully-connected layer) or layer names separated
+    by commas, checked against ``graph`` (a FlowError names the layers that can skip)."""
+    fc = [lay.name for lay in graph.layers[1:] if lay.op == "dense"]
+    t = text.strip()
+    if t.lower() in ("", "off", "none"):
+        return frozenset()
+    if t.lower() == "all":
+        if not fc:
+            raise FlowError("--skip-zeros all: the model has no fully-connected layer")
+        return frozenset(fc)
+    names = [n.strip() for n in t.split(",") if n.strip()]
+    bad = [n for n in names if n not in fc]
+    if bad:
+        raise FlowError(f"--skip-zeros: {', '.join(map(repr, bad))} is not a fully-connected layer of the model; "
+                        f"those are {', '.join(map(repr, fc)) or 'none'} (or give 'all' / 'off')")
+    return frozenset(names)
+
+
+def skip_activity(design: DesignPlan, mantissas: Mapping[str, np.ndarray]) -> list[dict]:
+    """The measured cycles of every activation-skipping engine of ``design`` on the stimulus
+    (``mantissas``: every layer's values, samples first): mean, 99th percentile and worst, next to
+    the guaranteed figure (every activation nonzero) and the share of nonzero inputs."""
+    from fpga_flow.hw.skipping import skip_cycles, skip_masks
+
+    rows = []
+    for p in design.hardware_layers:
+        k = p.skip
+        if k is None:
+            continue
+        x = np.asarray(mantissas[p.layer.inputs[0]])
+        x = x.reshape(x.shape[0], -1)
+        masks = skip_masks(k, x)
+        c = np.array([skip_cycles(k, m) for m in masks], np.int64)
+        rows.append({"layer": p.name, "lanes": p.lanes, "samples": int(c.size), "guaranteed": int(k.worst),
+                     "mean": float(c.mean()) if c.size else None,
+                     "p99": float(np.percentile(c, 99)) if c.size else None,
+                     "worst_measured": int(c.max()) if c.size else None,
+                     "nonzero_inputs": float(np.count_nonzero(x) / max(1, x.size))})
+    return rows
+
+
 def plan(graph: Graph, parallelism: int | Mapping[str, int] | None, board: Board | None = None, *,
-         target_ii: int | None = None, target_us: float | None = None) -> DesignPlan:
+         target_ii: int | None = None, target_us: float | None = None,
+         skip: frozenset[str] = frozenset()) -> DesignPlan:
     """The hardware plan of a lowered graph (what ``build`` and ``inspect`` read).
 
     ``parallelism``: lanes of every layer (an int), or per layer (layer name -> lanes); ``None``
     folds automatically (:func:`fpga_flow.hw.folding.fold`): each layer's lanes chosen so that the
     stages' IIs balance, as fast as fits ``board`` (its capacity less the platform's share), or
     meeting ``target_ii`` cycles / ``target_us`` microseconds per sample at the board clock with the
-    fewest lanes."""
+    fewest lanes. ``skip``: the layers built as activation-skipping engines (with ``parallelism``
+    only: the folding plans lock-step engines)."""
+    if skip and parallelism is None:
+        raise FlowError("--skip-zeros needs --parallelism: the automatic folding chooses lanes for lock-step engines "
+                        "(their cycles do not depend on the data); give the lanes, e.g. --parallelism 16")
     if parallelism is not None:
         if target_ii is not None or target_us is not None:
             raise FlowError("--target-ii/--target-us choose the lanes automatically: leave out --parallelism")
         try:
             if isinstance(parallelism, Mapping):
-                return plan_design(graph, check_per_layer(graph, parallelism), board)
+                return plan_design(graph, check_per_layer(graph, parallelism), board, skip=skip)
             parallelism = check_parallelism(parallelism)
         except ValueError as e:
             raise FlowError(f"--parallelism: {e}") from None
-        return plan_design(graph, parallelism, board)
+        return plan_design(graph, parallelism, board, skip=skip)
     from fpga_flow.hw.folding import fold
 
     if target_ii is not None and target_us is not None:
@@ -221,7 +271,8 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
     lanes = options.parallelism
     how = f"at parallelism {lanes}" if lanes is not None else "folding automatically"
     progress(f"planning the hardware for {board.name} {how}")
-    design = plan(graph, lanes, board, target_ii=options.target_ii, target_us=options.target_us)
+    design = plan(graph, lanes, board, target_ii=options.target_ii, target_us=options.target_us,
+                  skip=skip_layers(graph, options.skip_zeros))
     figures = plan_figures(design)
     fit = fit_report(figures, board)
     if options.strict and not fit["fits"]:
@@ -249,6 +300,8 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         emit_board(graph, board, tmp, design.parallelism)
         report = build_report(graph, design, figures, fit, board, options, Path(model).name)
         report["numerics"] = {**audit.to_dict(), "float": versus_float.to_dict()}
+        if any(p.skip is not None for p in design.hardware_layers):
+            report["plan"]["skipping"] = skip_activity(design, vals)
         from fpga_flow.checksums import SECTION, tree_checksums  # tb_data/ and rtl ROM files verify themselves
         report[SECTION] = tree_checksums(tmp)
         write_report(tmp, report)

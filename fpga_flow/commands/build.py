@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parallelism", "-P", type=parallelism_arg, default=None, metavar="P|auto",
                    help="MAC lanes of every layer, or 'auto' (the default): lanes chosen per layer, the fastest design "
                    "that fits the board with room for placement (--target-ii/--target-us: the fewest lanes meeting it)")
+    p.add_argument("--skip-zeros", default="off", metavar="off|all|LAYER[,LAYER...]",
+                   help="build these fully-connected layers as activation-skipping engines (only nonzero inputs are "
+                   "multiplied; cycles depend on the data, the plan counts every input nonzero); needs --parallelism")
     p.add_argument("--target-ii", type=int, default=None, metavar="N",
                    help="automatic folding: meet N cycles between samples with the fewest lanes")
     p.add_argument("--target-us", type=float, default=None, metavar="T",
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         board=args.board, parallelism=args.parallelism, target_ii=args.target_ii, target_us=args.target_us,
         precision=args.precision, storage=args.storage,
         n_stimulus=check_sample_count(args.samples), stimulus=args.stimulus, strict=args.strict,
-        calibrate=args.calibrate,
+        calibrate=args.calibrate, skip_zeros=args.skip_zeros,
     )
     res = build(args.model, args.out, opts)
     r = res.report
@@ -54,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         if row["op"] != "stream" and row["engine"] != "alias":
             print(f"    {row['name']:<20} {row['engine']:<18} lanes {row['lanes']:>3}  entries {row['entries']:>7}  "
                   f"II {row['ii']:>7}  DSP {row['dsp']:>3}  BRAM36 {row['bram36']:g}")
+    for row in r["plan"].get("skipping", []):
+        print(f"    {row['layer']:<20} skipping zeros: {100 * row['nonzero_inputs']:.1f}% of its inputs nonzero, "
+              f"cycles mean {row['mean']:.1f}, p99 {row['p99']:.0f}, worst {row['worst_measured']} on "
+              f"{row['samples']} samples (guaranteed {row['guaranteed']})")
     folding = r["plan"].get("folding")
     if folding is not None:
         lanes = ", ".join(f"{n} {v}" for n, v in folding["lanes"].items())

@@ -13,7 +13,7 @@ from fpga_flow.commands._common import add_model_arguments, parallelism_arg
 from fpga_flow.errors import UnsupportedError
 from fpga_flow.fixed import FixedType
 from fpga_flow.hw import plan_figures
-from fpga_flow.pipeline import LowerOptions, load_and_lower, plan
+from fpga_flow.pipeline import LowerOptions, load_and_lower, plan, skip_layers
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", default="pynq-z2", help="board the plan is costed for (default pynq-z2)")
     p.add_argument("--parallelism", "-P", type=parallelism_arg, default=None, metavar="P|auto",
                    help="MAC lanes of every layer of the plan, or 'auto' (the default): the lanes `build` would choose")
+    p.add_argument("--skip-zeros", default="off", metavar="off|all|LAYER[,LAYER...]",
+                   help="plan these fully-connected layers as activation-skipping engines (needs --parallelism)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     rows = layer_rows(graph)
     tot = totals(rows)
     try:
-        fig: dict | None = plan_figures(plan(graph, args.parallelism, board))
+        fig: dict | None = plan_figures(plan(graph, args.parallelism, board, skip=skip_layers(graph, args.skip_zeros)))
         no_plan = ""
     except UnsupportedError as e:  # the model is readable, its hardware is not planned yet
         fig, no_plan = None, str(e)

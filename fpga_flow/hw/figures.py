@@ -36,8 +36,10 @@ def _layer_row(p: LayerPlan) -> dict[str, Any]:
         "name": lay.name,
         "origin": lay.label,
         "op": lay.op,
-        "engine": p.engine,
-        "reason": p.reason,
+        "engine": p.engine if p.skip is None else f"{p.engine}+skip",
+        "reason": p.reason if p.skip is None else (
+            f"{p.reason}; skips zero activations: {p.skip.banks} inputs scanned per cycle, one nonzero broadcast "
+            f"per cycle, FIFOs of {p.skip.depth} columns per lane (cycles: every input nonzero)"),
         "lanes": p.lanes if not p.is_alias else 0,
         "entries": p.entries if not p.is_alias else 0,
         "entries_lower_bound": p.schedule.entries_lower_bound if not p.is_alias else 0,
