@@ -20,17 +20,20 @@ from fpga_flow.sim.rtl_sim import lint_verilog, run_rtl_sim
 from fpga_flow.tbdata import TbData, write_tb_data
 
 N_SAMPLES = 12
-CASES = [("dense", 4), ("csr", 1), ("codebook", 4), ("mlp3", 4), ("emptyrows", 8)]
+#: (graph, lanes, broadcasts per cycle: None is the default for the lanes, 1 here)
+CASES = [("dense", 4, None), ("csr", 1, None), ("codebook", 4, 2), ("mlp3", 4, None), ("mlp3", 3, 4),
+         ("emptyrows", 8, 3)]
 
 
 @needs_verilator
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("kind,lanes", CASES, ids=[f"{k}-P{p}" for k, p in CASES])
-def test_skipping_design_bit_exact_with_modelled_cycles(tmp_path: Path, kind: str, lanes: int) -> None:
+@pytest.mark.parametrize("kind,lanes,bcast", CASES, ids=[f"{k}-P{p}-B{b}" for k, p, b in CASES])
+def test_skipping_design_bit_exact_with_modelled_cycles(tmp_path: Path, kind: str, lanes: int,
+                                                        bcast: int | None) -> None:
     g = make_graph(kind)
     names = frozenset(lay.name for lay in g.layers[1:] if hasattr(lay, "weights"))
-    plan = plan_design(g, lanes, skip=names)
-    assert all(p.skip is not None for p in plan.hardware_layers)
+    plan = plan_design(g, lanes, skip=names, skip_bcast=bcast)
+    assert all(p.skip is not None and p.skip.bcast == (bcast or 1) for p in plan.hardware_layers)
     rtl, tb = tmp_path / "rtl", tmp_path / "tb"
     emit_rtl(plan, rtl)
     x = random_inputs(g, N_SAMPLES)
@@ -40,7 +43,7 @@ def test_skipping_design_bit_exact_with_modelled_cycles(tmp_path: Path, kind: st
     vals = g.execute(x)
     inp, out = g.inputs[0], g.output_layers[0]
     write_tb_data(tb, TbData(vals[inp.name], vals[out.name], inp.out_type, out.out_type))
-    if kind == "mlp3":
+    if kind == "mlp3" or bcast:
         lint = lint_verilog([rtl / n for n in (rtl / "sources.f").read_text().split()])
         assert lint.ok, lint
     res = run_rtl_sim(rtl, tb, build_dir=tmp_path / "build", gap_prob=0.3, ready_prob=0.5, seed=lanes)

@@ -756,20 +756,22 @@ def skip_engine_cost(*, lanes: int, banks_in: int, positions: int, entries: int,
                      depth: int, x_bits: int, x_signed: bool, w_bits: int, w_signed: bool, weight_field_bits: int,
                      codebook: bool, codebook_bits: int, bias_bits: int, acc_bits: int, out_bits: int,
                      relu: bool, rq_shift: int, rounds: bool, saturates: bool, family: str,
-                     rom_block: bool = False) -> Cost:
+                     rom_block: bool = False, bcast: int = 1) -> Cost:
     """``ff_skip_mac``: the scan (nonzero detect, priority select and the ``banks_in``-way mux of
     the broadcast value, the scan ROM), the pointer ROM (``positions`` x ``lanes`` (start, count)),
     the bias ROM, and per lane its FIFO (``depth`` columns), walker, entry ROM, multiplier,
-    accumulator RAM (``slots`` words), bias adder, requantizer and output registers."""
+    accumulator RAM (``slots`` words), bias adder, requantizer and output registers; ``bcast``
+    broadcast channels: that many selects, broadcast registers, pointer ROM copies and FIFOs per lane."""
     _check_family(family)
     eaw = max(1, _clog2(entries))
     sw = max(1, _clog2(slots))
     scan_words = -(-positions // max(1, banks_in))
-    lut = SKIP_CTRL_LUT + banks_in * (-(-x_bits // 6) + 2) + x_bits * mux_luts(banks_in) + 2 * _clog2(positions)
-    ff = SKIP_CTRL_FF + 2 * (x_bits + _clog2(positions) + 1) + banks_in + _clog2(scan_words) + sw
+    lut = (SKIP_CTRL_LUT + banks_in * (-(-x_bits // 6) + 2)
+           + bcast * (x_bits * mux_luts(banks_in) + 2 * _clog2(positions) + banks_in))
+    ff = SKIP_CTRL_FF + bcast * 2 * (x_bits + _clog2(positions) + 1) + banks_in + _clog2(scan_words) + sw
     total = Cost(lut=lut, ff=ff)
     total = total + _rom_luts(banks_in, scan_words, family)
-    total = total + _rom_luts(lanes * (eaw + count_bits), positions, family, block=rom_block)
+    total = total + _rom_luts(lanes * (eaw + count_bits), positions, family, block=rom_block).times(bcast)
     total = total + _rom_luts(lanes * bias_bits, slots, family)
     fw = x_bits + eaw + count_bits
     a = _operand_bits(x_bits, x_signed)
@@ -777,7 +779,7 @@ def skip_engine_cost(*, lanes: int, banks_in: int, positions: int, entries: int,
     dsp = dsp_per_product(a, b, family)
     lane = Cost(lut=SKIP_LANE_CTRL_LUT + eaw + count_bits + 2 * _clog2(depth),
                 ff=3 * _clog2(depth) + 2 + eaw + count_bits + x_bits + 3 + x_bits + sw)
-    lane = lane + _ram_luts(fw, depth, family)
+    lane = lane + _ram_luts(fw, depth, family).times(bcast) + Cost(lut=4 * (bcast - 1), ff=(bcast - 1) * 9)
     lane = lane + _rom_luts(weight_field_bits + sw, entries, family)
     if codebook:
         lane = lane + Cost(lut=math.ceil(w_bits * _table_luts_per_bit(1 << codebook_bits)))

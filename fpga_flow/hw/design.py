@@ -253,7 +253,8 @@ def _check_skip(graph: Graph, skip: frozenset[str]) -> None:
 
 
 def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None = None, *,
-                rom_block: frozenset[str] = frozenset(), skip: frozenset[str] = frozenset()) -> DesignPlan:
+                rom_block: frozenset[str] = frozenset(), skip: frozenset[str] = frozenset(),
+                skip_bcast: int | None = None) -> DesignPlan:
     """Plan every layer of ``graph`` (lowered; one input, one output) for ``board``.
 
     ``parallelism`` is the lanes a layer may use: one ``P`` for every layer, or a mapping from layer
@@ -264,7 +265,8 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
     change (``alias``) adds no buffer: its consumers read its source's. The MAC layers named in
     ``rom_block`` keep their ROM in block RAM (:attr:`~fpga_flow.hw.plan.LayerPlan.rom_block`); those
     named in ``skip`` are activation-skipping engines (:mod:`fpga_flow.hw.skipping`; a factored
-    codebook layer is then a plain codebook one, whose lanes multiply)."""
+    codebook layer is then a plain codebook one, whose lanes multiply), broadcasting ``skip_bcast``
+    nonzero inputs per cycle (default: by their lanes, :func:`fpga_flow.hw.skipping.default_bcast`)."""
     per_layer: dict[str, int] | None = None
     if isinstance(parallelism, Mapping):
         per_layer = check_per_layer(graph, parallelism)
@@ -351,7 +353,7 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
                 _check_window_input(p, b, k)
         p = replace(p, in_buffer=ins[0], out_buffer=outs[0], in_buffers=ins, out_buffers=tuple(outs))
         if p.skipping:
-            p = replace(p, skip=make_skip_plan(p, ins[0]))
+            p = replace(p, skip=make_skip_plan(p, ins[0], bcast=skip_bcast))
         elif ins[0].shared:
             p = replace(p, banking=_banking(p, ins[0]))
         if p.name in rom_block and p.engine in SHARED_READERS:

@@ -155,7 +155,7 @@ def _skip_cost(p: LayerPlan, family: str) -> Cost:
         w_signed=f.w_signed, weight_field_bits=f.weight_field_bits, codebook=p.codebook is not None,
         codebook_bits=max(1, p.code_bits), bias_bits=f.bias_bits, acc_bits=f.acc_bits, out_bits=out.width,
         relu=f.relu, rq_shift=f.rq_shift, rounds=f.rq_shift > 0 and out.rounding is not Rounding.TRN,
-        saturates=out.overflow is not Overflow.WRAP, family=family, rom_block=p.rom_block)
+        saturates=out.overflow is not Overflow.WRAP, family=family, rom_block=p.rom_block, bcast=k.bcast)
 
 
 def _mac_cost(p: LayerPlan, family: str) -> Cost:

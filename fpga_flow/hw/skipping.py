@@ -9,8 +9,9 @@ cost nothing beyond the scan that finds them.
 
 The scan reads the input buffer one address per cycle, every bank at once: *position*
 ``a * banks + b`` is bank ``b`` at address ``a`` (``a < scan``). Of a word's positions that hold an
-element some lane uses (``scan_mask``) and are nonzero, one is broadcast per cycle (a word takes
-``max(1, m)`` cycles for ``m`` of them). For every position, ``start[pos, l]`` / ``count[pos, l]``
+element some lane uses (``scan_mask``) and are nonzero, the ``bcast`` lowest are broadcast per
+cycle, one per channel (a word takes ``max(1, ceil(m / bcast))`` cycles for ``m`` of them); every
+lane has one FIFO per channel. For every position, ``start[pos, l]`` / ``count[pos, l]``
 locate lane ``l``'s entries of that element's column in its entry list (``val``, ``slot``).
 
 :func:`skip_cycles` is the cycle model of ``ff_skip_mac.v`` (checked cycle for cycle by RTL
@@ -22,17 +23,23 @@ work (a broadcast, a FIFO entry, its walk), so no input takes longer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from fpga_flow.errors import UnsupportedError
 from fpga_flow.hw.plan import BufferPlan, LayerPlan, bits_for
 
-__all__ = ["SKIP_DEPTH", "SKIP_ENGINES", "SkipPlan", "make_skip_plan", "skip_cycles", "skip_masks"]
+__all__ = ["BCAST_LANES", "MAX_BCAST", "SKIP_DEPTH", "SKIP_ENGINES", "SkipPlan", "default_bcast", "make_skip_plan",
+           "skip_cycles", "skip_masks"]
 
 #: Columns each lane's FIFO holds (EIE uses 8: enough to absorb the imbalance between lanes).
 SKIP_DEPTH = 8
+#: Lanes per broadcast channel: a layer with L lanes broadcasts ``min(MAX_BCAST, max(1, L // 16))``
+#: nonzero inputs per cycle (one broadcast per cycle caps a layer at about its nonzero inputs, which
+#: starts to bind at ~30 lanes on LeNet-300-100; each channel costs a pointer ROM copy and a FIFO per lane).
+BCAST_LANES = 16
+MAX_BCAST = 4
 #: Storage kinds a skipping engine is built from (their weights as lane arrays).
 SKIP_ENGINES = ("dense", "csr", "codebook", "codebook_factored")
 
@@ -58,6 +65,8 @@ class SkipPlan:
     slots: int
     #: cycles with every input activation nonzero (the guaranteed figure)
     worst: int
+    #: nonzero inputs broadcast per cycle (each lane has one FIFO per broadcast channel)
+    bcast: int = 1
 
     @property
     def lanes(self) -> int:
@@ -105,8 +114,14 @@ def _lane_weights(p: LayerPlan) -> list[list[tuple[int, int, int]]]:
     return out
 
 
-def make_skip_plan(p: LayerPlan, inb: BufferPlan, depth: int = SKIP_DEPTH) -> SkipPlan:
-    """The skipping engine of MAC plan ``p`` (lane arrays and schedule planned) reading ``inb``."""
+def default_bcast(lanes: int, banks: int) -> int:
+    """Broadcasts per cycle for ``lanes`` lanes reading ``banks`` banks per scanned word."""
+    return max(1, min(MAX_BCAST, lanes // BCAST_LANES, banks))
+
+
+def make_skip_plan(p: LayerPlan, inb: BufferPlan, depth: int = SKIP_DEPTH, bcast: int | None = None) -> SkipPlan:
+    """The skipping engine of MAC plan ``p`` (lane arrays and schedule planned) reading ``inb``, with
+    ``bcast`` broadcasts per cycle (default :func:`default_bcast`)."""
     if p.engine not in SKIP_ENGINES or p.window is not None:
         raise UnsupportedError(f"layer {p.layer.label}: a {p.engine} engine cannot skip zero activations")
     lanes = p.lanes
@@ -144,11 +159,14 @@ def make_skip_plan(p: LayerPlan, inb: BufferPlan, depth: int = SKIP_DEPTH) -> Sk
         slot[lane, :n] = per_lane_slot[lane]
     used = count.sum(axis=1) > 0
     scan_mask = used.reshape(scan, banks)
+    if bcast is None:
+        bcast = default_bcast(lanes, banks)
+    if bcast < 1:
+        raise ValueError(f"broadcasts per cycle must be at least 1, got {bcast}")
     plan = SkipPlan(depth, scan, banks, scan_mask, pos_elem, start, count, val, slot, tuple(lane_entries),
-                    p.slots, 0)
+                    p.slots, 0, bcast)
     worst = skip_cycles(plan, np.ones(npos, bool))
-    return SkipPlan(depth, scan, banks, scan_mask, pos_elem, start, count, val, slot, tuple(lane_entries),
-                    p.slots, worst)
+    return replace(plan, worst=worst)
 
 
 def skip_masks(plan: SkipPlan, x: np.ndarray) -> np.ndarray:
@@ -164,21 +182,23 @@ def skip_masks(plan: SkipPlan, x: np.ndarray) -> np.ndarray:
 def skip_cycles(plan: SkipPlan, nonzero: np.ndarray) -> int:
     """Cycles of one sample from the start cycle to the commit cycle, both counted (the engine's
     initiation interval and latency), for ``nonzero`` (positions,) bool: ``ff_skip_mac`` cycle for
-    cycle."""
-    depth, lanes = plan.depth, plan.lanes
+    cycle (``bcast`` broadcasts per cycle, one FIFO per broadcast channel in every lane, the walker
+    taking the lowest channel whose FIFO holds a column)."""
+    depth, lanes, nb = plan.depth, plan.lanes, plan.bcast
     m_all = (np.asarray(nonzero, bool).reshape(plan.scan, plan.banks) & plan.scan_mask)
     words = [np.flatnonzero(m_all[a]) for a in range(plan.scan)]
     count = plan.count
     af = depth - 2
-    fifo = np.zeros((lanes, depth), np.int64)
-    wp = np.zeros(lanes, np.int64)
-    rp = np.zeros(lanes, np.int64)
-    occ = np.zeros(lanes, np.int64)
+    fifo = np.zeros((nb, lanes, depth), np.int64)
+    wp = np.zeros((nb, lanes), np.int64)
+    rp = np.zeros((nb, lanes), np.int64)
+    occ = np.zeros((nb, lanes), np.int64)
     busy = np.zeros(lanes, bool)
     rem = np.zeros(lanes, np.int64)
     e1 = np.zeros(lanes, bool)
     e2 = np.zeros(lanes, bool)
-    bc_v, bc_pos, pv, p_pos = False, 0, False, 0
+    bc = [(False, 0)] * nb  # per channel: (valid, position) of the broadcast register
+    pv = [(False, 0)] * nb  # and of the pointer ROM's output
     rows = np.arange(lanes)
     cycles = 1  # the start cycle
     cur, sent = 0, 0
@@ -190,30 +210,35 @@ def skip_cycles(plan: SkipPlan, nonzero: np.ndarray) -> int:
             stall = bool(np.any(occ >= af))
             left = words[cur][sent:]
             emit = not stall and left.size > 0
-            word_end = not stall and left.size <= 1
+            word_end = not stall and left.size <= nb
             idle = False
         else:
             emit = word_end = False
-            idle = (not bc_v and not pv and not np.any(occ) and not np.any(busy) and not np.any(e1)
-                    and not np.any(e2))
-        push = count[p_pos] > 0 if pv else np.zeros(lanes, bool)
-        pop = (occ > 0) & (~busy | (rem == 1))
-        head = fifo[rows, rp % depth]
+            idle = (not any(v for v, _ in bc) and not any(v for v, _ in pv) and not np.any(occ)
+                    and not np.any(busy) and not np.any(e1) and not np.any(e2))
+        push = np.array([count[pos] > 0 if v else np.zeros(lanes, bool) for v, pos in pv])  # (nb, lanes)
+        can_pop = ~busy | (rem == 1)
+        nonempty = occ > 0
+        first = np.argmax(nonempty, axis=0)  # the lowest channel holding a column
+        pop = np.zeros((nb, lanes), bool)
+        any_pop = nonempty.any(axis=0) & can_pop
+        pop[first[any_pop], rows[any_pop]] = True
+        head = fifo[first, rows, rp[first, rows] % depth]
         # ---- the clock edge
-        new_busy = np.where(pop, True, np.where(busy & (rem == 1), False, busy))
-        new_rem = np.where(pop, head, np.where(busy, rem - 1, rem))
+        new_busy = np.where(any_pop, True, np.where(busy & (rem == 1), False, busy))
+        new_rem = np.where(any_pop, head, np.where(busy, rem - 1, rem))
         e2 = e1.copy()
         e1 = busy.copy()
         busy, rem = new_busy, new_rem
-        if np.any(push):
-            fifo[push, wp[push] % depth] = count[p_pos][push]
+        for c in range(nb):
+            if pv[c][0] and np.any(push[c]):
+                fifo[c, push[c], wp[c, push[c]] % depth] = count[pv[c][1]][push[c]]
         wp = wp + push
         rp = rp + pop
         occ = occ + push - pop
-        pv, p_pos = bc_v, bc_pos
-        bc_v = emit
-        if emit:
-            bc_pos = cur * plan.banks + int(left[0])
+        pv = list(bc)
+        bc = [(emit and c < left.size, cur * plan.banks + int(left[c]) if emit and c < left.size else 0)
+              for c in range(nb)] if scanning else [(False, 0)] * nb
         if scanning:
             if word_end:
                 sent = 0
@@ -222,7 +247,7 @@ def skip_cycles(plan: SkipPlan, nonzero: np.ndarray) -> int:
                 else:
                     cur += 1
             elif emit:
-                sent += 1
+                sent += nb
         elif idle:
             return cycles + plan.slots + 2
 

@@ -22,10 +22,10 @@ from rtl_models import make_graph  # noqa: E402
 KINDS = ("dense", "csr", "codebook", "mlp3", "emptyrows")
 
 
-def _skipping(kind: str, lanes: int):
+def _skipping(kind: str, lanes: int, bcast: int | None = None):
     g = make_graph(kind)
     names = frozenset(lay.name for lay in g.layers[1:] if hasattr(lay, "weights"))
-    return g, plan_design(g, lanes, skip=names)
+    return g, plan_design(g, lanes, skip=names, skip_bcast=bcast)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -60,12 +60,13 @@ def test_lane_arrays_hold_every_nonzero_weight_once(kind: str, lanes: int) -> No
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_guaranteed_figure_bounds_every_input(kind: str) -> None:
-    g, plan = _skipping(kind, 4)
+@pytest.mark.parametrize("bcast", [1, 2, 4])
+def test_the_guaranteed_figure_bounds_every_input(kind: str, bcast: int) -> None:
+    g, plan = _skipping(kind, 4, bcast)
     rng = np.random.default_rng(3)
     for p in plan.hardware_layers:
         k = p.skip
-        assert k is not None and p.cycles.ii == k.worst == p.cycles.latency
+        assert k is not None and k.bcast == bcast and p.cycles.ii == k.worst == p.cycles.latency
         zero = skip_cycles(k, np.zeros(k.positions, bool))
         assert zero == k.scan + k.slots + 4  # start, one cycle per word, one drain cycle, slots, two
         for density in (0.1, 0.5, 0.9):
@@ -100,3 +101,10 @@ def test_only_fully_connected_layers_skip() -> None:
         plan_design(g, 2, skip=frozenset({"relu"}))
     with pytest.raises(ValueError, match="unknown layer"):
         plan_design(g, 2, skip=frozenset({"nope"}))
+
+
+def test_broadcasts_per_cycle_grow_with_the_lanes() -> None:
+    from fpga_flow.hw.skipping import default_bcast
+
+    assert [default_bcast(lanes, 8) for lanes in (1, 16, 31, 32, 64, 500)] == [1, 1, 1, 2, 4, 4]
+    assert default_bcast(64, 2) == 2  # never more than the banks a word has

@@ -226,7 +226,7 @@ def spell_skip(p: LayerPlan, ident: str) -> RtlEngine:
                                          "OUT_SIGNED", "RQ_SHIFT", "RND", "OVF", "RELU", "AW_OUT")}
     params.update({"BANKS_IN": k.banks, "SCAN": k.scan, "SAW": clog2(k.scan), "NPOS": k.positions,
                    "PAW": clog2(k.positions), "ENTRIES": k.entries, "EAW": eaw, "CW": cw, "SLOTS": k.slots, "SW": sw,
-                   "DEPTH": k.depth, "DW": clog2(k.depth)})
+                   "DEPTH": k.depth, "DW": clog2(k.depth), "BCAST": k.bcast, "CSW": clog2(k.bcast)})
     if p.rom_block:
         params["ROM_BLOCK"] = 1
     return RtlEngine("ff_skip_mac", ident, params, ptr_words, k.lanes * ptr_w, _codebook_literal(p),

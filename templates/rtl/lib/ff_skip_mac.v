@@ -9,13 +9,15 @@
 // per bank, port b reading bank b) is read one address per cycle, all BANKS_IN banks at once:
 // position (a, b) is bank b at address a, in the planner's order (fpga_flow/hw/skipping.py). Of
 // the word's positions that hold an element some lane uses (the SCAN ROM, one mask bit per bank)
-// and are nonzero, the lowest is broadcast each cycle as (position, x); a word with m such
-// positions takes max(1, m) cycles. The broadcast stops while any lane's FIFO holds DEPTH - 2 or
-// more columns (the three broadcasts in flight then still fit).
+// and are nonzero, the BCAST lowest are broadcast each cycle, one per channel, as (position, x);
+// a word with m such positions takes max(1, ceil(m / BCAST)) cycles. The broadcast stops while
+// any lane FIFO holds DEPTH - 2 or more columns (the three broadcasts in flight then still fit).
 //
-// Lanes: the broadcast position indexes the pointer ROM (one word per position, lane l's
-// {count, start} in bits [l*(EAW+CW) +: EAW+CW]); a lane with count > 0 pushes {x, start, count}
-// into its FIFO (DEPTH deep); its walker pops a column and reads count entries of its entry ROM
+// Lanes: each channel's position indexes its copy of the pointer ROM (one word per position, lane
+// l's {count, start} in bits [l*(EAW+CW) +: EAW+CW]); a lane with count > 0 pushes {x, start,
+// count} into its FIFO of that channel (DEPTH deep); its walker pops a column (from the lowest
+// channel whose FIFO holds one: the accumulation is exact, so the order does not matter) and reads
+// count entries of its entry ROM
 // (ROM_PREFIX_eNNNN.mem for lane NNNN, entry = {slot, weight field}) one per cycle, back to back
 // across columns. Each entry multiplies (registered) and adds into its slot's accumulator
 // (distributed RAM, exact in W_ACC bits, zero at the start of a sample).
@@ -44,6 +46,8 @@ module ff_skip_mac #(
     parameter integer SW         = 1,    // >= max(1, clog2(SLOTS)); the output buffer's AW_OUT
     parameter integer DEPTH      = 8,    // lane FIFO depth (a power of two, at least 4)
     parameter integer DW         = 3,    // clog2(DEPTH)
+    parameter integer BCAST      = 1,    // nonzero inputs broadcast per cycle (one FIFO each per lane)
+    parameter integer CSW        = 1,    // >= max(1, clog2(BCAST))
     parameter         ROM_PREFIX = "skip",
     parameter integer W_X        = 8,
     parameter integer X_SIGNED   = 1,
@@ -119,25 +123,40 @@ module ff_skip_mac #(
         end
     endgenerate
     wire [BANKS_IN-1:0] m = nz & vmask_q & ~sent;
-    wire [BANKS_IN-1:0] low = m & (~m + 1'b1);            // lowest set bit (one-hot)
-    wire                one_left = ((m & (m - 1'b1)) == {BANKS_IN{1'b0}});  // at most one to send
-    reg  [BW_IN-1:0]    low_b;
-    reg  [W_X-1:0]      low_x;
-    integer i;
-    always @* begin
-        low_b = {BW_IN{1'b0}};
-        low_x = {W_X{1'b0}};
-        for (i = BANKS_IN - 1; i >= 0; i = i - 1) begin
-            if (m[i]) begin
-                low_b = i[BW_IN-1:0];
-                low_x = rdata[i*W_X +: W_X];
+    // the BCAST lowest of them: channel c takes the lowest bit of mc[c], mc[c+1] is what is left
+    wire [BANKS_IN-1:0] mc [0:BCAST];
+    wire [BCAST-1:0]       ch_v;
+    wire [BCAST*BW_IN-1:0] ch_b;
+    wire [BCAST*W_X-1:0]   ch_x;
+    assign mc[0] = m;
+    genvar c;
+    generate
+        for (c = 0; c < BCAST; c = c + 1) begin : g_pick
+            wire [BANKS_IN-1:0] low = mc[c] & (~mc[c] + 1'b1);   // one-hot
+            assign mc[c+1] = mc[c] & ~low;
+            assign ch_v[c] = |mc[c];
+            reg [BW_IN-1:0] lb;
+            reg [W_X-1:0]   lx;
+            integer i;
+            always @* begin
+                lb = {BW_IN{1'b0}};
+                lx = {W_X{1'b0}};
+                for (i = 0; i < BANKS_IN; i = i + 1) begin
+                    if (low[i]) begin
+                        lb = lb | i[BW_IN-1:0];
+                        lx = lx | rdata[i*W_X +: W_X];
+                    end
+                end
             end
+            assign ch_b[c*BW_IN +: BW_IN] = lb;
+            assign ch_x[c*W_X +: W_X] = lx;
         end
-    end
+    endgenerate
+    wire none_left = (mc[BCAST] == {BANKS_IN{1'b0}});           // this cycle sends the rest
 
     wire scanning = (state == S_SCAN);
     wire emit     = scanning && !stall && (m != {BANKS_IN{1'b0}});
-    wire word_end = scanning && !stall && one_left;          // the word is done this cycle
+    wire word_end = scanning && !stall && none_left;         // the word is done this cycle
     wire scan_end = word_end && (cur == SCAN_LAST);
     wire advance  = word_end && (cur != SCAN_LAST);
     wire start    = (state == S_IDLE) && in_valid && out_ready;
@@ -156,14 +175,24 @@ module ff_skip_mac #(
 
     always @(posedge clk) vmask_q <= scan_rom[ra];
 
-    // ---- broadcast register: (position, x)
-    reg             bc_v;
-    reg [PAW-1:0]   bc_pos;
-    reg [W_X-1:0]   bc_x;
+    // ---- broadcast registers, one per channel: (position, x)
+    reg [BCAST-1:0]       bc_v;
+    reg [BCAST*PAW-1:0]   bc_pos;
+    reg [BCAST*W_X-1:0]   bc_x;
     localparam [31:0] BANKS32 = BANKS_IN;
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [31:0] pos_full = {{(32-SAW){1'b0}}, cur} * BANKS32 + {{(32-BW_IN){1'b0}}, low_b};
-    /* verilator lint_on UNUSEDSIGNAL */
+    generate
+        for (c = 0; c < BCAST; c = c + 1) begin : g_bc
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [31:0] pos_full = {{(32-SAW){1'b0}}, cur} * BANKS32 + {{(32-BW_IN){1'b0}}, ch_b[c*BW_IN +: BW_IN]};
+            /* verilator lint_on UNUSEDSIGNAL */
+            always @(posedge clk) begin
+                if (!rst_n) bc_v[c] <= 1'b0;
+                else bc_v[c] <= emit && ch_v[c];
+                bc_pos[c*PAW +: PAW] <= pos_full[PAW-1:0];
+                bc_x[c*W_X +: W_X]   <= ch_x[c*W_X +: W_X];
+            end
+        end
+    endgenerate
 
     always @(posedge clk) begin
         if (!rst_n) begin
@@ -172,9 +201,7 @@ module ff_skip_mac #(
             sent  <= {BANKS_IN{1'b0}};
             os    <= {SW{1'b0}};
             fcnt  <= 1'b0;
-            bc_v  <= 1'b0;
         end else begin
-            bc_v <= emit;
             case (state)
                 S_IDLE: if (start) begin
                     state <= S_SCAN;
@@ -187,7 +214,7 @@ module ff_skip_mac #(
                         if (advance) cur <= cur + 1'b1;
                         else state <= S_DRAIN;
                     end else if (emit) begin
-                        sent <= sent | low;
+                        sent <= sent | (m & ~mc[BCAST]);
                     end
                 end
                 S_DRAIN: if (all_idle) begin
@@ -205,31 +232,29 @@ module ff_skip_mac #(
             endcase
         end
     end
-    always @(posedge clk) begin
-        bc_pos <= pos_full[PAW-1:0];
-        bc_x   <= low_x;
-    end
 
-    // ---- pointer ROM, read with the broadcast
-    reg [P*PTR_W-1:0] ptr_q;
-    reg               pv;
-    reg [W_X-1:0]     px;
+    // ---- pointer ROM, read with the broadcast (one copy per channel)
+    reg [BCAST*P*PTR_W-1:0] ptr_q;
+    reg [BCAST-1:0]         pv;
+    reg [BCAST*W_X-1:0]     px;
     generate
-        if (ROM_BLOCK != 0) begin : g_prom_block
-            (* rom_style = "block" *) reg [P*PTR_W-1:0] prom [0:NPOS-1];
-            initial $readmemh({ROM_PREFIX, "_ptr.mem"}, prom);
-            always @(posedge clk) if (bc_v) ptr_q <= prom[bc_pos];
-        end else begin : g_prom
-            reg [P*PTR_W-1:0] prom [0:NPOS-1];
-            initial $readmemh({ROM_PREFIX, "_ptr.mem"}, prom);
-            always @(posedge clk) if (bc_v) ptr_q <= prom[bc_pos];
+        for (c = 0; c < BCAST; c = c + 1) begin : g_ptr
+            if (ROM_BLOCK != 0) begin : g_prom_block
+                (* rom_style = "block" *) reg [P*PTR_W-1:0] prom [0:NPOS-1];
+                initial $readmemh({ROM_PREFIX, "_ptr.mem"}, prom);
+                always @(posedge clk) if (bc_v[c]) ptr_q[c*P*PTR_W +: P*PTR_W] <= prom[bc_pos[c*PAW +: PAW]];
+            end else begin : g_prom
+                reg [P*PTR_W-1:0] prom [0:NPOS-1];
+                initial $readmemh({ROM_PREFIX, "_ptr.mem"}, prom);
+                always @(posedge clk) if (bc_v[c]) ptr_q[c*P*PTR_W +: P*PTR_W] <= prom[bc_pos[c*PAW +: PAW]];
+            end
+            always @(posedge clk) begin
+                if (!rst_n) pv[c] <= 1'b0;
+                else pv[c] <= bc_v[c];
+                px[c*W_X +: W_X] <= bc_x[c*W_X +: W_X];
+            end
         end
     endgenerate
-    always @(posedge clk) begin
-        if (!rst_n) pv <= 1'b0;
-        else pv <= bc_v;
-        px <= bc_x;
-    end
 
     // ---- bias ROM, read in the output phase
     reg [P*BIAS_W-1:0] bias_rom [0:SLOTS-1];
@@ -248,7 +273,7 @@ module ff_skip_mac #(
     // ---- lanes
     wire [P-1:0] lane_af, lane_idle;
     assign stall = |lane_af;
-    assign all_idle = (&lane_idle) && !bc_v && !pv;
+    assign all_idle = (&lane_idle) && (bc_v == {BCAST{1'b0}}) && (pv == {BCAST{1'b0}});
 
     localparam integer PW = W_X + W_W + 2;
     localparam integer WA0 = ((PW + SHIFT_P) > W_ACC) ? (PW + SHIFT_P) : W_ACC;
@@ -265,18 +290,24 @@ module ff_skip_mac #(
             localparam integer N0 = 48 + l % 10;
             localparam [31:0] LNUM = {N3[7:0], N2[7:0], N1[7:0], N0[7:0]};
 
-            // push: this lane has weights in the broadcast column
-            wire [EAW-1:0] p_start = ptr_q[l*PTR_W +: EAW];
-            wire [CW-1:0]  p_count = ptr_q[l*PTR_W + EAW +: CW];
-            wire           push = pv && (p_count != {CW{1'b0}});
-
-            // FIFO of columns
-            reg [FW-1:0] fifo [0:DEPTH-1];
-            reg [DW-1:0] wp, rp;
-            reg [DW:0]   occ;
-            wire         empty = (occ == {(DW+1){1'b0}});
-            wire [FW-1:0] head = fifo[rp];
-            assign lane_af[l] = (occ >= AF);
+            // one FIFO of columns per broadcast channel; the walker takes the lowest channel holding one
+            wire [BCAST-1:0]    f_empty, f_af, f_pop;
+            wire [BCAST*FW-1:0] f_head;
+            reg  [CSW-1:0]      sel;
+            reg                 any_col;
+            integer q;
+            always @* begin
+                sel = {CSW{1'b0}};
+                any_col = 1'b0;
+                for (q = BCAST - 1; q >= 0; q = q - 1) begin
+                    if (!f_empty[q]) begin
+                        sel = q[CSW-1:0];
+                        any_col = 1'b1;
+                    end
+                end
+            end
+            wire [FW-1:0] head = f_head[sel*FW +: FW];
+            assign lane_af[l] = |f_af;
 
             // walker
             reg           busy;
@@ -284,21 +315,39 @@ module ff_skip_mac #(
             reg [CW-1:0]  rem;
             reg [W_X-1:0] xr;
             wire          last_one = busy && (rem == {{(CW-1){1'b0}}, 1'b1});
-            wire          pop = !empty && (!busy || last_one);
+            wire          pop = any_col && (!busy || last_one);
+
+            for (c = 0; c < BCAST; c = c + 1) begin : g_fifo
+                wire [EAW-1:0] p_start = ptr_q[(c*P + l)*PTR_W +: EAW];
+                wire [CW-1:0]  p_count = ptr_q[(c*P + l)*PTR_W + EAW +: CW];
+                wire           push = pv[c] && (p_count != {CW{1'b0}});
+                reg [FW-1:0] fifo [0:DEPTH-1];
+                reg [DW-1:0] wp, rp;
+                reg [DW:0]   occ;
+                assign f_empty[c] = (occ == {(DW+1){1'b0}});
+                assign f_af[c] = (occ >= AF);
+                assign f_head[c*FW +: FW] = fifo[rp];
+                assign f_pop[c] = pop && (sel == c[CSW-1:0]);
+                always @(posedge clk) begin
+                    if (push) fifo[wp] <= {px[c*W_X +: W_X], p_count, p_start};
+                end
+                always @(posedge clk) begin
+                    if (!rst_n) begin
+                        wp  <= {DW{1'b0}};
+                        rp  <= {DW{1'b0}};
+                        occ <= {(DW+1){1'b0}};
+                    end else begin
+                        if (push) wp <= wp + 1'b1;
+                        if (f_pop[c]) rp <= rp + 1'b1;
+                        occ <= occ + {{DW{1'b0}}, push} - {{DW{1'b0}}, f_pop[c]};
+                    end
+                end
+            end
 
             always @(posedge clk) begin
-                if (push) fifo[wp] <= {px, p_count, p_start};
-            end
-            always @(posedge clk) begin
                 if (!rst_n) begin
-                    wp   <= {DW{1'b0}};
-                    rp   <= {DW{1'b0}};
-                    occ  <= {(DW+1){1'b0}};
                     busy <= 1'b0;
                 end else begin
-                    if (push) wp <= wp + 1'b1;
-                    if (pop) rp <= rp + 1'b1;
-                    occ <= occ + {{DW{1'b0}}, push} - {{DW{1'b0}}, pop};
                     if (pop) begin
                         busy <= 1'b1;
                         ptr  <= head[EAW-1:0];
@@ -351,7 +400,7 @@ module ff_skip_mac #(
                 if (!rst_n) e2_v <= 1'b0;
                 else e2_v <= e1_v;
             end
-            assign lane_idle[l] = empty && !busy && !e1_v && !e2_v;
+            assign lane_idle[l] = (&f_empty) && !busy && !e1_v && !e2_v;
 
             // accumulators: one per slot (distributed RAM), exact; cleared as the output reads them
             /* verilator lint_off UNUSEDSIGNAL */
