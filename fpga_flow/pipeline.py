@@ -107,8 +107,8 @@ class BuildOptions:
     stimulus: Path | None = None  # a float .npy; default: the calibration data, else seeded random values
     calibrate: Path | None = None  # a float .npy: each float tensor's type from its range on this data
     strict: bool = False
-    #: fully-connected layers built as activation-skipping engines: "off", "all", or layer names
-    #: separated by commas (needs ``parallelism``)
+    #: fully-connected layers built as activation-skipping engines: "off", "all", "auto" (those faster
+    #: on the stimulus, :func:`choose_skipping`) or layer names separated by commas (needs ``parallelism``)
     skip_zeros: str = "off"
 
 
@@ -166,6 +166,9 @@ def skip_layers(graph: Graph, text: str) -> frozenset[str]:
     t = text.strip()
     if t.lower() in ("", "off", "none"):
         return frozenset()
+    if t.lower() == "auto":
+        raise FlowError("--skip-zeros auto chooses from the activations on data: `fpga-flow build` measures them on "
+                        "its stimulus; here give 'all' or the layers")
     if t.lower() == "all":
         if not fc:
             raise FlowError("--skip-zeros all: the model has no fully-connected layer")
@@ -176,6 +179,24 @@ def skip_layers(graph: Graph, text: str) -> frozenset[str]:
         raise FlowError(f"--skip-zeros: {', '.join(map(repr, bad))} is not a fully-connected layer of the model; "
                         f"those are {', '.join(map(repr, fc)) or 'none'} (or give 'all' / 'off')")
     return frozenset(names)
+
+
+def choose_skipping(graph: Graph, parallelism: int | Mapping[str, int] | None, board: Board | None,
+                    x: np.ndarray) -> frozenset[str]:
+    """``--skip-zeros auto``: the fully-connected layers whose activation-skipping engine takes fewer
+    cycles on average over the stimulus ``x`` (float inputs) than the lock-step engine at the same
+    lanes (each layer's choice is its own: the output layout is the same either way)."""
+    if parallelism is None:
+        raise FlowError("--skip-zeros auto needs --parallelism: the automatic folding chooses lanes for lock-step "
+                        "engines; give the lanes, e.g. --parallelism 16")
+    fc = skip_layers(graph, "all") if any(lay.op == "dense" for lay in graph.layers[1:]) else frozenset()
+    if not fc:
+        return frozenset()
+    lock = plan(graph, parallelism, board)
+    every = plan(graph, parallelism, board, skip=fc)
+    mean = {r["layer"]: r["mean"] for r in skip_activity(every, graph.execute(x))}
+    return frozenset(p.name for p in lock.hardware_layers
+                     if p.name in mean and mean[p.name] is not None and mean[p.name] < p.cycles.ii)
 
 
 def skip_activity(design: DesignPlan, mantissas: Mapping[str, np.ndarray]) -> list[dict]:
@@ -271,8 +292,12 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
     lanes = options.parallelism
     how = f"at parallelism {lanes}" if lanes is not None else "folding automatically"
     progress(f"planning the hardware for {board.name} {how}")
-    design = plan(graph, lanes, board, target_ii=options.target_ii, target_us=options.target_us,
-                  skip=skip_layers(graph, options.skip_zeros))
+    if options.skip_zeros.strip().lower() == "auto":
+        skip = choose_skipping(graph, lanes, board, x)
+        progress(f"skipping zero activations in {', '.join(sorted(skip)) or 'no layer'} (faster on the stimulus)")
+    else:
+        skip = skip_layers(graph, options.skip_zeros)
+    design = plan(graph, lanes, board, target_ii=options.target_ii, target_us=options.target_us, skip=skip)
     figures = plan_figures(design)
     fit = fit_report(figures, board)
     if options.strict and not fit["fits"]:

@@ -73,3 +73,28 @@ def test_build_csim_cosim_with_every_layer_skipping(model_file, tmp_path, capsys
     assert main(["cosim", str(out)]) == 0
     text = capsys.readouterr().out
     assert "PASS" in text and " 0 mismatch" in text
+
+
+def test_auto_skips_the_layers_faster_on_the_stimulus(model_file, tmp_path, capsys) -> None:
+    rng = np.random.default_rng(6)
+    x = rng.uniform(-4, 4, size=(16, 48))
+    x[rng.random(x.shape) < 0.7] = 0.0
+    np.save(tmp_path / "x.npy", x)
+    assert main(["inspect", str(model_file), "-P", "4", "--json"]) == 0
+    lock = {r["name"]: r["ii"] for r in json.loads(capsys.readouterr().out)["plan"]["layers"] if r["op"] == "dense"}
+    means = {}
+    for mode in ("all", "auto"):
+        out = tmp_path / mode
+        assert main(["build", str(model_file), "-o", str(out), "-P", "4", "--skip-zeros", mode,
+                     "--stimulus", str(tmp_path / "x.npy")]) == 0
+        rep = json.loads((out / "report.json").read_text())
+        rows = {r["layer"]: r["mean"] for r in rep["plan"].get("skipping", [])}
+        means[mode] = rows
+    faster = {n for n, m in means["all"].items() if m < lock[n]}
+    assert set(means["auto"]) == faster
+    assert faster, "with 70 % zero inputs some layer should skip"
+    for n in faster:
+        assert means["auto"][n] == means["all"][n]
+    capsys.readouterr()
+    assert main(["inspect", str(model_file), "-P", "4", "--skip-zeros", "auto"]) == 2
+    assert "build" in capsys.readouterr().err

@@ -17,9 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parallelism", "-P", type=parallelism_arg, default=None, metavar="P|auto",
                    help="MAC lanes of every layer, or 'auto' (the default): lanes chosen per layer, the fastest design "
                    "that fits the board with room for placement (--target-ii/--target-us: the fewest lanes meeting it)")
-    p.add_argument("--skip-zeros", default="off", metavar="off|all|LAYER[,LAYER...]",
+    p.add_argument("--skip-zeros", default="off", metavar="off|all|auto|LAYER[,LAYER...]",
                    help="build these fully-connected layers as activation-skipping engines (only nonzero inputs are "
-                   "multiplied; cycles depend on the data, the plan counts every input nonzero); needs --parallelism")
+                   "multiplied; cycles depend on the data, the plan counts every input nonzero); 'auto': the layers "
+                   "that are faster that way on the stimulus; needs --parallelism")
     p.add_argument("--target-ii", type=int, default=None, metavar="N",
                    help="automatic folding: meet N cycles between samples with the fewest lanes")
     p.add_argument("--target-us", type=float, default=None, metavar="T",
