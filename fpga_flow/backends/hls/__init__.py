@@ -28,7 +28,7 @@ from fpga_flow.hw.plan import DesignPlan
 from fpga_flow.render import render
 from fpga_flow.resources import templates_dir
 
-from .context import HLS_ENGINES, build_context, readme_context, top_context, weights_context
+from .context import HLS_ENGINES, build_context, readme_context, rom_arrays, top_context, weights_context
 from .spelling import cpp_type
 
 __all__ = ["HLS_ENGINES", "LIB_FILES", "cpp_type", "emit_hls", "render_hls"]
@@ -42,6 +42,7 @@ LIB_FILES = (
     "fpga_flow_csr.h",
     "fpga_flow_dense.h",
     "fpga_flow_elementwise.h",
+    "fpga_flow_skip.h",
     "fpga_flow_window.h",
 )
 
@@ -63,7 +64,7 @@ def render_hls(plan: DesignPlan, board: Board) -> dict[str, str]:
         "README.md": _render("README.md.j2", readme_context(plan, board)),
     }
     for p in plan.hardware_layers:
-        if p.roms:
+        if rom_arrays(p):
             files[f"firmware/weights/{p.name}.cpp"] = _render("weights_layer.cpp.j2", weights_context(p))
     return files
 

@@ -25,7 +25,7 @@ from fpga_flow.boards import Board
 from fpga_flow.errors import UnsupportedError
 from fpga_flow.fixed import FixedType
 from fpga_flow.hw.figures import plan_figures
-from fpga_flow.hw.plan import DesignPlan, LayerPlan, Rom
+from fpga_flow.hw.plan import DesignPlan, LayerPlan, Rom, bits_for
 from fpga_flow.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, MacLayer, QuantizeLayer, ReluLayer, ScaleLayer
 from fpga_flow.stream import StreamFormat
 
@@ -34,6 +34,7 @@ from .spelling import cpp_type
 __all__ = [
     "SUFFIXES",
     "HLS_ENGINES",
+    "SKIP_KERNELS",
     "WINDOW_KERNELS",
     "build_context",
     "check_name",
@@ -43,6 +44,8 @@ __all__ = [
     "kernel_of",
     "layer_files",
     "readme_context",
+    "rom_arrays",
+    "skip_roms",
     "top_context",
     "weights_context",
 ]
@@ -59,6 +62,9 @@ SUFFIXES: dict[str, str] = {
     "lane": "_lane",
     "slot": "_slot",
     "b": "_b",
+    "eslot": "_eslot",
+    "cstart": "_cstart",
+    "ccount": "_ccount",
 }
 
 #: Window engine (fpga_flow_window.h): the plan's lane op and weight storage -> the library function
@@ -88,6 +94,14 @@ HLS_ENGINES: dict[str, tuple[str, tuple[str, ...]]] = {
     "window": WINDOW_KERNELS["mac"],
 }
 
+#: Activation-skipping engine (``LayerPlan.skip``, fpga_flow_skip.h): the library function by the weight
+#: storage of its entries, and the ROM roles it takes after the two streams (:func:`skip_roms`).
+SKIP_KERNELS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "dense": ("skip_layer", ("w", "eslot", "cstart", "ccount", "lane", "slot", "b")),
+    "csr": ("skip_layer", ("w", "eslot", "cstart", "ccount", "lane", "slot", "b")),
+    "codebook": ("skip_codebook_layer", ("code", "eslot", "cstart", "ccount", "lane", "slot", "b")),
+}
+
 #: Widest mantissa a C++ double literal carries exactly.
 MAX_LITERAL_BITS = 53
 #: Widest accumulator of the MAC and window kernels (their sums are 64-bit integers in a C simulation).
@@ -102,6 +116,9 @@ _ROM_TYPES: dict[str, str | None] = {
     "lane": "lane_t",
     "slot": "slot_t",
     "b": "bias_t",
+    "eslot": "slot_t",
+    "cstart": "ptr_t",
+    "ccount": "cnt_t",
 }
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -173,10 +190,52 @@ def _rom_decl(p: LayerPlan, rom: Rom) -> dict:
     return {"ctype": _rom_ctype(p, rom), "ident": ident(p.name, rom.role), "dims": dims}
 
 
+def _skip_max_count(p: LayerPlan) -> int:
+    """Most entries one lane has in one column of the skipping engine ``p`` (at least 1)."""
+    assert p.skip is not None
+    return max(1, int(p.skip.count.max(initial=0)))
+
+
+def skip_roms(p: LayerPlan) -> tuple[Rom, ...]:
+    """The constant arrays of the activation-skipping kernel (``fpga_flow_skip.h``) of ``p``, from its
+    :class:`~fpga_flow.hw.skipping.SkipPlan`, in the order the kernel takes them (:data:`SKIP_KERNELS`).
+
+    Per lane, its entries column by column: ``w`` (weight mantissas) or ``code`` (codes into the
+    codebook) and ``eslot`` (the accumulator slot of the entry's row), ``lanes x entries``; per lane
+    and input element ``j`` (element order: the SkipPlan's positions mapped back to elements), the
+    first entry ``cstart`` and the entry count ``ccount`` of column ``j``, ``lanes x n_in``; then the
+    row layout (``lane``, ``slot``) and the bias ``b``, as the lock-step engines store them."""
+    k = p.skip
+    assert k is not None
+    n_in = p.in_buffer.n_elems if p.in_buffer is not None else int(np.count_nonzero(k.pos_elem >= 0))
+    have = k.pos_elem >= 0
+    pos_of = np.full(n_in, -1, np.int64)
+    pos_of[k.pos_elem[have]] = np.flatnonzero(have)
+    if np.any(pos_of < 0):
+        raise UnsupportedError(f"layer {p.layer.label}: the skipping engine's input buffer misses elements")
+    field = p.rom("code" if p.codebook is not None else "w")
+    sched = p.schedule
+    return (
+        Rom(field.role, field.bits, np.asarray(k.val, np.int64).copy(), field.frac, field.signed),
+        Rom("eslot", bits_for(p.slots), np.asarray(k.slot, np.int64).copy()),
+        Rom("cstart", bits_for(k.entries), np.ascontiguousarray(np.asarray(k.start, np.int64)[pos_of].T)),
+        Rom("ccount", bits_for(_skip_max_count(p) + 1), np.ascontiguousarray(np.asarray(k.count, np.int64)[pos_of].T)),
+        Rom("lane", bits_for(p.lanes), np.asarray(sched.row_lane, np.int64).copy()),
+        Rom("slot", bits_for(p.slots), np.asarray(sched.row_slot, np.int64).copy()),
+        p.rom("b"),
+    )
+
+
+def rom_arrays(p: LayerPlan) -> tuple[Rom, ...]:
+    """The constant arrays the HLS kernel of ``p`` takes: :func:`skip_roms` for an activation-skipping
+    engine, else the plan's own ROMs."""
+    return skip_roms(p) if p.skip is not None else p.roms
+
+
 def weights_context(p: LayerPlan) -> dict:
     """Context of ``firmware/weights/<layer>.cpp``: the layer's constant arrays as exact literals."""
     arrays = []
-    for rom in p.roms:
+    for rom in rom_arrays(p):
         lits = _literals(rom)
         if rom.values.ndim == 2:
             n = rom.shape[1]
@@ -200,11 +259,12 @@ def _mac_config(p: LayerPlan) -> dict[str, Any]:
         )
     if f.shift_p < 0 or f.shift_b < 0:
         raise UnsupportedError(f"layer {lay.label}: the accumulator drops product or bias bits")
+    k = p.skip
     consts = [
         ("n_in", n_in),
         ("n_out", lay.size),
         ("lanes", p.lanes),
-        ("lane_len", p.entries),
+        ("lane_len", p.entries if k is None else k.entries),
         ("slots", p.slots),
         ("shift_p", f.shift_p),
         ("shift_b", f.shift_b),
@@ -216,7 +276,10 @@ def _mac_config(p: LayerPlan) -> dict[str, Any]:
         ("lane_t", _cpp_uint(p.lane_bits)),
         ("slot_t", _cpp_uint(p.slot_bits)),
     ]
-    if p.engine != "dense":
+    if k is not None:  # fpga_flow_skip.h: the column pointers
+        consts.append(("max_count", _skip_max_count(p)))
+        types += [("ptr_t", _cpp_uint(bits_for(k.entries))), ("cnt_t", _cpp_uint(bits_for(_skip_max_count(p) + 1)))]
+    elif p.engine != "dense":
         types.append(("col_t", _cpp_uint(p.col_bits)))
     codebook: list[str] = []
     if p.codebook is not None:
@@ -226,10 +289,15 @@ def _mac_config(p: LayerPlan) -> dict[str, Any]:
     if p.sum_type is not None:
         types.append(("sum_t", cpp_type(p.sum_type)))
     nnz = lay.nnz
+    if k is None:
+        summary = f"{p.engine} kernel, {n_in} -> {lay.size}, {nnz} nonzeros, {p.lanes} lane(s), {p.entries} entries"
+    else:
+        summary = (f"activation-skipping kernel ({p.engine} weights), {n_in} -> {lay.size}, {nnz} nonzeros, "
+                   f"{p.lanes} lane(s), {k.entries} entries in the longest lane, zero inputs skipped")
     return {
         "name": p.name,
         "cfg": ident(p.name, "cfg"),
-        "summary": f"{p.engine} kernel, {n_in} -> {lay.size}, {nnz} nonzeros, {p.lanes} lane(s), {p.entries} entries",
+        "summary": summary,
         "consts": consts,
         "relu": "true" if f.relu else "false",
         "types": types,
@@ -369,6 +437,14 @@ def kernel_of(p: LayerPlan) -> tuple[str, tuple[str, ...]]:
                 f"the plan has {', '.join(r.role for r in p.roms)}"
             )
         what = f"window op '{key}'"
+    elif p.skip is not None:
+        spelled = SKIP_KERNELS.get(p.engine)
+        what = f"activation-skipping engine with {p.engine} weights"
+        if spelled is None:
+            raise UnsupportedError(
+                f"layer {p.layer.label}: {what} has no HLS spelling (skipping kernels spell "
+                f"{', '.join(sorted(SKIP_KERNELS))} weights)"
+            )
     else:
         spelled = HLS_ENGINES.get(p.engine)
         what = f"engine '{p.engine}'"
@@ -498,7 +574,7 @@ def top_context(plan: DesignPlan) -> dict[str, Any]:
             decls += [_rom_decl(p, rom) for rom in p.roms]
         else:
             configs.append(_mac_config(p))
-            decls += [_rom_decl(p, rom) for rom in p.roms]
+            decls += [_rom_decl(p, rom) for rom in rom_arrays(p)]
     out = holder[plan.output.name if plan.output is not None else inp.name]
     return {
         "types": types,
@@ -518,7 +594,7 @@ def top_context(plan: DesignPlan) -> dict[str, Any]:
 
 def layer_files(plan: DesignPlan) -> list[str]:
     """Relative paths (from ``hls/``) of the per-layer weight sources."""
-    return [f"firmware/weights/{p.name}.cpp" for p in plan.hardware_layers if p.roms]
+    return [f"firmware/weights/{p.name}.cpp" for p in plan.hardware_layers if rom_arrays(p)]
 
 
 def build_context(plan: DesignPlan, board: Board) -> dict[str, Any]:
@@ -545,10 +621,16 @@ def readme_context(plan: DesignPlan, board: Board) -> dict[str, Any]:
         n_in = p.in_buffer.n_elems if p.in_buffer is not None else 0
         w = p.window
         shape = f"{n_in} -> {p.layer.size}" if w is None else f"{_shape(w.in_shape)} -> {_shape(w.out_shape)}"
+        if w is not None:
+            kernel = f"window ({_window_what(p)})"
+        elif p.skip is not None:
+            kernel = f"activation-skipping ({p.engine} weights)"
+        else:
+            kernel = e["engine"]
         rows.append(
             {
                 "name": e["name"],
-                "kernel": e["engine"] if w is None else f"window ({_window_what(p)})",
+                "kernel": kernel,
                 "shape": shape,
                 "nnz": getattr(p.layer, "nnz", "-"),
                 "lanes": e["lanes"],

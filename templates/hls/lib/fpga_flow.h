@@ -8,6 +8,7 @@
 #include "fpga_flow_dense.h"
 #include "fpga_flow_csr.h"
 #include "fpga_flow_codebook.h"
+#include "fpga_flow_skip.h"
 #include "fpga_flow_window.h"
 
 #endif
