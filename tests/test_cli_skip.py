@@ -73,6 +73,7 @@ def test_build_csim_cosim_with_every_layer_skipping(model_file, tmp_path, capsys
     assert main(["cosim", str(out)]) == 0
     text = capsys.readouterr().out
     assert "PASS" in text and " 0 mismatch" in text
+    assert "guaranteed at most" in text and "DIFFERS" not in text and "EXCEEDS" not in text
 
 
 def test_auto_skips_the_layers_faster_on_the_stimulus(model_file, tmp_path, capsys) -> None:
