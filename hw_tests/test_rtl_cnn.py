@@ -2,9 +2,9 @@
 unpacker, ``ff_window`` engines, dense layers after a flatten, the packer) in RTL simulation against
 the IR reference, bit for bit, under an ideal stream and under random TVALID gaps / TREADY
 backpressure; measured latency and initiation interval equal the plan's exactly; Verilator -Wall
-lint; Icarus as second simulator (six geometry variants run there, :data:`ICARUS_CASES`). The merge designs (:data:`MERGE_KINDS`: a residual add, a concat)
-have a map read by two layers (one buffer copy per reader, written together) and an ``ff_window``
-reading two buffers."""
+lint; Icarus as second simulator (six geometry variants run there, :data:`ICARUS_CASES`). The merge
+designs (:data:`MERGE_KINDS`: a residual add, a concat) have a map read by two layers (one buffer
+copy per reader, written together) and an ``ff_window`` reading two buffers."""
 
 from __future__ import annotations
 
