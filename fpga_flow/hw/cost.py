@@ -745,9 +745,7 @@ def _rom_luts(width: int, depth: int, family: str, block: bool = False) -> Cost:
 def _ram_luts(width: int, depth: int, family: str) -> Cost:
     """A small RAM with an asynchronous read (FIFO, accumulators): distributed RAM, or registers."""
     m = map_memory(width, depth, writable=True, family=family)
-    if m.kind == "logic":
-        return Cost(lut=math.ceil(width * max(1, mux_luts(depth))), ff=width * depth)
-    if m.kind == "block":  # yosys keeps an asynchronous read out of block RAM: registers
+    if m.kind in ("logic", "block"):  # yosys keeps an asynchronous read out of block RAM: registers
         return Cost(lut=math.ceil(width * max(1, mux_luts(depth))), ff=width * depth)
     return Cost(lut=m.lutram_luts)
 

@@ -90,6 +90,11 @@ class SkipPlan:
     def stored_entries(self) -> int:
         return int(sum(self.lane_entries))
 
+    @property
+    def max_count(self) -> int:
+        """Most entries one lane has in one column (at least 1)."""
+        return max(1, int(self.count.max(initial=0)))
+
 
 def _lane_weights(p: LayerPlan) -> list[list[tuple[int, int, int]]]:
     """Per lane, its nonzero weights as (input element, weight field, slot), row by row."""

@@ -190,12 +190,6 @@ def _rom_decl(p: LayerPlan, rom: Rom) -> dict:
     return {"ctype": _rom_ctype(p, rom), "ident": ident(p.name, rom.role), "dims": dims}
 
 
-def _skip_max_count(p: LayerPlan) -> int:
-    """Most entries one lane has in one column of the skipping engine ``p`` (at least 1)."""
-    assert p.skip is not None
-    return max(1, int(p.skip.count.max(initial=0)))
-
-
 def skip_roms(p: LayerPlan) -> tuple[Rom, ...]:
     """The constant arrays of the activation-skipping kernel (``fpga_flow_skip.h``) of ``p``, from its
     :class:`~fpga_flow.hw.skipping.SkipPlan`, in the order the kernel takes them (:data:`SKIP_KERNELS`).
@@ -219,7 +213,7 @@ def skip_roms(p: LayerPlan) -> tuple[Rom, ...]:
         Rom(field.role, field.bits, np.asarray(k.val, np.int64).copy(), field.frac, field.signed),
         Rom("eslot", bits_for(p.slots), np.asarray(k.slot, np.int64).copy()),
         Rom("cstart", bits_for(k.entries), np.ascontiguousarray(np.asarray(k.start, np.int64)[pos_of].T)),
-        Rom("ccount", bits_for(_skip_max_count(p) + 1), np.ascontiguousarray(np.asarray(k.count, np.int64)[pos_of].T)),
+        Rom("ccount", bits_for(k.max_count + 1), np.ascontiguousarray(np.asarray(k.count, np.int64)[pos_of].T)),
         Rom("lane", bits_for(p.lanes), np.asarray(sched.row_lane, np.int64).copy()),
         Rom("slot", bits_for(p.slots), np.asarray(sched.row_slot, np.int64).copy()),
         p.rom("b"),
@@ -277,8 +271,8 @@ def _mac_config(p: LayerPlan) -> dict[str, Any]:
         ("slot_t", _cpp_uint(p.slot_bits)),
     ]
     if k is not None:  # fpga_flow_skip.h: the column pointers
-        consts.append(("max_count", _skip_max_count(p)))
-        types += [("ptr_t", _cpp_uint(bits_for(k.entries))), ("cnt_t", _cpp_uint(bits_for(_skip_max_count(p) + 1)))]
+        consts.append(("max_count", k.max_count))
+        types += [("ptr_t", _cpp_uint(bits_for(k.entries))), ("cnt_t", _cpp_uint(bits_for(k.max_count + 1)))]
     elif p.engine != "dense":
         types.append(("col_t", _cpp_uint(p.col_bits)))
     codebook: list[str] = []
