@@ -108,7 +108,8 @@ class BuildOptions:
     calibrate: Path | None = None  # a float .npy: each float tensor's type from its range on this data
     strict: bool = False
     #: fully-connected layers built as activation-skipping engines: "off", "all", "auto" (those faster
-    #: on the stimulus, :func:`choose_skipping`) or layer names separated by commas (needs ``parallelism``)
+    #: on the stimulus, :func:`choose_skipping`; folds automatically without ``parallelism``) or layer
+    #: names separated by commas (those need ``parallelism``)
     skip_zeros: str = "off"
 
 
@@ -182,44 +183,46 @@ def skip_layers(graph: Graph, text: str) -> frozenset[str]:
 
 
 def choose_skipping(graph: Graph, parallelism: int | Mapping[str, int] | None, board: Board | None,
-                    x: np.ndarray) -> frozenset[str]:
-    """``--skip-zeros auto``: the fully-connected layers whose activation-skipping engine takes fewer
-    cycles on average over the stimulus ``x`` (float inputs) than the lock-step engine at the same
-    lanes (each layer's choice is its own: the output layout is the same either way)."""
-    if parallelism is None:
-        raise FlowError("--skip-zeros auto needs --parallelism: the automatic folding chooses lanes for lock-step "
-                        "engines; give the lanes, e.g. --parallelism 16")
-    fc = skip_layers(graph, "all") if any(lay.op == "dense" for lay in graph.layers[1:]) else frozenset()
-    if not fc:
-        return frozenset()
-    lock = plan(graph, parallelism, board)
-    every = plan(graph, parallelism, board, skip=fc)
-    mean = {r["layer"]: r["mean"] for r in skip_activity(every, graph.execute(x))}
-    return frozenset(p.name for p in lock.hardware_layers
-                     if p.name in mean and mean[p.name] is not None and mean[p.name] < p.cycles.ii)
+                    x: np.ndarray, *, target_ii: int | None = None, target_us: float | None = None) -> DesignPlan:
+    """``--skip-zeros auto``: the design with activation-skipping engines where they pay on the
+    stimulus ``x`` (float inputs).
 
+    With ``parallelism``: every fully-connected layer whose skipping engine takes fewer cycles on
+    average than its lock-step engine at the same lanes (each layer's choice is its own: the output
+    layout is the same either way). Without: the automatic folding's lanes (lock-step engines,
+    guaranteed IIs), then :func:`fpga_flow.hw.skip_choice.choose_skips`: one layer at a time turned
+    into a skipping engine at its folded lanes while the design's expected II on the stimulus falls
+    and it still fits the folding budget; the folding's ``sparsity`` sentence says what it chose."""
+    from dataclasses import replace
 
-def skip_activity(design: DesignPlan, mantissas: Mapping[str, np.ndarray]) -> list[dict]:
-    """The measured cycles of every activation-skipping engine of ``design`` on the stimulus
-    (``mantissas``: every layer's values, samples first): mean, 99th percentile and worst, next to
-    the guaranteed figure (every activation nonzero) and the share of nonzero inputs."""
-    from fpga_flow.hw.skipping import skip_cycles, skip_masks
+    from fpga_flow.hw.skip_choice import choose_skips, skip_activity
 
-    rows = []
-    for p in design.hardware_layers:
-        k = p.skip
-        if k is None:
-            continue
-        x = np.asarray(mantissas[p.layer.inputs[0]])
-        x = x.reshape(x.shape[0], -1)
-        masks = skip_masks(k, x)
-        c = np.array([skip_cycles(k, m) for m in masks], np.int64)
-        rows.append({"layer": p.name, "lanes": p.lanes, "samples": int(c.size), "guaranteed": int(k.worst),
-                     "mean": float(c.mean()) if c.size else None,
-                     "p99": float(np.percentile(c, 99)) if c.size else None,
-                     "worst_measured": int(c.max()) if c.size else None,
-                     "nonzero_inputs": float(np.count_nonzero(x) / max(1, x.size))})
-    return rows
+    fc = frozenset(lay.name for lay in graph.layers[1:] if lay.op == "dense")
+    mantissas = graph.execute(x)
+    if parallelism is not None:
+        lock = plan(graph, parallelism, board)
+        if not fc:
+            return lock
+        every = plan(graph, parallelism, board, skip=fc)
+        mean = {r["layer"]: r["mean"] for r in skip_activity(every, mantissas)}
+        faster = frozenset(p.name for p in lock.hardware_layers
+                           if p.name in mean and mean[p.name] is not None and mean[p.name] < p.cycles.ii)
+        return plan(graph, parallelism, board, skip=faster) if faster else lock
+    from fpga_flow.hw.folding import over_budget
+
+    folded = plan(graph, None, board, target_ii=target_ii, target_us=target_us)
+    info = folded.folding
+    assert info is not None
+    if info.bound == "target":
+        return replace(folded, folding=replace(info, sparsity="no layer skips zero activations: the lock-step "
+                                                              "design meets the target"))
+    lanes = dict(info.lanes)
+    rom_block = frozenset(p.name for p in folded.hardware_layers if p.rom_block)
+    budget = folding_budget(board) if board is not None else {}
+    choice = choose_skips(folded, fc, mantissas,
+                          lambda s: plan_design(graph, lanes, board, rom_block=rom_block, skip=s),
+                          lambda d: not over_budget(d.cost, budget))
+    return replace(choice.design, folding=replace(info, sparsity=choice.summary))
 
 
 def plan(graph: Graph, parallelism: int | Mapping[str, int] | None, board: Board | None = None, *,
@@ -234,8 +237,9 @@ def plan(graph: Graph, parallelism: int | Mapping[str, int] | None, board: Board
     fewest lanes. ``skip``: the layers built as activation-skipping engines (with ``parallelism``
     only: the folding plans lock-step engines)."""
     if skip and parallelism is None:
-        raise FlowError("--skip-zeros needs --parallelism: the automatic folding chooses lanes for lock-step engines "
-                        "(their cycles do not depend on the data); give the lanes, e.g. --parallelism 16")
+        raise FlowError("--skip-zeros with layer names needs --parallelism: the automatic folding chooses lanes for "
+                        "lock-step engines (their cycles do not depend on the data); give the lanes, e.g. "
+                        "--parallelism 16, or let `fpga-flow build --skip-zeros auto` choose on the stimulus")
     if parallelism is not None:
         if target_ii is not None or target_us is not None:
             raise FlowError("--target-ii/--target-us choose the lanes automatically: leave out --parallelism")
@@ -293,11 +297,13 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
     how = f"at parallelism {lanes}" if lanes is not None else "folding automatically"
     progress(f"planning the hardware for {board.name} {how}")
     if options.skip_zeros.strip().lower() == "auto":
-        skip = choose_skipping(graph, lanes, board, x)
-        progress(f"skipping zero activations in {', '.join(sorted(skip)) or 'no layer'} (faster on the stimulus)")
+        progress(f"measuring where skipping zero activations pays, on the stimulus ({len(x)} samples)")
+        design = choose_skipping(graph, lanes, board, x, target_ii=options.target_ii, target_us=options.target_us)
+        skip = sorted(p.name for p in design.hardware_layers if p.skip is not None)
+        progress(f"skipping zero activations in {', '.join(skip) or 'no layer'} (faster on the stimulus)")
     else:
-        skip = skip_layers(graph, options.skip_zeros)
-    design = plan(graph, lanes, board, target_ii=options.target_ii, target_us=options.target_us, skip=skip)
+        design = plan(graph, lanes, board, target_ii=options.target_ii, target_us=options.target_us,
+                      skip=skip_layers(graph, options.skip_zeros))
     figures = plan_figures(design)
     fit = fit_report(figures, board)
     if options.strict and not fit["fits"]:
@@ -326,7 +332,10 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         report = build_report(graph, design, figures, fit, board, options, Path(model).name)
         report["numerics"] = {**audit.to_dict(), "float": versus_float.to_dict()}
         if any(p.skip is not None for p in design.hardware_layers):
+            from fpga_flow.hw.skip_choice import expected_ii, skip_activity
+
             report["plan"]["skipping"] = skip_activity(design, vals)
+            report["plan"]["expected_ii"] = expected_ii(design, vals)
         from fpga_flow.checksums import SECTION, tree_checksums  # tb_data/ and rtl ROM files verify themselves
         report[SECTION] = tree_checksums(tmp)
         write_report(tmp, report)

@@ -62,12 +62,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"    {row['layer']:<20} skipping zeros: {100 * row['nonzero_inputs']:.1f}% of its inputs nonzero, "
               f"cycles mean {row['mean']:.1f}, p99 {row['p99']:.0f}, worst {row['worst_measured']} on "
               f"{row['samples']} samples (guaranteed {row['guaranteed']})")
+    if r["plan"].get("expected_ii") is not None:
+        print(f"    expected II on the stimulus {r['plan']['expected_ii']:.1f} cycles (the slowest stage per sample, "
+              f"averaged; the plan's II {pt['ii']} is guaranteed)")
     folding = r["plan"].get("folding")
     if folding is not None:
         lanes = ", ".join(f"{n} {v}" for n, v in folding["lanes"].items())
         goal = f"target II {folding['target_ii']}" if folding["target_ii"] is not None else "the fastest that fits"
         print(f"  folding ({goal}): lanes {lanes}; bound by {folding['bound_label']}: "
               f"{folding['detail']}")
+        if folding.get("sparsity"):
+            print(f"  {folding['sparsity']}")
     fit = r["fit"]
     used = ", ".join(f"{x['resource']} {x['utilization_percent']}%" for x in fit["resources"]
                      if x["utilization_percent"] is not None and x["available"])

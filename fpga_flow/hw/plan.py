@@ -371,7 +371,9 @@ class Folding:
     ``mode`` ``"fastest"`` (the lowest II that fits) or ``"target"`` (the fewest lanes meeting
     ``target_ii``); ``lanes`` per hardware layer, as chosen; ``bound`` what stops a faster design
     (:data:`FOLDING_BOUNDS`), ``detail`` one sentence with the numbers; ``faster`` the figures of the
-    next faster design that was refused (``None`` when none exists); ``probes`` designs planned."""
+    next faster design that was refused (``None`` when none exists); ``probes`` designs planned;
+    ``sparsity`` what ``--skip-zeros auto`` chose on the folded lanes (one sentence, empty without it:
+    :func:`fpga_flow.hw.skip_choice.choose_skips`)."""
 
     mode: str
     target_ii: int | None
@@ -380,11 +382,12 @@ class Folding:
     detail: str
     faster: dict | None = None
     probes: int = 0
+    sparsity: str = ""
 
     def to_json(self) -> dict:
         return {"mode": self.mode, "target_ii": self.target_ii, "lanes": dict(self.lanes), "bound": self.bound,
                 "bound_label": FOLDING_BOUND_LABELS[self.bound], "detail": self.detail, "faster": self.faster,
-                "probes": self.probes}
+                "probes": self.probes, "sparsity": self.sparsity}
 
 
 @dataclass(frozen=True, eq=False)
