@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-zeros", default="off", metavar="off|all|auto|LAYER[,LAYER...]",
                    help="build these fully-connected layers as activation-skipping engines (only nonzero inputs are "
                    "multiplied; cycles depend on the data, the plan counts every input nonzero); 'auto': the layers "
-                   "that are faster that way on the stimulus; needs --parallelism")
+                   "that make the design faster on the stimulus (also after the automatic folding, within its budget); "
+                   "'all' and a list need --parallelism")
     p.add_argument("--target-ii", type=int, default=None, metavar="N",
                    help="automatic folding: meet N cycles between samples with the fewest lanes")
     p.add_argument("--target-us", type=float, default=None, metavar="T",
