@@ -26,7 +26,8 @@ io_stream, Resource strategy, every type ap_fixed<16,6>, accumulators fixed<40,2
 4. fpga-flow RTL cycles per image (Verilator, back-to-back stream, steady-state II) at P = 1, 4, 16, ...
    up to the largest P that yosys ``synth`` says fits the PYNQ-Z2 (the plan's resource estimate picks
    the candidates; yosys runs on a few), against the bound: nonzero MACs / lanes of the slowest MAC
-   stage, and the board's nonzero MACs / 220 DSPs; images/s at 100 MHz;
+   stage, and the board's nonzero MACs / 220 DSPs; images/s at 100 MHz; and the same for the
+   automatic folding ("auto": ``build`` without ``-P``, lanes per layer), yosys on it unless ``--no-synth``;
 5. FINN's CNV topology (3x32x32, conv 64-64-pool-128-128-pool-256-256 3x3 unpadded, fc 512-512-10,
    8-bit weights at 10-20 % density, random values): the fpga-flow plan's fit on the PYNQ-Z2, cycles
    and images/s at 100 MHz, next to FINN's figures as the issue quotes them: 661 images/s single-stream
@@ -496,7 +497,8 @@ class Hls4ml:
 
 
 # ----------------------------------------------------------------------------- fpga-flow
-def ff_build(model: Path, out: Path, p: int, stimulus: Path, precision: str = PRECISION) -> tuple[Any, float]:
+def ff_build(model: Path, out: Path, p: int | None, stimulus: Path, precision: str = PRECISION) -> tuple[Any, float]:
+    """``fpga-flow build`` at parallelism ``p`` (``None``: the automatic folding)."""
     from fpga_flow.pipeline import BuildOptions, build
 
     t0 = time.perf_counter()
@@ -545,12 +547,14 @@ def mac_stages(graph: Any) -> dict[str, int]:
     return out
 
 
-def plan_point(graph: Any, p: int, board: Any) -> dict[str, Any]:
-    """The plan's figures at parallelism ``p``, its fit (estimate) and the cycle bounds."""
+def plan_point(graph: Any, p: int | None, board: Any) -> dict[str, Any]:
+    """The plan's figures at parallelism ``p`` (``None``: the automatic folding, as ``build`` without
+    ``-P`` plans it), its fit (estimate) and the cycle bounds."""
     from fpga_flow.analysis.fit import fit_report
     from fpga_flow.hw import plan_design, plan_figures
+    from fpga_flow.pipeline import plan
 
-    fig = plan_figures(plan_design(graph, p, board))
+    fig = plan_figures(plan_design(graph, p, board) if p is not None else plan(graph, None, board))
     macs = mac_stages(graph)
     lanes = {r["name"]: r["lanes"] for r in fig["layers"]}
     stage = max(-(-m // max(1, lanes[n])) for n, m in macs.items())
@@ -1019,12 +1023,30 @@ def _sweep(a: argparse.Namespace, tmp: Path, graph: Any, models: dict[bool, Path
                 row["error"] = _short(e)
                 print(f"RTL simulation at P={p} failed: {row['error']}")
         rows_rtl.append(row)
+    # the automatic folding (no -P): lanes per layer
+    print("planning the automatic folding ...", flush=True)
+    auto = plan_point(graph, None, board)
+    auto_row: dict[str, Any] = {"p": "auto", **{k: auto[k] for k in ("bound_stage", "bound_lanes", "mac_lanes")}}
+    auto_synth: dict[str, Any] | None = None
+    out_auto = tmp / "ff_auto"
+    try:
+        ff_build(models[False], out_auto, None, x_rtl)
+        print(f"RTL simulation of the automatic folding ({a.rtl_n} images) ...", flush=True)
+        auto_row.update(rtl_cycles(out_auto, auto["fig"], a.rtl_n))
+        if a.synth:
+            print("yosys synth of the automatic folding ...", flush=True)
+            auto_synth = synth_fit(out_auto, board, auto["fig"])
+    except Exception as e:  # noqa: BLE001
+        auto_row["error"] = _short(e)
+        print(f"the automatically folded design failed: {auto_row['error']}")
+    rows_rtl.append(auto_row)
     res["rtl"] = rows_rtl
-    done = [r for r in rows_rtl if r.get("passed") is not None]
+    res["auto"] = {"pt": auto, "synth": auto_synth}
+    done = [r for r in rows_rtl if r.get("passed") is not None and r["p"] != "auto"]
     if done:
         res["rtl_main"] = done[0]
     # the BN model in RTL at the fastest simulated P
-    p_bn = max((r["p"] for r in done), default=1)
+    p_bn = max((int(r["p"]) for r in done), default=1)
     out = tmp / f"ff_bn_p{p_bn}"
     try:
         ff_build(models[True], out, p_bn, x_rtl)
@@ -1047,8 +1069,19 @@ def _sweep(a: argparse.Namespace, tmp: Path, graph: Any, models: dict[bool, Path
         rows.append([f"P={p}", f"{pt['mac_lanes']}", f"{t['ii']:,}", f"{pt['bound_stage']:,}",
                      f"{t['ii'] / pt['bound_stage']:.3f}", f"{clock / t['ii']:,.0f}",
                      f"{t['lut']:,}/{t['ff']:,}/{t['dsp']}/{t['bram36']:g}", _fits(pt["fit"]), syn])
+    t = auto["fig"]["totals"]
+    s = auto_synth
+    syn = "-" if s is None else (f"LUT {s['counts']['lut']:,} FF {s['counts']['ff']:,} DSP {s['counts']['dsp']} "
+                                 f"BRAM36 {s['counts']['bram36']:g}: {_fits(s['fit'])} ({s['seconds']:.0f} s)")
+    rows.append(["auto", f"{auto['mac_lanes']}", f"{t['ii']:,}", f"{auto['bound_stage']:,}",
+                 f"{t['ii'] / auto['bound_stage']:.3f}", f"{clock / t['ii']:,.0f}",
+                 f"{t['lut']:,}/{t['ff']:,}/{t['dsp']}/{t['bram36']:g}", _fits(auto["fit"]), syn])
     table(rows, ["P", "MAC lanes", "plan II", "MAC bound", "II/bound", "img/s", "plan LUT/FF/DSP/BRAM36",
                  "estimate", "yosys synth"])
+    folding = auto["fig"].get("folding") or {}
+    lanes_txt = ", ".join(f"{n} {v}" for n, v in (folding.get("lanes") or {}).items())
+    print(f"  auto: the automatic folding (build without -P): lanes {lanes_txt}; bound by "
+          f"{folding.get('bound_label', '?')}: {folding.get('detail', '')}")
     print(f"  MAC bound: max over conv/fc stages of ceil(nonzero MACs / lanes) (stages overlap: the slowest "
           f"decides); board bound: {nnz_macs:,} nonzero MACs / {board.dsp} DSPs = {nnz_macs / board.dsp:,.0f} "
           f"cycles/image = {clock * board.dsp / nnz_macs:,.0f} images/s")
@@ -1059,12 +1092,14 @@ def _sweep(a: argparse.Namespace, tmp: Path, graph: Any, models: dict[bool, Path
     rows = []
     for r in rows_rtl:
         if r.get("ii"):
-            rows.append([f"P={r['p']}", "PASS" if r["passed"] else "FAIL", f"{r['mismatches']}/{r['samples']}",
+            label = f"P={r['p']}" if r["p"] != "auto" else "auto"
+            rows.append([label, "PASS" if r["passed"] else "FAIL", f"{r['mismatches']}/{r['samples']}",
                          f"{r['ii']:,}", f"{r['latency']:,}", f"{r['bound_stage']:,}",
                          f"{r['ii'] / r['bound_stage']:.3f}", f"{r['bound_lanes']:,.0f}",
                          f"{r['ii'] / r['bound_lanes']:.2f}", f"{clock / r['ii']:,.0f}", f"{r['wall']:.0f} s"])
         else:
-            rows.append([f"P={r['p']}", r.get("error", "not simulated")[:60], *["-"] * 9])
+            rows.append([f"P={r['p']}" if r["p"] != "auto" else "auto", r.get("error", "not simulated")[:60],
+                         *["-"] * 9])
     if "rtl_bn" in res:
         r = res["rtl_bn"]
         pt = r["pt"]
