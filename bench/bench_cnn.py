@@ -547,14 +547,16 @@ def mac_stages(graph: Any) -> dict[str, int]:
     return out
 
 
-def plan_point(graph: Any, p: int | None, board: Any) -> dict[str, Any]:
+def plan_point(graph: Any, p: int | None, board: Any, design: Any = None) -> dict[str, Any]:
     """The plan's figures at parallelism ``p`` (``None``: the automatic folding, as ``build`` without
-    ``-P`` plans it), its fit (estimate) and the cycle bounds."""
+    ``-P`` plans it; ``design``: that plan, already made), its fit (estimate) and the cycle bounds."""
     from fpga_flow.analysis.fit import fit_report
     from fpga_flow.hw import plan_design, plan_figures
     from fpga_flow.pipeline import plan
 
-    fig = plan_figures(plan_design(graph, p, board) if p is not None else plan(graph, None, board))
+    if design is None:
+        design = plan_design(graph, p, board) if p is not None else plan(graph, None, board)
+    fig = plan_figures(design)
     macs = mac_stages(graph)
     lanes = {r["name"]: r["lanes"] for r in fig["layers"]}
     stage = max(-(-m // max(1, lanes[n])) for n, m in macs.items())
@@ -1024,13 +1026,19 @@ def _sweep(a: argparse.Namespace, tmp: Path, graph: Any, models: dict[bool, Path
                 print(f"RTL simulation at P={p} failed: {row['error']}")
         rows_rtl.append(row)
     # the automatic folding (no -P): lanes per layer
-    print("planning the automatic folding ...", flush=True)
-    auto = plan_point(graph, None, board)
-    auto_row: dict[str, Any] = {"p": "auto", **{k: auto[k] for k in ("bound_stage", "bound_lanes", "mac_lanes")}}
+    print("building the automatic folding ...", flush=True)
     auto_synth: dict[str, Any] | None = None
     out_auto = tmp / "ff_auto"
     try:
-        ff_build(models[False], out_auto, None, x_rtl)
+        b_auto, _ = ff_build(models[False], out_auto, None, x_rtl)
+    except Exception as e:  # noqa: BLE001
+        b_auto = None
+        print(f"fpga-flow build of the automatic folding failed: {_short(e)}")
+    auto = plan_point(graph, None, board, b_auto.plan if b_auto is not None else None)  # the build's own plan
+    auto_row: dict[str, Any] = {"p": "auto", **{k: auto[k] for k in ("bound_stage", "bound_lanes", "mac_lanes")}}
+    try:
+        if b_auto is None:
+            raise RuntimeError("not built")
         print(f"RTL simulation of the automatic folding ({a.rtl_n} images) ...", flush=True)
         auto_row.update(rtl_cycles(out_auto, auto["fig"], a.rtl_n))
         if a.synth:

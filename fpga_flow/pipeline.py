@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -193,8 +193,6 @@ def choose_skipping(graph: Graph, parallelism: int | Mapping[str, int] | None, b
     guaranteed IIs), then :func:`fpga_flow.hw.skip_choice.choose_skips`: one layer at a time turned
     into a skipping engine at its folded lanes while the design's expected II on the stimulus falls
     and it still fits the folding budget; the folding's ``sparsity`` sentence says what it chose."""
-    from dataclasses import replace
-
     from fpga_flow.hw.skip_choice import choose_skips, skip_activity
 
     fc = frozenset(lay.name for lay in graph.layers[1:] if lay.op == "dense")
@@ -334,8 +332,9 @@ def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildO
         if any(p.skip is not None for p in design.hardware_layers):
             from fpga_flow.hw.skip_choice import expected_ii, skip_activity
 
-            report["plan"]["skipping"] = skip_activity(design, vals)
-            report["plan"]["expected_ii"] = expected_ii(design, vals)
+            cycles: dict = {}  # each skipping stage's cycles on the stimulus, simulated once for both
+            report["plan"]["skipping"] = skip_activity(design, vals, cycles)
+            report["plan"]["expected_ii"] = expected_ii(design, vals, cycles)
         from fpga_flow.checksums import SECTION, tree_checksums  # tb_data/ and rtl ROM files verify themselves
         report[SECTION] = tree_checksums(tmp)
         write_report(tmp, report)

@@ -26,36 +26,35 @@ from fpga_flow.hw.skipping import skip_cycles, skip_masks
 __all__ = ["SkipChoice", "choose_skips", "expected_ii", "sample_intervals", "skip_activity", "stage_samples"]
 
 
-def stage_samples(p: LayerPlan, mantissas: Mapping[str, np.ndarray]) -> np.ndarray:
+def stage_samples(p: LayerPlan, mantissas: Mapping[str, np.ndarray], cache: dict | None = None) -> np.ndarray:
     """Cycles of skipping stage ``p`` for each sample of ``mantissas`` (every layer's values, samples
-    first), from the sample's zero inputs."""
+    first), from the sample's zero inputs. ``cache`` (optional, for one ``mantissas``) keeps them
+    between calls, keyed by the layer, its lanes and its broadcasts per cycle."""
     k = p.skip
     if k is None:
         raise ValueError(f"layer {p.name} is not a skipping engine")
+    key = (p.name, p.lanes, k.bcast)
+    if cache is not None and key in cache:
+        return cache[key]
     x = np.asarray(mantissas[p.layer.inputs[0]])
     x = x.reshape(x.shape[0], -1)
-    return np.array([skip_cycles(k, m) for m in skip_masks(k, x)], np.int64)
+    c = np.array([skip_cycles(k, m) for m in skip_masks(k, x)], np.int64)
+    if cache is not None:
+        cache[key] = c
+    return c
 
 
 def sample_intervals(design: DesignPlan, mantissas: Mapping[str, np.ndarray],
                      cache: dict | None = None) -> np.ndarray:
-    """Per sample, the cycles of the design's slowest stage on it (see the module docstring).
-    ``cache`` (optional) keeps each skipping stage's per-sample cycles between calls, keyed by the
-    layer and its lanes."""
+    """Per sample, the cycles of the design's slowest stage on it (see the module docstring);
+    ``cache`` as for :func:`stage_samples`."""
     fixed = max([design.in_stream.cycles.ii, design.out_stream.cycles.ii,
                  *(p.cycles.ii for p in design.layers if p.skip is None)])
     n = len(next(iter(mantissas.values())))
     out = np.full(n, fixed, np.int64)
     for p in design.hardware_layers:
-        if p.skip is None:
-            continue
-        key = (p.name, p.lanes, p.skip.bcast)
-        c = cache.get(key) if cache is not None else None
-        if c is None:
-            c = stage_samples(p, mantissas)
-            if cache is not None:
-                cache[key] = c
-        out = np.maximum(out, c)
+        if p.skip is not None:
+            out = np.maximum(out, stage_samples(p, mantissas, cache))
     return out
 
 
@@ -64,17 +63,18 @@ def expected_ii(design: DesignPlan, mantissas: Mapping[str, np.ndarray], cache: 
     return float(sample_intervals(design, mantissas, cache).mean())
 
 
-def skip_activity(design: DesignPlan, mantissas: Mapping[str, np.ndarray]) -> list[dict]:
+def skip_activity(design: DesignPlan, mantissas: Mapping[str, np.ndarray], cache: dict | None = None) -> list[dict]:
     """The measured cycles of every activation-skipping engine of ``design`` on the stimulus
     (``mantissas``: every layer's values, samples first): mean, 99th percentile and worst, next to
-    the guaranteed figure (every activation nonzero) and the share of nonzero inputs."""
+    the guaranteed figure (every activation nonzero) and the share of nonzero inputs; ``cache`` as
+    for :func:`stage_samples`."""
     rows = []
     for p in design.hardware_layers:
         k = p.skip
         if k is None:
             continue
         x = np.asarray(mantissas[p.layer.inputs[0]])
-        c = stage_samples(p, mantissas)
+        c = stage_samples(p, mantissas, cache)
         rows.append({"layer": p.name, "lanes": p.lanes, "samples": int(c.size), "guaranteed": int(k.worst),
                      "mean": float(c.mean()) if c.size else None,
                      "p99": float(np.percentile(c, 99)) if c.size else None,
@@ -86,14 +86,12 @@ def skip_activity(design: DesignPlan, mantissas: Mapping[str, np.ndarray]) -> li
 @dataclass(frozen=True)
 class SkipChoice:
     """What :func:`choose_skips` chose: the layers, the design with them, the expected II before and
-    after, every layer tried with its expected II and whether it fit (``tried``: layer -> (expected
-    II, fits) of the last round that tried it), and one sentence for the report."""
+    after, and one sentence for the report."""
 
     skip: frozenset[str]
     design: DesignPlan
     before: float
     after: float
-    tried: tuple[tuple[str, float, bool], ...]
     summary: str
 
 
@@ -123,10 +121,7 @@ def choose_skips(design: DesignPlan, candidates: frozenset[str], mantissas: Mapp
         summary = (f"skipping zero activations in {', '.join(sorted(chosen))}: expected II {cur_ii:.1f} cycles on the "
                    f"stimulus, against {base:.1f} lock-step (guaranteed II {cur.ii})")
     else:
-        why = []
-        for name in sorted(candidates):
-            e, ok = tried.get(name, (base, True))
-            why.append(f"{name} {e:.1f}" + ("" if ok else " (does not fit)"))
+        why = [f"{name} {e:.1f}" + ("" if ok else " (does not fit)") for name, (e, ok) in sorted(tried.items())]
         summary = (f"no layer skips zero activations: lock-step expected II {base:.1f} cycles; skipping one more "
                    f"layer would give {', '.join(why) or 'nothing (no fully-connected layer)'}")
-    return SkipChoice(chosen, cur, base, cur_ii, tuple((n, e, ok) for n, (e, ok) in sorted(tried.items())), summary)
+    return SkipChoice(chosen, cur, base, cur_ii, summary)
