@@ -3,7 +3,8 @@ asymmetric padding and stride 2 reading a two-bank map, max pooling with padding
 inputs (a padding tap must never win, even over all-negative windows), average pooling (the sum
 mode), dummy rows (more lanes than a lane's share of channels), two-input merges (a residual add and
 a concat reading two buffers of different layouts: each input's own words per pixel, banks and
-address width), and the engine's cycle count.
+address width), the padded convolution again on a shared input map (one copy of its banks read
+through the planner's bank schedule: bubbles, per-bank tap offsets), and the engine's cycle count.
 
 The plan is the planner's (``plan_window_layer``) with buffers attached here; the ROM words and
 parameters are the Verilog backend's (``spell_engine``); the expected outputs are computed here,
@@ -24,7 +25,8 @@ from fpga_flow.backends.rtl import spell_engine
 from fpga_flow.backends.rtl.emit import write_mem
 from fpga_flow.fixed import FixedType, Overflow, Rounding, cast
 from fpga_flow.hw import BufferPlan, LayerPlan
-from fpga_flow.hw.engines import ENGINE_MODELS, WINDOW_DRAIN, window_entry_bits
+from fpga_flow.hw.design import window_banking
+from fpga_flow.hw.engines import ENGINE_MODELS, WINDOW_DRAIN, bank_addr_bits, window_entry_bits
 from fpga_flow.hw.plan import FeatureMapLayout, bits_for
 from fpga_flow.hw.window import plan_window_layer, tap_fields
 from fpga_flow.ir import (
@@ -55,17 +57,20 @@ class Case:
     want: np.ndarray  # (n, C_out, OH, OW) expected output mantissas
     #: a merge: the layout of each input (``in_fm`` is the first)
     src_fms: tuple[FeatureMapLayout, ...] = ()
+    #: the input map is shared (one copy per group of lanes, read through a bank schedule)
+    shared: bool = False
 
     @property
     def fms(self) -> tuple[FeatureMapLayout, ...]:
         return self.src_fms or (self.in_fm,)
 
 
-def _fm_buffer(index: int, name: str, width: int, fm: FeatureMapLayout, read_ports: int) -> BufferPlan:
+def _fm_buffer(index: int, name: str, width: int, fm: FeatureMapLayout, read_ports: int,
+               shared: bool = False) -> BufferPlan:
     bank_of, addr_of = fm.bank_addr()
     banks = int(np.max(fm.chan_bank)) + 1
     return BufferPlan(index, name, width, banks, bits_for(int(addr_of.max()) + 1), bits_for(banks), read_ports,
-                      bank_of, addr_of, fm=fm)
+                      bank_of, addr_of, fm=fm, groups=1 if shared else 0)
 
 
 def _plan(case: Case) -> LayerPlan:
@@ -76,13 +81,15 @@ def _plan(case: Case) -> LayerPlan:
     shapes = [(f.channels, f.height, f.width) for f in case.fms]
     p = plan_window_layer(lay, case.in_type, shapes[0], case.lanes, src_shapes=shapes,
                           src_types=[case.in_type] * len(shapes))
-    ins = tuple(_fm_buffer(k, f"x{k}", case.in_type.width, f, p.lanes) for k, f in enumerate(case.fms))
+    ins = tuple(_fm_buffer(k, f"x{k}", case.in_type.width, f, p.lanes, case.shared) for k, f in enumerate(case.fms))
     s = p.schedule
     c, h, w = (int(v) for v in lay.shape)
     out_fm = FeatureMapLayout(c, h, w, s.slots, s.row_lane.copy(), s.row_slot.copy())
     out_buf = _fm_buffer(len(ins), lay.name, lay.out_type.width, out_fm, 1)
     assert fm is case.fms[0]
     p = replace(p, in_buffer=ins[0], out_buffer=out_buf, in_buffers=ins, out_buffers=(out_buf,))
+    if case.shared:
+        p = replace(p, banking=window_banking(p, ins[0]))
     return replace(p, cycles=ENGINE_MODELS[p.engine].cycles(p))
 
 
@@ -206,10 +213,16 @@ def _concat_case(rng: np.random.Generator) -> Case:
     return Case(lay, in_t, fm0, 3, want, want, (fm0, fm1))
 
 
+def _conv_shared_case(rng: np.random.Generator) -> Case:
+    """The padded stride-2 convolution on 3 lanes reading its two-bank map shared (one copy): the
+    lanes contend for 2 banks, so the schedule has bubbles."""
+    return replace(_conv_case(rng), lanes=3, shared=True)
+
+
 CASES = {"conv_pad_s2": _conv_case, "maxpool_pad": _maxpool_case, "avgpool_sum": _avgpool_case,
-         "add_two_maps": _add_case, "concat_two_maps": _concat_case}
+         "add_two_maps": _add_case, "concat_two_maps": _concat_case, "conv_pad_s2_shared": _conv_shared_case}
 OPS = {"conv_pad_s2": "mac", "maxpool_pad": "max", "avgpool_sum": "sum", "add_two_maps": "sum",
-       "concat_two_maps": "sum"}
+       "concat_two_maps": "sum", "conv_pad_s2_shared": "mac"}
 
 
 @needs_verilator
@@ -224,20 +237,25 @@ def test_window_engine_matches_numpy(tmp_path: Path, monkeypatch: pytest.MonkeyP
     # every lane walks exactly `slots` rows per pixel (dummy rows included)
     assert all(int(row.sum()) == plan.slots for row in plan.arrays["last"][:, : plan.entries])
     eng = spell_engine(plan, "l1_win")
-    assert eng.module == "ff_window" and len(eng.rom_words) == plan.entries
+    walk = plan.banking.cycles if plan.banking is not None else plan.entries  # ROM words per pixel
+    assert (plan.banking is not None) == case.shared
+    if case.shared:
+        assert plan.banking.bubbles > 0 and eng.params["SHARED"] == 1 and eng.params["GROUPS"] == 1
+    assert eng.module == "ff_window" and len(eng.rom_words) == walk
     assert eng.params["MAX_MODE"] == int(w.op == "max") and eng.params["IDENTITY"] == int(w.op != "mac")
     n_src = len(case.fms)
     assert eng.params.get("N_SRC", 1) == n_src
     # a merge's entry adds the input field and takes the widest input's bank (the cost model counts both)
-    assert eng.rom_width == plan.lanes * window_entry_bits(plan)
+    assert eng.rom_width == plan.lanes * window_entry_bits(plan) + bank_addr_bits(plan)
     assert tap_fields(plan).offset.shape == (plan.lanes, plan.entries)
-    assert plan.cycles.ii == plan.cycles.latency == 1 + w.out_pixels * plan.entries + WINDOW_DRAIN
+    assert plan.cycles.ii == plan.cycles.latency == 1 + w.out_pixels * walk + WINDOW_DRAIN
     write_mem(tmp_path / eng.rom_file, eng.rom_words, eng.rom_width)
     inb, outb = plan.in_buffer, plan.out_buffer
     assert inb is not None and outb is not None
     params: dict[str, object] = dict(eng.params)
     params.update(IN_BANKS=max(b.banks for b in plan.in_buffers), BW_OUT=outb.bank_bits,
                   ROM_FILE=f'"{eng.rom_file}"')
+    params.pop("BANKS_IN", None)  # the harness passes its IN_BANKS
     if eng.codebook_literal:
         params["CODEBOOK"] = eng.codebook_literal
     if eng.slots_literal:  # as one sized literal (a simulator's -G takes no concatenation)

@@ -13,8 +13,9 @@ The sparsity pattern is a constant, so the conflicts are resolved when the desig
 accumulator is exact, so the sum does not depend on it), but a lane finishes one row before it
 starts the next (one accumulator per lane) and keeps its rows in the plan's order (their result
 slots). Cycle by cycle, lanes with the most work left choose first; a lane takes an entry of its
-current row whose bank is free or already open at the entry's address, or idles for one cycle (a
-*bubble*: an invalid ROM word). A row without stored weights (one zero-weight entry) reads nothing.
+current row whose bank is already open at the entry's address, else one in the free bank that holds
+most of the row's remaining entries (so that a row's tail does not pile up in one bank), or idles
+for one cycle (a *bubble*: an invalid ROM word). A row without stored weights (one zero-weight entry) reads nothing.
 
 The result, :class:`BankSchedule`, is what the Verilog engine stores: per cycle the address of every
 bank of every copy, and per lane which entry of its walk it takes (or a bubble). The walk itself (the
@@ -102,7 +103,7 @@ class _CycleReads:
         d = self.pending[lane]
         assert d is not None
         g = self.lane_group[lane]
-        for b, by_addr in d.items():
+        for b, by_addr in sorted(d.items(), key=lambda kv: -sum(len(v) for v in kv[1].values())):
             if b in seen:
                 continue
             seen.add(b)
@@ -184,11 +185,13 @@ def schedule_banks(col: np.ndarray, last: np.ndarray, walk: Sequence[int], free:
                 continue
             g = lane_group[lane]
             best: tuple[int, int] | None = None
+            most = 0
             for b, by_addr in d.items():
                 a = cyc.op[g].get(b)
                 if a is None:
-                    if best is None:
-                        best = (b, next(iter(by_addr)))
+                    n = sum(len(v) for v in by_addr.values())
+                    if n > most:  # a free bank: the one with the most of the row's entries left
+                        best, most = (b, next(iter(by_addr))), n
                 elif a in by_addr:
                     best = (b, a)
                     break

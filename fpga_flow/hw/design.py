@@ -15,7 +15,10 @@ requantization of a map) is a ``window`` engine, which reads and writes pixel-ma
 (:class:`~fpga_flow.hw.plan.FeatureMapLayout`): channel ``c`` of pixel ``p`` in bank ``row_lane[c]``
 at ``p * slots + row_slot[c]``. When the first hardware stage is a window engine, the unpacker
 writes the map one element per cycle into one bank (``p * C + c``). A dense layer after a flatten
-reads the map through the buffer's (bank, address) table like any other input.
+reads the map through the buffer's (bank, address) table like any other input. A convolution with
+several lanes on a map of several banks reads it *shared* (:func:`shares_map`): ``ceil(lanes /
+banks)`` copies instead of one per lane, through a per-pixel bank schedule (:func:`window_banking`),
+so its map's storage does not grow with its lanes.
 """
 
 from __future__ import annotations
@@ -42,11 +45,11 @@ from fpga_flow.hw.plan import BufferPlan, DesignPlan, FeatureMapLayout, LayerPla
 from fpga_flow.hw.planners import plan_layer, row_nnz
 from fpga_flow.hw.skipping import SKIP_ENGINES, make_skip_plan
 from fpga_flow.hw.window import is_feature_map, plan_window_layer, tap_sources
-from fpga_flow.ir import Graph, InputLayer, Layer, ReshapeLayer
+from fpga_flow.ir import Conv2dLayer, Graph, InputLayer, Layer, ReshapeLayer
 from fpga_flow.stream import StreamFormat, stream_format
 
 __all__ = ["DEFAULT_FAMILY", "SHARED_READERS", "Parallelism", "check_parallelism", "check_per_layer", "plan_design",
-           "plan_stage", "shares_input"]
+           "plan_stage", "shares_input", "shares_map", "window_banking"]
 
 #: Lanes of a design: one ``P`` for every layer, or a layer name -> lanes mapping (layers left out
 #: get 1 lane; see :func:`plan_design`).
@@ -105,10 +108,21 @@ def shares_input(consumer: LayerPlan | None) -> bool:
             and consumer.lanes > 1 and len(consumer.layer.inputs) == 1 and not consumer.skipping)
 
 
+def shares_map(consumer: LayerPlan | None, banks: int) -> bool:
+    """``consumer`` reads a ``banks``-bank feature map through a bank schedule: a convolution with
+    several lanes reading one map of several banks (its lanes walk taps of many input channels; with
+    per-port copies every lane would hold the whole map). Pooling, ReLU and scale stages read each
+    channel in its own bank already, and one bank gains nothing from sharing."""
+    return (consumer is not None and consumer.window is not None and isinstance(consumer.layer, Conv2dLayer)
+            and consumer.lanes > 1 and banks > 1 and len(consumer.layer.inputs) == 1)
+
+
 def _groups_for(consumer: LayerPlan | None, banks: int) -> int:
     """Copies of a buffer whose ``banks`` its writer fixes, for ``consumer`` (0: per-port copies):
     enough that no copy serves more lanes than it has banks."""
-    return -(-consumer.lanes // max(1, banks)) if consumer is not None and shares_input(consumer) else 0
+    if consumer is None or not (shares_input(consumer) or shares_map(consumer, banks)):
+        return 0
+    return -(-consumer.lanes // max(1, banks))
 
 
 def _input_banking(consumer: LayerPlan, n: int, per_beat: int, width: int, family: str) -> tuple[int, int]:
@@ -168,6 +182,34 @@ def _banking(p: LayerPlan, buf: BufferPlan) -> BankSchedule:
                     free[lane, t] = True
                 t += s.row_cost[r]
     return schedule_banks(col, last, s.lane_entries, free, buf.bank_of, buf.addr_of, buf.banks, buf.groups)
+
+
+def window_banking(p: LayerPlan, buf: BufferPlan) -> BankSchedule:
+    """The bank schedule of one output pixel's walk of convolution ``p`` on its shared input map
+    ``buf``: tap ``(ci, ky, kx)`` lies in bank ``chan_bank[ci]`` at ``(ky * W + kx) * slots +
+    chan_slot[ci]`` past the pixel's base address, which every bank of every copy adds, so two lanes
+    share a bank only at one tap offset. Dummy rows and rows without nonzero taps read nothing."""
+    w, s, fm = p.window, p.schedule, buf.fm
+    assert w is not None and fm is not None
+    kh, kw = w.kernel
+    ci, rest = np.divmod(np.arange(w.taps, dtype=np.int64), kh * kw)
+    ky, kx = np.divmod(rest, kw)
+    bank_of = np.asarray(fm.chan_bank, np.int64)[ci]
+    addr_of = (ky * fm.width + kx) * fm.slots + np.asarray(fm.chan_slot, np.int64)[ci]
+    col, last = p.arrays["col"], p.arrays["last"]
+    nnz = row_nnz(p.layer)  # type: ignore[arg-type]
+    free = np.zeros(col.shape, bool)
+    walk = []
+    for lane, rows in enumerate(s.lane_rows):
+        t = 0
+        for r in rows:
+            if nnz[r] == 0:
+                free[lane, t] = True
+            t += s.row_cost[r]
+        dummies = s.slots - len(rows)
+        free[lane, t:t + dummies] = True
+        walk.append(t + dummies)
+    return schedule_banks(col, last, walk, free, bank_of, addr_of, buf.banks, buf.groups)
 
 
 def _check_window_input(p: LayerPlan, buf: BufferPlan, source: int) -> None:
@@ -355,7 +397,7 @@ def plan_design(graph: Graph, parallelism: Parallelism = 1, board: Board | None 
         if p.skipping:
             p = replace(p, skip=make_skip_plan(p, ins[0], bcast=skip_bcast))
         elif ins[0].shared:
-            p = replace(p, banking=_banking(p, ins[0]))
+            p = replace(p, banking=window_banking(p, ins[0]) if p.window is not None else _banking(p, ins[0]))
         if p.name in rom_block and p.engine in SHARED_READERS:
             p = replace(p, rom_block=True)
         model = ENGINE_MODELS.get(p.engine)

@@ -8,7 +8,9 @@ simulation):
   cycle, all lanes in lockstep) + the lane pipeline (:data:`ENGINE_DRAIN`; the factored codebook
   lane: :func:`factored_drain`). A sample finishes before the next starts, so II = latency.
 * the window engine (``ff_window``): 1 start cycle + ``pixels * entries`` (the lanes walk their
-  per-pixel ROM once per output pixel, back to back) + :data:`WINDOW_DRAIN`;
+  per-pixel ROM once per output pixel, back to back) + :data:`WINDOW_DRAIN`; a convolution on a
+  shared input map walks the per-pixel bank schedule instead (``rtl_entries`` words: its entries
+  plus the bubbles);
 * the unpacker: one beat per cycle (``beats`` cycles); the feature-map unpacker (``ff_axis_unpack_fm``,
   before a window engine) one element per cycle plus :data:`UNPACK_FM_EXTRA`; the packer: its first
   beat :data:`PACK_LATENCY_EXTRA` cycles after the buffer fills, then one beat per cycle.
@@ -81,11 +83,12 @@ def entry_bits(p: LayerPlan) -> int:
 
 
 def bank_addr_bits(p: LayerPlan) -> int:
-    """Bits per ROM word of the per-bank read addresses on a shared input (0 otherwise)."""
+    """Bits per ROM word of the per-bank read addresses on a shared input (0 otherwise); a window
+    engine stores per-bank tap offsets (the pixel base is added in the engine)."""
     inb = p.in_buffer
     if inb is None or not inb.shared:
         return 0
-    return inb.groups * inb.banks * inb.addr_bits
+    return inb.groups * inb.banks * (tap_fields(p).offset_bits if p.window is not None else inb.addr_bits)
 
 
 def window_entry_bits(p: LayerPlan) -> int:
@@ -97,7 +100,8 @@ def window_entry_bits(p: LayerPlan) -> int:
     ins = p.in_buffers or (p.in_buffer,)
     src = bits_for(len(ins)) if len(ins) > 1 else 0  # a merge: which input the entry reads
     bank = max(b.bank_bits for b in ins)
-    return f.weight_field_bits + t.offset_bits + t.ky_bits + t.kx_bits + bank + f.bias_bits + 3 + src
+    offset = 1 if p.in_buffer.shared else t.offset_bits  # shared: the offsets are per bank (bank_addr_bits)
+    return f.weight_field_bits + offset + t.ky_bits + t.kx_bits + bank + f.bias_bits + 3 + src
 
 
 class EngineModel:
@@ -120,7 +124,7 @@ def _mac_cycles(p: LayerPlan) -> Cycles:
 
 def _window_cycles(p: LayerPlan) -> Cycles:
     assert p.window is not None
-    c = 1 + p.window.out_pixels * p.entries + WINDOW_DRAIN
+    c = 1 + p.window.out_pixels * p.rtl_entries + WINDOW_DRAIN
     return Cycles(c, c)
 
 
@@ -194,8 +198,14 @@ def _window_cost(p: LayerPlan, family: str) -> Cost:
     lanes_cost = _mac_cost(base, family)
     t = tap_fields(p)
     hb, wb = bits_for(w.in_shape[1] + 1) + 1, bits_for(w.in_shape[2] + 1) + 1
-    per_lane = p.in_buffer.addr_bits + 2 * (hb + wb) + 2
-    counters = 4 * (hb + wb) + 2 * (p.in_buffer.addr_bits + 2) + p.out_buffer.addr_bits + t.offset_bits
+    aw = p.in_buffer.addr_bits
+    shared = p.banking is not None
+    per_lane = (0 if shared else aw) + 2 * (hb + wb) + 2
+    counters = 4 * (hb + wb) + 2 * (aw + 2) + p.out_buffer.addr_bits + t.offset_bits
+    if shared:  # one address adder and register per (copy, bank) instead of one per lane
+        assert p.banking is not None
+        fields = p.banking.groups * p.banking.banks
+        counters += fields * aw
     extra_rom = (window_entry_bits(p) - entry_bits(p)) * p.lanes
     return lanes_cost + Cost(lut=per_lane * p.lanes + counters, ff=counters + extra_rom)
 

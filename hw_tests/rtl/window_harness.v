@@ -1,6 +1,7 @@
 // Test harness: one ff_window between its input ff_act_mems (N_SRC of them, IN_BANKS banks each,
 // one read port per lane, written element by element from cocotb: input, bank, address, data;
 // x_commit commits input x_src) and an output ff_act_mem (P banks, one read port, read from cocotb).
+// SHARED=1: one input read through the engine's bank schedule (GROUPS copies, one address per bank).
 module window_harness #(
     parameter integer P = 1, ENTRIES = 1, EAW = 1,
     parameter         ROM_FILE = "rom.mem",
@@ -13,7 +14,9 @@ module window_harness #(
     parameter integer SLOTS_IN = 1, OFW = 1, KYW = 1, KXW = 1, YW = 8, XW = 8, BASE_W = 16,
     parameter integer N_SRC = 1, SRCW = 1,
     parameter [N_SRC*32-1:0] SLOTS_SRC = SLOTS_IN,
-    parameter integer IN_BANKS = 1, BW_OUT = 1
+    parameter integer IN_BANKS = 1, BW_OUT = 1,
+    parameter integer SHARED = 0, GROUPS = 1,
+    parameter integer NRA = (SHARED != 0) ? GROUPS * IN_BANKS : P
 ) (
     input  wire              clk,
     input  wire              rst_n,
@@ -35,7 +38,7 @@ module window_harness #(
     wire out_ready, out_commit;
     wire [N_SRC-1:0] in_valid, in_release, x_ready_s;
     wire [P*BW_IN-1:0] rbank;
-    wire [P*AW_IN-1:0] raddr;
+    wire [NRA*AW_IN-1:0] raddr;
     wire [N_SRC*P*W_X-1:0] rdata;
     wire [P-1:0] we;
     wire [P*AW_OUT-1:0] waddr;
@@ -49,7 +52,8 @@ module window_harness #(
             for (b = 0; b < IN_BANKS; b = b + 1) begin : g_we
                 assign x_we_b[b] = x_we && mine && (x_bank == b);
             end
-            ff_act_mem #(.W(W_X), .BANKS(IN_BANKS), .RD_PORTS(P), .AW(AW_IN), .BW(BW_IN)) u_x (
+            ff_act_mem #(.W(W_X), .BANKS(IN_BANKS), .RD_PORTS(P), .AW(AW_IN), .BW(BW_IN), .SHARED(SHARED),
+                         .GROUPS(GROUPS)) u_x (
                 .clk(clk), .rst_n(rst_n), .wr_ready(x_ready_s[s]), .wr_commit(x_commit && mine), .we(x_we_b),
                 .waddr({IN_BANKS{x_waddr}}), .wdata({IN_BANKS{x_wdata}}), .rd_valid(in_valid[s]),
                 .rd_release(in_release[s]), .rbank(rbank), .raddr(raddr), .rdata(rdata[s*P*W_X +: P*W_X]));
@@ -63,7 +67,7 @@ module window_harness #(
         .AW_OUT(AW_OUT), .IDENTITY(IDENTITY), .MAX_MODE(MAX_MODE), .IH(IH), .IW(IW), .OH(OH), .OW(OW),
         .KH(KH), .KW(KW), .SH(SH), .SW(SW), .PAD_T(PAD_T), .PAD_L(PAD_L), .SLOTS_IN(SLOTS_IN), .OFW(OFW),
         .KYW(KYW), .KXW(KXW), .YW(YW), .XW(XW), .BASE_W(BASE_W), .N_SRC(N_SRC), .SRCW(SRCW),
-        .SLOTS_SRC(SLOTS_SRC)
+        .SLOTS_SRC(SLOTS_SRC), .SHARED(SHARED), .GROUPS(GROUPS), .BANKS_IN(IN_BANKS)
     ) u_win (
         .clk(clk), .rst_n(rst_n), .in_valid(in_valid), .in_release(in_release), .rbank(rbank), .raddr(raddr),
         .rdata(rdata), .out_ready(out_ready), .out_commit(out_commit), .we(we), .waddr(waddr), .wdata(wdata));

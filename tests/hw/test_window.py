@@ -80,7 +80,55 @@ def test_every_nonzero_tap_is_walked_once_per_pixel(kind: str, parallelism: int)
         assert p.multiplies == lay.nnz * p.window.out_pixels
         s = p.schedule
         assert p.entries <= s.entries_lower_bound + max(s.row_cost) + s.slots
-        assert p.cycles.ii == p.cycles.latency == 1 + p.window.out_pixels * p.entries + WINDOW_DRAIN
+        # one pixel's walk: the lanes' entries, or on a shared input map the bank schedule (entries + bubbles)
+        walk = p.banking.cycles if p.banking is not None else p.entries
+        assert p.banking is None or p.banking.cycles >= p.entries
+        assert p.cycles.ii == p.cycles.latency == 1 + p.window.out_pixels * walk + WINDOW_DRAIN
+
+
+@pytest.mark.parametrize("parallelism", [3, 8])
+@pytest.mark.parametrize("kind", ["conv_s1", "conv_s2_pad", "conv_same_codebook", "depthwise", "lenet"])
+def test_a_convolution_reads_a_shared_map_without_conflicts(kind: str, parallelism: int) -> None:
+    """A convolution with several lanes on a map of several banks reads one copy per group: per cycle
+    each bank of a copy opens one address, which is the tap offset of every lane selecting it; every
+    walk entry is taken once, rows in order."""
+    g = cnn_graph(kind)
+    plan = plan_design(g, parallelism)
+    shared = 0
+    for p in plan.hardware_layers:
+        if not isinstance(p.layer, Conv2dLayer) or p.in_buffer is None or p.in_buffer.fm is None:
+            continue
+        fm = p.in_buffer.fm
+        banks = int(np.max(fm.chan_bank)) + 1
+        assert (p.banking is not None) == (p.lanes > 1 and banks > 1)
+        if p.banking is None:
+            continue
+        shared += 1
+        bs = p.banking
+        assert p.in_buffer.shared and p.in_buffer.groups == bs.groups == -(-p.lanes // banks)
+        kh, kw = p.window.kernel
+        col, last = p.arrays["col"], p.arrays["last"]
+        per = -(-p.lanes // bs.groups)
+        s = p.schedule
+        for lane in range(p.lanes):
+            walk = sum(s.row_cost[r] for r in s.lane_rows[lane]) + s.slots - len(s.lane_rows[lane])
+            taken = [int(t) for t in bs.take[lane] if t >= 0]
+            assert sorted(taken) == list(range(walk))
+            ends = [k for k in range(bs.cycles) if bs.last[lane, k]]
+            assert len(ends) == s.slots  # every row (and dummy row) closes once
+            row_of = np.cumsum(np.concatenate([[0], last[lane, :walk - 1]]))  # walk position -> its row
+            assert list(row_of[taken]) == sorted(row_of[taken])  # a row finishes before the next starts
+            n_real = sum(s.row_cost[r] for r in s.lane_rows[lane])
+            for k in range(bs.cycles):
+                t = int(bs.take[lane, k])
+                if t < 0 or t >= n_real or int(p.arrays["val"][lane, t]) == 0:
+                    continue  # a bubble, a dummy row, a row without nonzero taps: reads nothing that counts
+                ci, r = divmod(int(col[lane, t]), kh * kw)
+                ky, kx = divmod(r, kw)
+                assert bs.bank[lane, k] == fm.chan_bank[ci]
+                assert bs.addr[lane // per, fm.chan_bank[ci], k] == (ky * fm.width + kx) * fm.slots + fm.chan_slot[ci]
+    if kind in ("depthwise", "lenet"):  # a convolution after a multi-lane stage
+        assert shared >= 1
 
 
 @pytest.mark.parametrize("kind", CNN_KINDS)

@@ -35,7 +35,7 @@ import numpy as np
 
 from fpga_flow.errors import UnsupportedError
 from fpga_flow.hw.plan import LayerPlan
-from fpga_flow.hw.window import tap_fields
+from fpga_flow.hw.window import TapFields, tap_fields
 
 from .spelling import OVF_CODE, RND_CODE, clog2
 
@@ -316,18 +316,13 @@ def spell_window(p: LayerPlan, ident: str) -> RtlEngine:
         raise UnsupportedError(f"layer {p.layer.label}: a window engine reading {n_src} maps must be a 1x1 window "
                                "(stride 1, no padding)")
     t = tap_fields(p)
-    _, ih, iw = w.in_shape
-    _, oh, ow = w.out_shape
-    kh, kw = w.kernel
-    sh, sw = w.stride
-    top, left = w.pads[0], w.pads[1]
     slots_in = [b.fm.slots for b in ins if b.fm is not None]
     s_in = max(slots_in)
     aw_in, bw_in = max(b.addr_bits for b in ins), max(b.bank_bits for b in ins)
     srcw = clog2(n_src)
-    wf, ofw, kyw, kxw = f.weight_field_bits, t.offset_bits, t.ky_bits, t.kx_bits
+    wf, kyw, kxw = f.weight_field_bits, t.ky_bits, t.kx_bits
     f_off = wf
-    f_ky = f_off + ofw
+    f_ky = f_off + (1 if p.banking is not None else t.offset_bits)  # on a shared input: one unused bit
     f_kx = f_ky + kyw
     f_bank = f_kx + kxw
     f_bias = f_bank + bw_in
@@ -338,6 +333,8 @@ def spell_window(p: LayerPlan, ident: str) -> RtlEngine:
     bmask = (1 << f.bias_bits) - 1
     bias = p.rom("b").values if w.op == "mac" else None
     val, last = p.arrays["val"], p.arrays["last"]
+    if p.banking is not None:
+        return _spell_shared_window(p, ident, t, f_ky, f_kx, f_bank, f_bias, f_first, entry_w, aw_in, bw_in, s_in)
     words = [0] * p.entries
     for lane, rows in enumerate(p.schedule.lane_rows):
         shift = lane * entry_w
@@ -365,6 +362,70 @@ def spell_window(p: LayerPlan, ident: str) -> RtlEngine:
             words[k] |= e << shift
             first = end
         assert n_rows == p.slots, (p.layer.label, lane, n_rows, p.slots)
+    params = _window_params(p, t, aw_in, bw_in, s_in, slots_in[0])
+    if n_src > 1:
+        params.update({"N_SRC": n_src, "SRCW": srcw})
+    return RtlEngine("ff_window", ident, params, words, p.lanes * entry_w, _codebook_literal(p),
+                     _slots_literal(slots_in) if n_src > 1 else None)
+
+
+def _spell_shared_window(p: LayerPlan, ident: str, t: TapFields, f_ky: int, f_kx: int, f_bank: int, f_bias: int,
+                         f_first: int, entry_w: int, aw_in: int, bw_in: int, s_in: int) -> RtlEngine:
+    """``ff_window`` with SHARED=1: word ``k`` of the ROM is cycle ``k`` of the per-pixel bank schedule
+    (lane ``l``'s scheduled entry, or an invalid word for a bubble), every bank's tap offset above the
+    lanes' entries (copy ``g``, bank ``b`` in field ``g * banks + b``). The lane's offset field is one
+    unused bit."""
+    f, bs = p.fields, p.banking
+    assert f is not None and bs is not None
+    wmask = (1 << f.weight_field_bits) - 1
+    bmask = (1 << f.bias_bits) - 1
+    bias = p.rom("b").values
+    val = p.arrays["val"]
+    s = p.schedule
+    row_at: list[list[int | None]] = []  # the row of each walk position (None: a dummy row)
+    for rows in s.lane_rows:
+        row_at.append([r for r in rows for _ in range(s.row_cost[r])] + [None] * (s.slots - len(rows)))
+    ofw = t.offset_bits
+    base = p.lanes * entry_w
+    words = []
+    for k in range(bs.cycles):
+        word = 0
+        for lane in range(p.lanes):
+            pos = int(bs.take[lane, k])
+            if pos < 0:
+                continue
+            e = ((int(val[lane, pos]) & wmask) | (int(t.ky[lane, pos]) << f_ky) | (int(t.kx[lane, pos]) << f_kx)
+                 | (int(bs.bank[lane, k]) << f_bank))
+            r = row_at[lane][pos]
+            if bs.first[lane, k]:
+                if r is not None:
+                    e |= (int(bias[r]) & bmask) << f_bias
+                e |= 1 << f_first
+            if bs.last[lane, k]:
+                e |= 1 << (f_first + 1)
+            e |= 1 << (f_first + 2)
+            word |= e << (lane * entry_w)
+        for g in range(bs.groups):
+            for b in range(bs.banks):
+                word |= int(bs.addr[g, b, k]) << (base + (g * bs.banks + b) * ofw)
+        words.append(word)
+    params = _window_params(p, t, aw_in, bw_in, s_in, s_in)
+    params.update({"ENTRIES": bs.cycles, "EAW": clog2(bs.cycles), "SHARED": 1, "GROUPS": bs.groups,
+                   "BANKS_IN": bs.banks})
+    width = base + bs.groups * bs.banks * ofw
+    return RtlEngine("ff_window", ident, params, words, width, _codebook_literal(p))
+
+
+def _window_params(p: LayerPlan, t: TapFields, aw_in: int, bw_in: int, s_in: int, slots_in: int) -> dict[str, int]:
+    """The geometry and lane parameters of ``ff_window``."""
+    w = p.window
+    assert w is not None
+    _, ih, iw = w.in_shape
+    _, oh, ow = w.out_shape
+    kh, kw = w.kernel
+    sh, sw = w.stride
+    top, left = w.pads[0], w.pads[1]
+    ofw, kyw, kxw = t.offset_bits, t.ky_bits, t.kx_bits
     # two's complement widths: a row / column index from the top-left padding to a step past the map,
     # and the pixel's base address plus any tap offset
     yw = _signed_bits(-top, max(ih, (oh - 1) * sh - top + kh) + sh)
@@ -380,14 +441,11 @@ def spell_window(p: LayerPlan, ident: str) -> RtlEngine:
         "IDENTITY": int(w.op in ("sum", "max")),
         "MAX_MODE": int(w.op == "max"),
         "IH": ih, "IW": iw, "OH": oh, "OW": ow, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
-        "PAD_T": top, "PAD_L": left, "SLOTS_IN": slots_in[0],
+        "PAD_T": top, "PAD_L": left, "SLOTS_IN": slots_in,
         "OFW": ofw, "KYW": kyw, "KXW": kxw, "YW": yw, "XW": xw, "BASE_W": base_w,
     })  # fmt: skip
     params.update({"AW_IN": aw_in, "BW_IN": bw_in})
-    if n_src > 1:
-        params.update({"N_SRC": n_src, "SRCW": srcw})
-    return RtlEngine("ff_window", ident, params, words, p.lanes * entry_w, _codebook_literal(p),
-                     _slots_literal(slots_in) if n_src > 1 else None)
+    return params
 
 
 def _slots_literal(slots: list[int]) -> str:

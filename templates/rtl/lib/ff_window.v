@@ -37,6 +37,15 @@
 // lane takes. rdata holds input s, lane l in bits [(s*P + l)*W_X +: W_X]. N_SRC = 1 is the
 // single-input engine (no input field).
 //
+// Shared input (SHARED=1, a convolution reading a shared ff_act_mem, fpga_flow/hw/banking.py):
+// the ROM walks the planner's conflict-free bank schedule of one output pixel (ENTRIES words:
+// the lanes' entries plus bubbles, invalid words), and word k also holds, above the lanes'
+// entries, the tap offset of every bank of every input copy (NRA = GROUPS * BANKS_IN fields of
+// OFW bits, copy g bank b in field g*BANKS_IN + b). The address stage adds the pixel base to each
+// and drives them onto raddr, registered with the lanes' entries; a lane's entry then holds only
+// its bank select (its offset field is one unused bit) and ky / kx for the padding checks. Two
+// lanes of a copy read one bank in one cycle only at one offset, hence at one address. N_SRC = 1.
+//
 // Handshake as ff_sparse_mac: start when every input buffer holds a sample (in_valid, one bit per
 // input) and the output slot is free (out_ready); every in_release and out_commit pulse together
 // with the last write.
@@ -92,7 +101,12 @@ module ff_window #(
     // several inputs (a merge)
     parameter integer N_SRC      = 1,    // input buffers
     parameter integer SRCW       = 1,    // >= max(1, clog2(N_SRC)): the ROM's input field (N_SRC > 1)
-    parameter [N_SRC*32-1:0] SLOTS_SRC = SLOTS_IN   // words per pixel of input s in bits [s*32 +: 32]
+    parameter [N_SRC*32-1:0] SLOTS_SRC = SLOTS_IN,  // words per pixel of input s in bits [s*32 +: 32]
+    // a shared input (see above)
+    parameter integer SHARED     = 0,
+    parameter integer GROUPS     = 1,
+    parameter integer BANKS_IN   = 1,
+    parameter integer NRA        = (SHARED != 0) ? GROUPS * BANKS_IN : P   // read address fields
 ) (
     input  wire                  clk,
     input  wire                  rst_n,
@@ -100,7 +114,7 @@ module ff_window #(
     input  wire [N_SRC-1:0]      in_valid,
     output wire [N_SRC-1:0]      in_release,
     output wire [P*BW_IN-1:0]    rbank,
-    output wire [P*AW_IN-1:0]    raddr,
+    output wire [NRA*AW_IN-1:0]  raddr,
     input  wire [N_SRC*P*W_X-1:0] rdata,
     // output buffer (write side)
     input  wire                  out_ready,
@@ -110,7 +124,9 @@ module ff_window #(
     output wire [P*W_OUT-1:0]    wdata
 );
     localparam integer SRC_F = (N_SRC > 1) ? SRCW : 0;                    // the ROM's input field
-    localparam integer WE_W = WF + OFW + KYW + KXW + BW_IN + BIAS_W + 3 + SRC_F;   // ROM entry
+    localparam integer LOFW = (SHARED != 0) ? 1 : OFW;                    // a lane entry's offset bits
+    localparam integer WE_W = WF + LOFW + KYW + KXW + BW_IN + BIAS_W + 3 + SRC_F;  // lane entry
+    localparam integer ROM_W = P*WE_W + ((SHARED != 0) ? NRA*OFW : 0);    // ROM word
     localparam integer LE_W = WF + AW_IN + BW_IN + BIAS_W + 3;             // ff_mac_lane entry
     localparam integer DRAIN = 6;
     localparam [31:0] DRAIN_LAST32 = DRAIN - 1;
@@ -143,7 +159,7 @@ module ff_window #(
     localparam [W_X-1:0] PADV = ((MAX_MODE != 0) && (X_SIGNED != 0)) ? {1'b1, {(W_X - 1){1'b0}}}
                                                                      : {W_X{1'b0}};
 
-    reg [P*WE_W-1:0] rom [0:ENTRIES-1];
+    reg [ROM_W-1:0] rom [0:ENTRIES-1];
     initial $readmemh(ROM_FILE, rom);
 
     // ---- S0: controller and pixel counters
@@ -153,7 +169,7 @@ module ff_window #(
     reg              s0_v, a_v;
     reg [YW-1:0]     iy0;
     reg [XW-1:0]     ix0;
-    reg [P*WE_W-1:0] rom_q;
+    reg [ROM_W-1:0] rom_q;
     /* verilator lint_off UNUSEDSIGNAL */
     reg [YW-1:0]     iy0_q;            // unused when no tap can cross a bound
     reg [XW-1:0]     ix0_q;
@@ -252,19 +268,38 @@ module ff_window #(
         if (issue) rom_q <= rom[k];
     end
 
-    // ---- A: per-lane address and padding, then the lanes
-    genvar l;
+    // ---- A: per-lane address and padding (on a shared input: per bank), then the lanes
+    wire [P*AW_IN-1:0] lane_raddr;
+    genvar l, f;
+    generate
+        if (SHARED != 0) begin : g_shared
+            reg [NRA*AW_IN-1:0] ra_q;
+            for (f = 0; f < NRA; f = f + 1) begin : g_field
+                wire [OFW-1:0] off = rom_q[P*WE_W + f*OFW +: OFW];
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [BASE_W-1:0] a = base_q + {{(BASE_W - OFW){1'b0}}, off};
+                /* verilator lint_on UNUSEDSIGNAL */
+                always @(posedge clk) ra_q[f*AW_IN +: AW_IN] <= a[AW_IN-1:0];
+            end
+            assign raddr = ra_q;
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire unused_lane_raddr = ^lane_raddr;
+            /* verilator lint_on UNUSEDSIGNAL */
+        end else begin : g_own
+            assign raddr = lane_raddr;
+        end
+    endgenerate
     generate
         for (l = 0; l < P; l = l + 1) begin : g_lane
             wire [WE_W-1:0]   re     = rom_q[l*WE_W +: WE_W];
             wire [WF-1:0]     e_w    = re[0 +: WF];
-            wire [OFW-1:0]    e_off  = re[WF +: OFW];
+            wire [LOFW-1:0]   e_off  = re[WF +: LOFW];
             /* verilator lint_off UNUSEDSIGNAL */
-            wire [KYW-1:0]    e_ky   = re[WF + OFW +: KYW];
-            wire [KXW-1:0]    e_kx   = re[WF + OFW + KYW +: KXW];
+            wire [KYW-1:0]    e_ky   = re[WF + LOFW +: KYW];
+            wire [KXW-1:0]    e_kx   = re[WF + LOFW + KYW +: KXW];
             /* verilator lint_on UNUSEDSIGNAL */
-            wire [BW_IN-1:0]  e_bank = re[WF + OFW + KYW + KXW +: BW_IN];
-            wire [BIAS_W+2:0] e_rest = re[WF + OFW + KYW + KXW + BW_IN +: BIAS_W + 3];  // bias, first, last, valid
+            wire [BW_IN-1:0]  e_bank = re[WF + LOFW + KYW + KXW +: BW_IN];
+            wire [BIAS_W+2:0] e_rest = re[WF + LOFW + KYW + KXW + BW_IN +: BIAS_W + 3];  // bias, first, last, valid
             // the entry's input: its base address, and (registered with the padding bit) which
             // input's read data the lane takes
             wire [BASE_W-1:0] e_base;
@@ -283,7 +318,7 @@ module ff_window #(
                 assign x_src  = rdata[l*W_X +: W_X];
             end
             /* verilator lint_off UNUSEDSIGNAL */
-            wire [BASE_W-1:0] a_full = e_base + {{(BASE_W - OFW){1'b0}}, e_off};
+            wire [BASE_W-1:0] a_full = e_base + {{(BASE_W - LOFW){1'b0}}, e_off};
             /* verilator lint_on UNUSEDSIGNAL */
             wire pad_y, pad_x;
             if (CHK_Y != 0) begin : g_chk_y
@@ -321,7 +356,7 @@ module ff_window #(
             ) u_lane (
                 .clk(clk), .rst_n(rst_n), .start(start), .s1_v(a_v),
                 .entry(le_q),
-                .rbank(rbank[l*BW_IN +: BW_IN]), .raddr(raddr[l*AW_IN +: AW_IN]),
+                .rbank(rbank[l*BW_IN +: BW_IN]), .raddr(lane_raddr[l*AW_IN +: AW_IN]),
                 .x(x_in),
                 .we(we[l]), .waddr(waddr[l*AW_OUT +: AW_OUT]), .wdata(wdata[l*W_OUT +: W_OUT])
             );
