@@ -49,7 +49,7 @@ CNN_KINDS = (
     "conv_same_codebook",  # 3x3 conv with 'same' padding, codebook weights
     "conv_dense_storage",  # a conv whose weights are stored dense (zeros included)
     "depthwise",  # depthwise 3x3 then pointwise 1x1 conv
-    "maxpool",  # conv, 2x2 max pool (stride 2), dense
+    "maxpool",  # conv (wrapping, no activation), ReLU, 2x2 max pool (stride 2): the ReLU moves into the pool
     "maxpool_pad",  # 3x3 max pool, stride 2, padding 1
     "avgpool",  # conv, 2x2 average pool, dense
     "bn",  # conv, per-channel scale (a folded BatchNorm, 25-bit multipliers) with ReLU, dense
@@ -149,8 +149,10 @@ def _layers(kind: str, rng: np.random.Generator) -> list[Layer]:
         d = add(_conv(rng, "dw", inp, 4, (3, 3), pads=(1, 1, 1, 1), groups=4, sparsity=0.2))
         c = add(_conv(rng, "pw", d, 6, (1, 1), sparsity=0.3))
     elif kind == "maxpool":
-        c0 = add(_conv(rng, "conv1", inp, 4, (3, 3)))
-        c = add(_maxpool("pool1", c0))
+        wrap = FixedType(6, 2, True)  # wraps: the ReLU cannot fold into the conv's requantization
+        c0 = add(_conv(rng, "conv1", inp, 4, (3, 3), relu=False, out_t=wrap))
+        r = add(ReluLayer("relu1", (c0.name,), tuple(c0.shape), wrap))
+        c = add(_maxpool("pool1", r))
     elif kind == "maxpool_pad":
         c = add(_maxpool("pool1", inp, k=3, stride=2, pad=1))
     elif kind == "avgpool":

@@ -38,6 +38,7 @@ from fpga_flow.hw.planners import (
 )
 from fpga_flow.hw.schedule import Schedule, make_schedule
 from fpga_flow.ir import (
+    Activation,
     AddLayer,
     AvgPool2dLayer,
     ConcatLayer,
@@ -317,8 +318,8 @@ def plan_window_layer(layer: Layer, in_type: FixedType, in_shape: tuple[int, ...
             stride=layer.stride,
             pads=layer.pads,
             k=0,
-            relu=False,
-            reason="max pooling",
+            relu=layer.activation is Activation.RELU,
+            reason="max pooling, then ReLU" if layer.activation is Activation.RELU else "max pooling",
             in_banks=in_banks,
         )
         return _with_in_shape(p, in_shape)

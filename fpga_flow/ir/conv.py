@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from fpga_flow.fixed import FixedType, cast, cast_ratio
-from fpga_flow.ir.layers import GraphError, Layer, MacLayer, register_layer
+from fpga_flow.ir.layers import Activation, GraphError, Layer, MacLayer, apply_activation, register_layer
 
 __all__ = ["AvgPool2dLayer", "Conv2dLayer", "MaxPool2dLayer", "Pool2dLayer", "Window", "window_out_shape"]
 
@@ -151,13 +151,17 @@ class Pool2dLayer(Window, Layer):
 @register_layer
 @dataclass(frozen=True, eq=False, kw_only=True)
 class MaxPool2dLayer(Pool2dLayer):
-    """Max over each window (padding never wins), cast to ``out_type`` (exact when it is the input's)."""
+    """Max over each window (padding never wins), then ``activation`` (a ReLU folded from before the
+    pool: ``max(relu(x)) == relu(max(x))``, :func:`fpga_flow.passes.fuse_activations`), cast to
+    ``out_type`` (exact when it is the input's)."""
+
+    activation: Activation = Activation.LINEAR
 
     op: ClassVar[str] = "maxpool2d"
 
     def reference(self, xs: Sequence[np.ndarray], in_types: Sequence[FixedType]) -> np.ndarray:
         fill = np.iinfo(np.int64).min
-        m = self.windows(xs[0], fill).max(axis=(4, 5))
+        m = apply_activation(self.windows(xs[0], fill).max(axis=(4, 5)), self.activation)
         return cast(m, in_types[0].frac, self.out_type, src_signed=in_types[0].signed)
 
 

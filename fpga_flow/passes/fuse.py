@@ -7,6 +7,10 @@ BatchNormalization). A ReLU *after* a requantization, ``Dense(out=T) -> Relu``, 
 monotone with ``q(0) = 0`` on the accumulator's range, i.e. when ``T`` saturates or when no
 reachable value overflows ``T``. (A scale's positive divisor commutes with the ReLU.) Two scales in
 a row, the first exact, become one (an exporter's ``Mul`` + ``Add`` pair for a BatchNormalization).
+
+A ReLU that keeps its input's type and feeds only a max pooling moves into the pool, whatever the
+producer: ``max(relu(x)) == relu(max(x))`` (the ReLU is monotone and the padding never wins), so
+``Conv(out=T, wrapping) -> Relu -> MaxPool`` needs no ReLU stage and no buffer for its full-size map.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from fpga_flow.fixed import FixedPointRangeError, FixedType, Overflow, cast
-from fpga_flow.ir import Activation, Graph, Layer, MacLayer, QuantizeLayer, ReluLayer, ScaleLayer
+from fpga_flow.ir import Activation, Graph, Layer, MacLayer, MaxPool2dLayer, QuantizeLayer, ReluLayer, ScaleLayer
 from fpga_flow.ir.accum import accumulator_bound, signed_type_for
 
 __all__ = ["fuse_activations"]
@@ -80,6 +84,15 @@ def fuse_activations(graph: Graph) -> Graph:
         changed = False
         by_name = {lay.name: lay for lay in layers}
         for nxt in layers:
+            if isinstance(nxt, MaxPool2dLayer) and nxt.activation is Activation.LINEAR:
+                relu = by_name[nxt.inputs[0]]
+                if (isinstance(relu, ReluLayer) and relu.out_type == types[relu.inputs[0]]
+                        and relu.name not in outputs and sum(relu.name in lay.inputs for lay in layers) == 1):
+                    pool = replace(nxt, inputs=relu.inputs, activation=Activation.RELU)
+                    layers = [pool if lay is nxt else lay for lay in layers if lay is not relu]
+                    types = {lay.name: lay.out_type for lay in layers}
+                    changed = True
+                    break
             if not isinstance(nxt, ReluLayer | QuantizeLayer | ScaleLayer):
                 continue
             prod = by_name[nxt.inputs[0]]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 from onnx import numpy_helper as nh
 
 from fpga_flow.examples import QuantSpecF, quant_node
-from fpga_flow.ir import Activation, Conv2dLayer, Graph, ScaleLayer
+from fpga_flow.fixed import FixedType, to_float
+from fpga_flow.ir import Activation, Conv2dLayer, Graph, MaxPool2dLayer, ReluLayer, ScaleLayer
 from fpga_flow.ir.accum import accumulator_bound
 from fpga_flow.onnx_io import read_onnx
 from fpga_flow.passes import choose_storage, fuse_activations, infer_accumulators
@@ -146,3 +149,56 @@ def test_vector_scale_becomes_a_diagonal_dense_layer() -> None:
     xq = np.clip(np.round(x * 16), -128, 127) / 16
     z = np.maximum(xq * np.array([0.5, -1.25, 3.0]) + np.array([0.0625, 1.0, -2.5]), 0)
     np.testing.assert_array_equal(d.run_float(x), np.clip(np.round(z * 16), 0, 255) / 16)
+
+
+def _relu_pool_graph(relu_t: FixedType, extra_reader: bool = False) -> Graph:
+    """A wrapping conv (its ReLU cannot fold into the requantization), a ReLU of type ``relu_t``,
+    a 3x3 max pool with padding 1 and stride 2; ``extra_reader``: a second pool also reads the ReLU."""
+    from tests.cnn_graphs import cnn_graph
+
+    base = cnn_graph("maxpool")  # conv1 (wrapping) -> [relu folded] -> pool1 -> flat -> fc
+    conv = base.layer("conv1")
+    inp = base.layers[0]
+    c, h, w = conv.shape
+    relu = ReluLayer("relu1", (conv.name,), (c, h, w), relu_t)
+    layers: list = [inp, conv, relu]
+    pool = MaxPool2dLayer(name="pool1", inputs=(relu.name,), shape=(c, 3, 3), out_type=relu_t, kernel=(3, 3),
+                          stride=(2, 2), pads=(1, 1, 1, 1))
+    layers.append(pool)
+    outs = [pool.name]
+    if extra_reader:
+        layers.append(dataclasses.replace(pool, name="pool2"))
+        outs.append("pool2")
+    return Graph("relu_pool", tuple(layers), tuple(outs)).verify()
+
+
+def test_a_relu_before_a_max_pool_moves_into_the_pool() -> None:
+    g = _relu_pool_graph(FixedType(6, 2, True))
+    fused = fuse_activations(g)
+    assert [lay.op for lay in fused.layers] == ["input", "conv2d", "maxpool2d"]
+    pool = fused.layer("pool1")
+    assert isinstance(pool, MaxPool2dLayer) and pool.activation is Activation.RELU and pool.inputs == ("conv1",)
+    rng = np.random.default_rng(3)
+    t = g.layers[0].out_type
+    m = rng.integers(t.min_mantissa, t.max_mantissa + 1, size=(64, g.layers[0].size))
+    m[0] = t.min_mantissa
+    x = to_float(m, t)
+    want = g.execute(x)["pool1"]
+    got = fused.execute(x)["pool1"]
+    # independently: max over each padded 3x3 window of relu(conv), the padding never the maximum
+    conv = g.execute(x)["conv1"]
+    xp = np.pad(np.maximum(conv, 0), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-(1 << 40))
+    loops = np.zeros_like(want)
+    for oy in range(3):
+        for ox in range(3):
+            loops[:, :, oy, ox] = xp[:, :, 2 * oy:2 * oy + 3, 2 * ox:2 * ox + 3].max(axis=(2, 3))
+    assert np.array_equal(got, want) and np.array_equal(got, loops)
+    assert (conv < 0).mean() > 0.2 and np.all(got >= 0)
+
+
+def test_a_relu_that_changes_type_or_has_two_readers_stays() -> None:
+    narrower = fuse_activations(_relu_pool_graph(FixedType(5, 2, True)))  # the ReLU casts: not exact in the pool
+    assert "relu" in [lay.op for lay in narrower.layers]
+    shared = fuse_activations(_relu_pool_graph(FixedType(6, 2, True), extra_reader=True))
+    assert "relu" in [lay.op for lay in shared.layers]
+    assert all(lay.activation is Activation.LINEAR for lay in shared.layers if isinstance(lay, MaxPool2dLayer))
