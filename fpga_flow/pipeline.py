@@ -248,7 +248,7 @@ def plan(graph: Graph, parallelism: int | Mapping[str, int] | None, board: Board
         except ValueError as e:
             raise FlowError(f"--parallelism: {e}") from None
         return plan_design(graph, parallelism, board, skip=skip)
-    from fpga_flow.hw.folding import fold
+    from fpga_flow.hw.folding import fold_pixels
 
     if target_ii is not None and target_us is not None:
         raise FlowError("give --target-ii or --target-us, not both")
@@ -260,7 +260,8 @@ def plan(graph: Graph, parallelism: int | Mapping[str, int] | None, board: Board
         target_ii = max(1, int(target_us * board.clock_mhz + 1e-9))
     if target_ii is not None and target_ii < 1:
         raise FlowError(f"--target-ii must be at least 1 cycle, got {target_ii}")
-    return fold(graph, board, budget=folding_budget(board) if board is not None else None, target_ii=target_ii)
+    return fold_pixels(graph, board, budget=folding_budget(board) if board is not None else None,
+                       target_ii=target_ii)
 
 
 def build(model: str | Path, out_dir: str | Path, options: BuildOptions = BuildOptions()) -> BuildResult:

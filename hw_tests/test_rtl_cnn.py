@@ -73,7 +73,7 @@ def _check_cycles(res: RtlSimResult, plan: DesignPlan) -> None:
 #: than some layers have channels)
 ONE_LANE = ("lenet", "residual")
 CASES = ([(kind, 3) for kind in (*CNN_KINDS, *MERGE_KINDS)] + [(kind, 1) for kind in ONE_LANE]
-         + [("lenet", 8)])
+         + [("lenet", 8), ("lenet_pixels", 16)])
 #: Geometry and op variants of the window engine simulated with Icarus (no C++ build: about a third
 #: of a cold Verilator build's time); every other case, LeNet, the merges and every engine kind run
 #: in Verilator. The same cocotb bench, checks and cycle assertions either way.

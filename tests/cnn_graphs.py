@@ -31,6 +31,7 @@ from fpga_flow.ir import (
     ScaleLayer,
 )
 from fpga_flow.ir.accum import overflow_free_accumulator_type, scale_accumulator_type
+from fpga_flow.passes import split_pixels
 from fpga_flow.pipeline import LowerOptions, lower
 
 __all__ = ["CNN_KINDS", "MERGE_KINDS", "cnn_graph", "cnn_inputs"]
@@ -56,6 +57,7 @@ CNN_KINDS = (
     "relu_map",  # conv without activation, standalone ReLU and requantization on the map
     "lenet",  # conv-pool-conv-pool-dense-dense (a small LeNet-5), unsigned input
     "conv_out",  # the output is a feature map (no dense at the end)
+    "lenet_pixels",  # lenet with conv1 computing 2x2 output pixels per step (split_pixels: 16 rows, pool over phases)
 )
 
 #: Graphs with a residual Add or a Concat (two readers of one map).
@@ -198,6 +200,8 @@ def _layers(kind: str, rng: np.random.Generator) -> list[Layer]:
 
 def cnn_graph(kind: str, seed: int = 0, storage: str = "auto") -> Graph:
     """The lowered graph of ``kind`` (:data:`CNN_KINDS`)."""
+    if kind == "lenet_pixels":
+        return split_pixels(cnn_graph("lenet", seed, storage), "conv1", 2, 2)
     layers = _layers(kind, np.random.default_rng(seed))
     g = Graph(kind, tuple(layers), (layers[-1].name,))
     g.verify()

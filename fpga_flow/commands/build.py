@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         goal = f"target II {folding['target_ii']}" if folding["target_ii"] is not None else "the fastest that fits"
         print(f"  folding ({goal}): lanes {lanes}; bound by {folding['bound_label']}: "
               f"{folding['detail']}")
+        if folding.get("pixels_detail"):
+            print(f"  pixel parallelism: {folding['pixels_detail']}")
         if folding.get("sparsity"):
             print(f"  {folding['sparsity']}")
     fit = r["fit"]

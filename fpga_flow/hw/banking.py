@@ -14,8 +14,9 @@ accumulator is exact, so the sum does not depend on it), but a lane finishes one
 starts the next (one accumulator per lane) and keeps its rows in the plan's order (their result
 slots). Cycle by cycle, lanes with the most work left choose first; a lane takes an entry of its
 current row whose bank is already open at the entry's address, else one in the free bank that holds
-most of the row's remaining entries (so that a row's tail does not pile up in one bank), or idles
-for one cycle (a *bubble*: an invalid ROM word). A row without stored weights (one zero-weight entry) reads nothing.
+most of the row's remaining entries (so that a row's tail does not pile up in one bank), at the
+address most lanes of its copy still need (so that they share the read), or idles for one cycle (a
+*bubble*: an invalid ROM word). A row without stored weights (one zero-weight entry) reads nothing.
 
 The result, :class:`BankSchedule`, is what the Verilog engine stores: per cycle the address of every
 bank of every copy, and per lane which entry of its walk it takes (or a bubble). The walk itself (the
@@ -120,14 +121,31 @@ class _CycleReads:
         return False
 
 
+def _popular(by_addr: dict[int, list[int]], g: int, b: int, lane_group: tuple[int, ...],
+             pending: list[dict[int, dict[int, list[int]]] | None]) -> int:
+    """The address a lane opens in bank ``b`` of copy ``g``: of its own pending ones, the one most
+    lanes of the copy still need in their current rows (so that they share the read; ties: the first)."""
+    if len(by_addr) == 1:
+        return next(iter(by_addr))
+    demand = dict.fromkeys(by_addr, 0)
+    for other, d in enumerate(pending):
+        if d is not None and lane_group[other] == g and b in d:
+            for a in d[b]:
+                if a in demand:
+                    demand[a] += 1
+    return max(by_addr, key=lambda a: demand[a])
+
+
 def schedule_banks(col: np.ndarray, last: np.ndarray, walk: Sequence[int], free: np.ndarray,
-                   bank_of: np.ndarray, addr_of: np.ndarray, banks: int, groups: int = 1) -> BankSchedule:
+                   bank_of: np.ndarray, addr_of: np.ndarray, banks: int, groups: int = 1,
+                   lane_group: Sequence[int] = ()) -> BankSchedule:
     """The bank schedule of lanes walking ``col``/``last`` (``lanes x entries``; lane ``l`` walks its
     first ``walk[l]`` entries) on a shared buffer of ``banks`` banks holding element ``j`` in bank
-    ``bank_of[j]`` at ``addr_of[j]``, ``groups`` copies (see the module docstring). ``free[l, t]``
-    marks entries that read nothing (the zero-weight entry of a row without stored weights)."""
+    ``bank_of[j]`` at ``addr_of[j]``, ``groups`` copies (see the module docstring; ``lane_group``: the
+    copy each lane reads, default :func:`group_lanes`). ``free[l, t]`` marks entries that read
+    nothing (the zero-weight entry of a row without stored weights)."""
     lanes = int(col.shape[0])
-    lane_group = group_lanes(lanes, groups)
+    lane_group = tuple(int(g) for g in lane_group) if len(lane_group) else group_lanes(lanes, groups)
     n_groups = max(lane_group, default=0) + 1
     # per lane: its rows, each a dict bank -> {addr: [walk positions]} (None: a free entry)
     rows: list[list[list[int]]] = []
@@ -191,7 +209,7 @@ def schedule_banks(col: np.ndarray, last: np.ndarray, walk: Sequence[int], free:
                 if a is None:
                     n = sum(len(v) for v in by_addr.values())
                     if n > most:  # a free bank: the one with the most of the row's entries left
-                        best, most = (b, next(iter(by_addr))), n
+                        best, most = (b, _popular(by_addr, g, b, lane_group, pending)), n
                 elif a in by_addr:
                     best = (b, a)
                     break

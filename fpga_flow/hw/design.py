@@ -16,9 +16,9 @@ requantization of a map) is a ``window`` engine, which reads and writes pixel-ma
 at ``p * slots + row_slot[c]``. When the first hardware stage is a window engine, the unpacker
 writes the map one element per cycle into one bank (``p * C + c``). A dense layer after a flatten
 reads the map through the buffer's (bank, address) table like any other input. A convolution with
-several lanes on a map of several banks reads it *shared* (:func:`shares_map`): ``ceil(lanes /
-banks)`` copies instead of one per lane, through a per-pixel bank schedule (:func:`window_banking`),
-so its map's storage does not grow with its lanes.
+several lanes reads its map *shared* (:func:`shares_map`): fewer copies than lanes (``ceil(lanes /
+banks)``; of a one-bank map, as few as keep the schedule short), read through a per-pixel bank
+schedule (:func:`window_banking`), so its map's storage does not grow with its lanes.
 """
 
 from __future__ import annotations
@@ -108,19 +108,72 @@ def shares_input(consumer: LayerPlan | None) -> bool:
             and consumer.lanes > 1 and len(consumer.layer.inputs) == 1 and not consumer.skipping)
 
 
-def shares_map(consumer: LayerPlan | None, banks: int) -> bool:
-    """``consumer`` reads a ``banks``-bank feature map through a bank schedule: a convolution with
-    several lanes reading one map of several banks (its lanes walk taps of many input channels; with
-    per-port copies every lane would hold the whole map). Pooling, ReLU and scale stages read each
-    channel in its own bank already, and one bank gains nothing from sharing."""
+def shares_map(consumer: LayerPlan | None) -> bool:
+    """``consumer`` reads its feature map through a bank schedule: a convolution with several lanes
+    (its lanes walk taps of many input channels; with per-port copies every lane would hold the
+    whole map). Pooling, ReLU and scale stages read each channel in its own bank already."""
     return (consumer is not None and consumer.window is not None and isinstance(consumer.layer, Conv2dLayer)
-            and consumer.lanes > 1 and banks > 1 and len(consumer.layer.inputs) == 1)
+            and consumer.lanes > 1 and len(consumer.layer.inputs) == 1)
+
+
+#: A convolution computing several output pixels per step (``pixel_phases``) shares copies of a
+#: one-bank map (the model input) by phase when its bank schedule then takes at most this many times
+#: the cycles of its longest lane: each copy opens the taps its phase needs (a 5x5 kernel's 25, against
+#: a longest row of 20 nonzero taps), where one copy per lane would hold the map once per lane. Any
+#: other convolution shares a one-bank map only when that costs no cycle (see :func:`_map_groups`).
+SHARED_MAP_SLACK = 1.25
+
+
+def _map_groups(consumer: LayerPlan, fm: FeatureMapLayout, banks: int) -> tuple[int, tuple[int, ...]]:
+    """Copies of a ``banks``-bank map a sharing convolution reads (0: one per lane), and the copy of
+    each lane (empty: runs of lanes, :func:`~fpga_flow.hw.banking.group_lanes`).
+
+    With several banks: enough copies that no copy serves more lanes than it has banks. With one bank
+    every copy opens one address per cycle, shared by the lanes of its copy that need that tap, so
+    lanes that need the same taps share a copy (:func:`_tap_groups`): the
+    fewest copies (powers of two) whose schedule stays within the longest lane's walk (within
+    :data:`SHARED_MAP_SLACK` of it for a convolution computing several pixel phases), or one per lane
+    when none does."""
+    if banks > 1:
+        return -(-consumer.lanes // banks), ()
+    lay = consumer.layer
+    phased = isinstance(lay, Conv2dLayer) and lay.pixel_phases != (1, 1)
+    walk = max(_walks(consumer)[0]) * (SHARED_MAP_SLACK if phased else 1.0)
+    g = 1
+    while g < consumer.lanes:
+        pg = _tap_groups(consumer, g)
+        probe = BufferPlan(0, "", 1, 1, 1, 1, consumer.lanes, np.zeros(0, np.int64), np.zeros(0, np.int64),
+                           fm=fm, groups=g, port_group=pg)
+        if window_banking(consumer, probe).cycles <= walk:
+            return g, pg
+        g *= 2
+    return 0, ()
+
+
+def _tap_groups(p: LayerPlan, groups: int) -> tuple[int, ...]:
+    """The copy of each lane of convolution ``p`` when ``groups`` copies of its one-bank map serve
+    its lanes: each copy opens one tap per cycle, which all its lanes needing it take, so lanes that
+    need the same taps should share a copy. A convolution computing several output pixels per step
+    (:mod:`fpga_flow.passes.pixels`, ``pixel_phases``) puts the lanes of one pixel phase (the phase of
+    their first row) in the same copies, phase after phase; any other keeps runs of
+    ``ceil(lanes / groups)`` lanes (:func:`~fpga_flow.hw.banking.group_lanes`)."""
+    lay = p.layer
+    phases = lay.pixel_phases[0] * lay.pixel_phases[1] if isinstance(lay, Conv2dLayer) else 1
+    if phases == 1:
+        return ()
+    first = [rows[0] % phases if rows else 0 for rows in p.schedule.lane_rows]
+    order = sorted(range(p.lanes), key=lambda q: (first[q], q))
+    per = -(-p.lanes // max(1, min(groups, p.lanes)))
+    out = [0] * p.lanes
+    for rank, q in enumerate(order):
+        out[q] = rank // per
+    return tuple(out)
 
 
 def _groups_for(consumer: LayerPlan | None, banks: int) -> int:
-    """Copies of a buffer whose ``banks`` its writer fixes, for ``consumer`` (0: per-port copies):
-    enough that no copy serves more lanes than it has banks."""
-    if consumer is None or not (shares_input(consumer) or shares_map(consumer, banks)):
+    """Copies of a buffer whose ``banks`` its writer fixes, for a sharing MAC ``consumer`` (0:
+    per-port copies): enough that no copy serves more lanes than it has banks."""
+    if consumer is None or not shares_input(consumer):
         return 0
     return -(-consumer.lanes // max(1, banks))
 
@@ -150,12 +203,14 @@ def _input_banking(consumer: LayerPlan, n: int, per_beat: int, width: int, famil
 
 def _buffer(index: int, layer: str, t: FixedType, banks: int, bank_of: np.ndarray, addr_of: np.ndarray,
             read_ports: int, family: str, consumer: LayerPlan | None, out_fmt: StreamFormat,
-            fm: FeatureMapLayout | None = None, source: int = 0, groups: int = 0) -> BufferPlan:
+            fm: FeatureMapLayout | None = None, source: int = 0, groups: int = 0,
+            port_group: tuple[int, ...] = ()) -> BufferPlan:
     depth = int(addr_of.max()) + 1 if addr_of.size else 1
     if consumer is not None and consumer.skipping:  # the scan reads every bank at one address: one copy
         read_ports, groups = banks, 1
     b = BufferPlan(index, layer, t.width, banks, bits_for(depth), bits_for(banks), read_ports,
-                   np.asarray(bank_of, np.int64), np.asarray(addr_of, np.int64), fm=fm, groups=groups)
+                   np.asarray(bank_of, np.int64), np.asarray(addr_of, np.int64), fm=fm, groups=groups,
+                   port_group=port_group)
     return replace(b, cost=buffer_cost(b, family, None if b.shared else _bank_reads(b, consumer, out_fmt, source)))
 
 
@@ -163,8 +218,9 @@ def _fm_buffer(index: int, layer: str, t: FixedType, fm: FeatureMapLayout, read_
                consumer: LayerPlan | None, out_fmt: StreamFormat, source: int = 0) -> BufferPlan:
     bank_of, addr_of = fm.bank_addr()
     banks = int(np.max(fm.chan_bank)) + 1 if fm.channels else 1
+    groups, port_group = _map_groups(consumer, fm, banks) if consumer is not None and shares_map(consumer) else (0, ())
     return _buffer(index, layer, t, banks, bank_of, addr_of, read_ports, family, consumer, out_fmt, fm, source,
-                   groups=_groups_for(consumer, banks))
+                   groups=groups, port_group=port_group)
 
 
 def _banking(p: LayerPlan, buf: BufferPlan) -> BankSchedule:
@@ -189,16 +245,39 @@ def window_banking(p: LayerPlan, buf: BufferPlan) -> BankSchedule:
     ``buf``: tap ``(ci, ky, kx)`` lies in bank ``chan_bank[ci]`` at ``(ky * W + kx) * slots +
     chan_slot[ci]`` past the pixel's base address, which every bank of every copy adds, so two lanes
     share a bank only at one tap offset. Dummy rows and rows without nonzero taps read nothing."""
-    w, s, fm = p.window, p.schedule, buf.fm
+    w, fm = p.window, buf.fm
     assert w is not None and fm is not None
+    key = (p.layer, p.lanes, p.schedule.lane_rows, fm.width, fm.slots, np.asarray(fm.chan_bank).tobytes(),
+           np.asarray(fm.chan_slot).tobytes(), buf.groups, buf.port_group)
+    hit = _BANKING_CACHE.get(key)
+    if hit is not None:
+        return hit
+    if len(_BANKING_CACHE) >= BANKING_CACHE_SIZE:
+        _BANKING_CACHE.clear()
     kh, kw = w.kernel
     ci, rest = np.divmod(np.arange(w.taps, dtype=np.int64), kh * kw)
     ky, kx = np.divmod(rest, kw)
     bank_of = np.asarray(fm.chan_bank, np.int64)[ci]
     addr_of = (ky * fm.width + kx) * fm.slots + np.asarray(fm.chan_slot, np.int64)[ci]
-    col, last = p.arrays["col"], p.arrays["last"]
+    walk, free = _walks(p)
+    banks = int(np.max(fm.chan_bank)) + 1 if fm.channels else 1
+    bs = schedule_banks(p.arrays["col"], p.arrays["last"], walk, free, bank_of, addr_of, banks, buf.groups,
+                        buf.port_group)
+    _BANKING_CACHE[key] = bs
+    return bs
+
+
+#: Bank schedules of window engines already made (the folding plans the same stage many times).
+_BANKING_CACHE: dict[tuple, BankSchedule] = {}
+BANKING_CACHE_SIZE = 1024
+
+
+def _walks(p: LayerPlan) -> tuple[list[int], np.ndarray]:
+    """Per lane of window plan ``p`` the entries of one pixel's walk (rows and dummy rows), and which
+    of them read nothing (dummy rows, rows without nonzero taps)."""
+    s = p.schedule
     nnz = row_nnz(p.layer)  # type: ignore[arg-type]
-    free = np.zeros(col.shape, bool)
+    free = np.zeros(p.arrays["col"].shape, bool)
     walk = []
     for lane, rows in enumerate(s.lane_rows):
         t = 0
@@ -209,7 +288,7 @@ def window_banking(p: LayerPlan, buf: BufferPlan) -> BankSchedule:
         dummies = s.slots - len(rows)
         free[lane, t:t + dummies] = True
         walk.append(t + dummies)
-    return schedule_banks(col, last, walk, free, bank_of, addr_of, buf.banks, buf.groups)
+    return walk, free
 
 
 def _check_window_input(p: LayerPlan, buf: BufferPlan, source: int) -> None:

@@ -36,7 +36,7 @@ from fpga_flow.hw.engines import ENGINE_MODELS
 from fpga_flow.hw.plan import DesignPlan, Folding, LayerPlan
 from fpga_flow.ir import Graph, InputLayer, Layer
 
-__all__ = ["RESOURCE_LABELS", "StageModel", "board_budget", "fold", "lanes_for", "over_budget"]
+__all__ = ["RESOURCE_LABELS", "StageModel", "board_budget", "fold", "fold_pixels", "lanes_for", "over_budget"]
 
 #: Resource keys of a budget, and how people spell them.
 RESOURCE_LABELS = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram36": "BRAM36", "uram": "URAM"}
@@ -78,6 +78,8 @@ class StageModel:
         self.max_lanes = min(MAX_LANES, self.plan(MAX_LANES).lanes)
         self.pixels = one.window.out_pixels if one.window is not None else 1
         self.total_entries = sum(one.schedule.row_cost)
+        #: a feature-map stage (a window engine)
+        self.map = one.window is not None
 
     def plan(self, lanes: int) -> LayerPlan:
         return plan_stage(self.layer, self._by_name, lanes)
@@ -118,6 +120,7 @@ class _Search:
         by_name = {lay.name: lay for lay in graph.layers}
         self.stages = {lay.name: StageModel(lay, by_name) for lay in graph.layers[1:]
                        if not isinstance(lay, InputLayer) and not plan_stage(lay, by_name, 1).is_alias}
+
         self._cache: dict[tuple[tuple[str, int], ...], DesignPlan] = {}
 
     @property
@@ -206,10 +209,74 @@ def fold(graph: Graph, board: Board | None = None, *, budget: Mapping[str, float
         chosen = s.at(goal)
         if not s.fits(chosen):
             chosen = _fastest_fitting(s, goal, slowest)
+        wide = _wide_maps(s, target_ii)
+        if wide is not None and s.fits(wide) and wide.ii < chosen.ii:
+            chosen = wide
     bound, detail, faster = _bound(s, chosen, target_ii, floor_ii)
+    bound_layer = ""
+    if faster is not None and set(faster) == {"layer"}:  # the layer with one lane per row, not a design
+        bound_layer, faster = str(faster["layer"]), None
     info = Folding("target" if target_ii is not None else "fastest", target_ii,
-                   tuple((n, chosen.layer(n).lanes) for n in s.stages), bound, detail, faster, s.probes)
+                   tuple((n, chosen.layer(n).lanes) for n in s.stages), bound, detail, faster, s.probes,
+                   bound_layer=bound_layer)
     return replace(chosen, folding=info)
+
+
+#: Convolutions :func:`fold_pixels` rewrites at most.
+MAX_PIXEL_SPLITS = 2
+
+
+def _wide_maps(s: _Search, target_ii: int | None) -> DesignPlan | None:
+    """The design with every feature-map stage at one lane per row and the other layers at the fewest
+    lanes that keep up with them (``None`` without feature maps): the bisection's designs give a cheap
+    pooling stage one lane, whose one-bank output a wide convolution must then hold once per lane,
+    while full-width map stages keep every map in many banks, read shared."""
+    maps = [n for n, st in s.stages.items() if st.map]
+    if not maps:
+        return None
+    ii = max(s.stages[n].fastest for n in maps)
+    if target_ii is not None:
+        ii = max(ii, target_ii)
+    lanes = {n: (st.max_lanes if st.map and (target_ii is None or st.fastest > target_ii)
+                 else (lanes_for(st, ii) or st.max_lanes)) for n, st in s.stages.items()}
+    return s.design(lanes)
+
+
+def fold_pixels(graph: Graph, board: Board | None = None, *, budget: Mapping[str, float] | None = None,
+                target_ii: int | None = None) -> DesignPlan:
+    """``fold``, then, while a target is not met, the slowest convolution that has one lane per
+    row computing several output pixels per step (:func:`fpga_flow.passes.split_pixels`: more rows,
+    so more lanes), folded again, each split tried; the fastest design is kept. The design's graph is
+    then the rewritten one (equal outputs); its folding lists the rewrites
+    (:attr:`~fpga_flow.hw.plan.Folding.pixels`)."""
+    from fpga_flow.passes.pixels import pixel_splits, split_pixels
+
+    best = fold(graph, board, budget=budget, target_ii=target_ii)
+    done: list[tuple[str, int, int]] = []
+    while len(done) < MAX_PIXEL_SPLITS:
+        if target_ii is not None and best.ii <= target_ii:
+            break
+        # the slowest convolution at one lane per row that a max pool follows
+        bound = [p for p in best.hardware_layers if pixel_splits(best.graph, p.name) and p.lanes >= p.layer.rows]
+        if not bound:
+            break
+        name = max(bound, key=lambda p: p.cycles.ii).name
+        found: tuple[DesignPlan, int, int] | None = None
+        for gy, gx in pixel_splits(best.graph, name):
+            cand = fold(split_pixels(best.graph, name, gy, gx), board, budget=budget, target_ii=target_ii)
+            if cand.ii < (found[0] if found is not None else best).ii:
+                found = (cand, gy, gx)
+        if found is None:
+            break
+        before = best.ii
+        best, gy, gx = found
+        done.append((name, gy, gx))
+        assert best.folding is not None
+        sentence = (f"{', '.join(f'{n} computes {y}x{x} output pixels per step' for n, y, x in done)} "
+                    f"(its rows times {gy * gx}, each an output pixel phase; the max pool after it reads the "
+                    f"phases): II {before} -> {best.ii}")
+        best = replace(best, folding=replace(best.folding, pixels=tuple(done), pixels_detail=sentence))
+    return best
 
 
 def _bisect(s: _Search, lo: int, hi: int, ok: Callable[[DesignPlan], bool]) -> int:
@@ -286,9 +353,9 @@ def _bound(s: _Search, chosen: DesignPlan, target_ii: int | None, floor_ii: int)
         lanes = chosen.layer(full[0]).lanes
         if lanes >= st.max_lanes:
             return "rows", (f"layer {full[0]} has one lane per row with work ({st.max_lanes} lanes, "
-                            f"II {st.fastest})"), None
+                            f"II {st.fastest})"), {"layer": full[0]}
         return "rows", (f"layer {full[0]} at {lanes} lanes is as fast as at one lane per row with work "
-                        f"({st.max_lanes} lanes, II {st.fastest}): its longest row bounds it"), None
+                        f"({st.max_lanes} lanes, II {st.fastest}): its longest row bounds it"), {"layer": full[0]}
     nxt = _next_faster(s, chosen, floor_ii)
     if nxt is None:
         return "rows", f"no faster design exists above the floor of {floor_ii} cycles", None

@@ -229,6 +229,9 @@ class BufferPlan:
     cost: Cost = field(default_factory=Cost)
     fm: FeatureMapLayout | None = None
     groups: int = 0
+    #: the copy each read port reads (shared only; empty: runs of ``ceil(read_ports / groups)``,
+    #: :func:`~fpga_flow.hw.banking.group_lanes`)
+    port_group: tuple[int, ...] = ()
 
     @property
     def shared(self) -> bool:
@@ -373,7 +376,10 @@ class Folding:
     (:data:`FOLDING_BOUNDS`), ``detail`` one sentence with the numbers; ``faster`` the figures of the
     next faster design that was refused (``None`` when none exists); ``probes`` designs planned;
     ``sparsity`` what ``--skip-zeros auto`` chose on the folded lanes (one sentence, empty without it:
-    :func:`fpga_flow.hw.skip_choice.choose_skips`)."""
+    :func:`fpga_flow.hw.skip_choice.choose_skips`); ``bound_layer`` the layer with one lane per row
+    when ``bound`` is ``"rows"``; ``pixels`` the convolutions made to compute several output pixels
+    per step, ``(layer, gy, gx)`` (:func:`fpga_flow.passes.split_pixels`), and ``pixels_detail`` one
+    sentence about them."""
 
     mode: str
     target_ii: int | None
@@ -383,11 +389,16 @@ class Folding:
     faster: dict | None = None
     probes: int = 0
     sparsity: str = ""
+    bound_layer: str = ""
+    pixels: tuple[tuple[str, int, int], ...] = ()
+    pixels_detail: str = ""
 
     def to_json(self) -> dict:
         return {"mode": self.mode, "target_ii": self.target_ii, "lanes": dict(self.lanes), "bound": self.bound,
                 "bound_label": FOLDING_BOUND_LABELS[self.bound], "detail": self.detail, "faster": self.faster,
-                "probes": self.probes, "sparsity": self.sparsity}
+                "probes": self.probes, "sparsity": self.sparsity,
+                "pixels": [{"layer": n, "gy": gy, "gx": gx} for n, gy, gx in self.pixels],
+                "pixels_detail": self.pixels_detail}
 
 
 @dataclass(frozen=True, eq=False)

@@ -147,10 +147,11 @@ def _log2_exact(v: int) -> int | None:
 
 
 def _uniform_arrays(
-    channels: int, kernel: tuple[int, int], sched: Schedule, entries: int
+    channels: int, kernel: tuple[int, int], sched: Schedule, entries: int, group: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lane arrays of a weightless window op: every tap ``(c, ky, kx)`` of each channel's window."""
-    kk = kernel[0] * kernel[1]
+    """Lane arrays of a weightless window op: every tap ``(c, ky, kx)`` of each channel's window
+    (``group`` > 1: output channel ``c`` reads input channels ``c*group`` .. ``c*group + group - 1``)."""
+    kk = kernel[0] * kernel[1] * group
     col = np.zeros((sched.lanes, entries), np.int64)
     val = np.ones((sched.lanes, entries), np.int64)
     last = np.zeros((sched.lanes, entries), np.int64)
@@ -204,13 +205,16 @@ def _weightless(
     relu: bool,
     reason: str,
     in_banks: np.ndarray | None = None,
+    group: int = 1,
 ) -> LayerPlan:
-    """A ``sum`` (every weight ``2^-k``) or ``max`` window engine over each channel's own window."""
-    c_in = _fm(layer.shape)[0]
+    """A ``sum`` (every weight ``2^-k``) or ``max`` window engine over each channel's own window
+    (``group`` > 1, max only: over ``group`` input channels per output channel)."""
+    c_out = _fm(layer.shape)[0]
+    c_in = c_out * group
     kk = kernel[0] * kernel[1]
-    sched = _channel_schedule([kk] * c_in, parallelism, in_banks)
+    sched = _channel_schedule([kk * group] * c_out, parallelism, in_banks if group == 1 else None)
     entries = _pad_entries(sched)
-    col, val, last = _uniform_arrays(c_in, kernel, sched, entries)
+    col, val, last = _uniform_arrays(c_out, kernel, sched, entries, group)
     col = _own_padding(col, sched)
     x_bits = in_type.width + (0 if in_type.signed else 1)
     if op == "max":
@@ -319,8 +323,10 @@ def plan_window_layer(layer: Layer, in_type: FixedType, in_shape: tuple[int, ...
             pads=layer.pads,
             k=0,
             relu=layer.activation is Activation.RELU,
-            reason="max pooling, then ReLU" if layer.activation is Activation.RELU else "max pooling",
+            reason=("max pooling" + (f" over {layer.channel_group} pixel phases" if layer.channel_group > 1 else "")
+                    + (", then ReLU" if layer.activation is Activation.RELU else "")),
             in_banks=in_banks,
+            group=layer.channel_group,
         )
         return _with_in_shape(p, in_shape)
     if isinstance(layer, AvgPool2dLayer):

@@ -84,6 +84,10 @@ class Conv2dLayer(Window, MacLayer):
 
     in_shape: tuple[int, int, int]
     groups: int = 1
+    #: ``(gy, gx)``: the rows are ``(c, py, px)`` at ``(c * gy + py) * gx + px``, each computing output
+    #: pixel phase ``(py, px)`` of an original channel ``c`` (:func:`fpga_flow.passes.split_pixels`;
+    #: the hardware groups the lanes of a phase). Values do not depend on it.
+    pixel_phases: tuple[int, int] = (1, 1)
 
     op: ClassVar[str] = "conv2d"
 
@@ -153,15 +157,34 @@ class Pool2dLayer(Window, Layer):
 class MaxPool2dLayer(Pool2dLayer):
     """Max over each window (padding never wins), then ``activation`` (a ReLU folded from before the
     pool: ``max(relu(x)) == relu(max(x))``, :func:`fpga_flow.passes.fuse_activations`), cast to
-    ``out_type`` (exact when it is the input's)."""
+    ``out_type`` (exact when it is the input's).
+
+    ``channel_group`` ``g`` > 1: output channel ``c`` is the maximum over input channels ``c*g`` ..
+    ``c*g + g - 1`` and the window (the pool after a convolution that computes several output
+    pixels at once, :func:`fpga_flow.passes.split_pixels`: each input channel one pixel phase)."""
 
     activation: Activation = Activation.LINEAR
+    channel_group: int = 1
 
     op: ClassVar[str] = "maxpool2d"
 
+    def infer_shape(self, in_shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+        return (int(in_shapes[0][0]) // max(1, self.channel_group), *self.out_hw(in_shapes[0]))
+
+    def check(self, srcs: Sequence[Layer]) -> None:
+        c_in = int(srcs[0].shape[0]) if len(srcs[0].shape) == 3 else 0
+        if self.channel_group < 1 or (c_in and c_in % self.channel_group):
+            raise GraphError(f"layer {self.name}: channel_group {self.channel_group} must divide the {c_in} "
+                             "input channels")
+        super().check(srcs)
+
     def reference(self, xs: Sequence[np.ndarray], in_types: Sequence[FixedType]) -> np.ndarray:
         fill = np.iinfo(np.int64).min
-        m = apply_activation(self.windows(xs[0], fill).max(axis=(4, 5)), self.activation)
+        win = self.windows(xs[0], fill)  # (batch, C*g, ho, wo, kh, kw)
+        g = self.channel_group
+        n, cg, ho, wo, kh, kw = win.shape
+        m = win.reshape(n, cg // g, g, ho, wo, kh, kw).max(axis=(2, 5, 6))
+        m = apply_activation(m, self.activation)
         return cast(m, in_types[0].frac, self.out_type, src_signed=in_types[0].signed)
 
 

@@ -213,3 +213,28 @@ def test_roms_go_to_block_ram_when_luts_run_out():
     d = fold(g, budget=budget)
     assert not over_budget(d.cost, budget)
     assert any(p.rom_block for p in d.layers) and d.ii <= fastest.ii
+
+
+def test_a_convolution_with_one_lane_per_row_computes_several_pixels_per_step():
+    """LeNet's conv1 (4 channels) bounds the folding at 4 lanes; fold_pixels rewrites it to compute
+    2x2 output pixels per step (16 rows), folds again and keeps the faster design, whose graph has
+    the same outputs as the original and whose folding says what was rewritten."""
+    from fpga_flow.hw.folding import fold_pixels
+    from tests.cnn_graphs import cnn_graph, cnn_inputs
+
+    board = load_board("pynq-z2")
+    g = cnn_graph("lenet")
+    plain = fold(g, board)
+    assert plain.folding.bound == "rows" and plain.folding.bound_layer == "conv1"
+    d = fold_pixels(g, board)
+    conv = d.layer("conv1").layer
+    phases = dict((n, (gy, gx)) for n, gy, gx in d.folding.pixels)
+    assert phases == {"conv1": conv.pixel_phases} and conv.pixel_phases != (1, 1)
+    assert d.ii < plain.ii and not over_budget(d.cost, board_budget(board))
+    assert d.layer("conv1").lanes > plain.layer("conv1").lanes
+    assert "conv1 computes" in d.folding.pixels_detail and f"II {plain.ii} -> {d.ii}" in d.folding.pixels_detail
+    x = cnn_inputs(g, 16)
+    assert np.array_equal(d.graph.execute(x)["fc2"], g.execute(x)["fc2"])
+    # a met target needs no rewrite
+    easy = fold_pixels(g, board, target_ii=plain.ii)
+    assert easy.folding.pixels == () and easy.ii <= plain.ii

@@ -87,7 +87,7 @@ def test_every_nonzero_tap_is_walked_once_per_pixel(kind: str, parallelism: int)
 
 
 @pytest.mark.parametrize("parallelism", [3, 8])
-@pytest.mark.parametrize("kind", ["conv_s1", "conv_s2_pad", "conv_same_codebook", "depthwise", "lenet"])
+@pytest.mark.parametrize("kind", ["conv_s1", "conv_s2_pad", "conv_same_codebook", "depthwise", "lenet", "lenet_pixels"])
 def test_a_convolution_reads_a_shared_map_without_conflicts(kind: str, parallelism: int) -> None:
     """A convolution with several lanes on a map of several banks reads one copy per group: per cycle
     each bank of a copy opens one address, which is the tap offset of every lane selecting it; every
@@ -100,16 +100,21 @@ def test_a_convolution_reads_a_shared_map_without_conflicts(kind: str, paralleli
             continue
         fm = p.in_buffer.fm
         banks = int(np.max(fm.chan_bank)) + 1
-        assert (p.banking is not None) == (p.lanes > 1 and banks > 1)
+        s = p.schedule
+        longest = max(sum(s.row_cost[r] for r in rows) + s.slots - len(rows) for rows in s.lane_rows)
+        if banks > 1:
+            assert (p.banking is not None) == (p.lanes > 1)
         if p.banking is None:
             continue
         shared += 1
         bs = p.banking
-        assert p.in_buffer.shared and p.in_buffer.groups == bs.groups == -(-p.lanes // banks)
+        if banks > 1:
+            assert p.in_buffer.shared and p.in_buffer.groups == bs.groups == -(-p.lanes // banks)
+        else:  # a one-bank map: fewer copies than lanes, at no cycle (a pixel-phase conv: within 1.25x)
+            slack = 1.25 if p.layer.pixel_phases != (1, 1) else 1.0
+            assert bs.groups < p.lanes and bs.cycles <= slack * longest
         kh, kw = p.window.kernel
         col, last = p.arrays["col"], p.arrays["last"]
-        per = -(-p.lanes // bs.groups)
-        s = p.schedule
         for lane in range(p.lanes):
             walk = sum(s.row_cost[r] for r in s.lane_rows[lane]) + s.slots - len(s.lane_rows[lane])
             taken = [int(t) for t in bs.take[lane] if t >= 0]
@@ -126,9 +131,23 @@ def test_a_convolution_reads_a_shared_map_without_conflicts(kind: str, paralleli
                 ci, r = divmod(int(col[lane, t]), kh * kw)
                 ky, kx = divmod(r, kw)
                 assert bs.bank[lane, k] == fm.chan_bank[ci]
-                assert bs.addr[lane // per, fm.chan_bank[ci], k] == (ky * fm.width + kx) * fm.slots + fm.chan_slot[ci]
+                g = bs.lane_group[lane]
+                assert bs.addr[g, fm.chan_bank[ci], k] == (ky * fm.width + kx) * fm.slots + fm.chan_slot[ci]
     if kind in ("depthwise", "lenet"):  # a convolution after a multi-lane stage
         assert shared >= 1
+
+
+def test_pixel_phases_share_the_input_one_copy_per_phase() -> None:
+    """conv1 computing 2x2 output pixels (16 rows, one per lane) reads the one-bank input through 4
+    copies, the lanes of one phase (their row's index mod 4) on one copy; each copy opens the taps
+    its phase needs, so the schedule is no longer than the longest row."""
+    g = cnn_graph("lenet_pixels")
+    p = plan_design(g, 16).layer("conv1")
+    assert p.lanes == 16 and p.layer.pixel_phases == (2, 2)
+    buf, bs = p.in_buffer, p.banking
+    assert buf is not None and bs is not None and buf.banks == 1 and buf.groups == bs.groups == 4
+    assert buf.port_group == bs.lane_group == tuple(rows[0] % 4 for rows in p.schedule.lane_rows)
+    assert bs.cycles == p.entries
 
 
 @pytest.mark.parametrize("kind", CNN_KINDS)

@@ -71,9 +71,14 @@ def spell_engines(plan: DesignPlan) -> list[RtlEngine]:
 def _buf(b: BufferPlan) -> dict[str, Any]:
     """A buffer as the template spells it; a shared one (``groups``) has one read address per
     (copy, bank) (``ra_fields``) instead of one per read port."""
+    port_group = ""
+    if b.shared and b.port_group:  # one 16-bit copy number per read port, port 0 in the low bits
+        assert len(b.port_group) == b.read_ports
+        port_group = f"{16 * b.read_ports}'h{sum(int(g) << (16 * k) for k, g in enumerate(b.port_group)):x}"
     return {"ident": f"b{b.index}", "layer": sanitize(b.layer, "layer"), "width": b.width, "banks": b.banks,
             "aw": b.addr_bits, "bw": b.bank_bits, "rd_ports": b.read_ports, "n_elems": b.n_elems,
-            "groups": b.groups, "ra_fields": b.groups * b.banks if b.shared else b.read_ports}
+            "groups": b.groups, "ra_fields": b.groups * b.banks if b.shared else b.read_ports,
+            "port_group": port_group}
 
 
 def _copies(plan: DesignPlan, first: BufferPlan) -> list[BufferPlan]:

@@ -17,7 +17,8 @@
 // (copy g, bank b in field g*BANKS + b): every bank of every copy is read at its own address each
 // cycle, and port p selects bank rbank[p] of its copy (registered with the read: one cycle of
 // latency, as above). The consumer's ROM schedules the reads so that two ports of a copy never
-// need one bank at two addresses in one cycle.
+// need one bank at two addresses in one cycle. PORT_MAP=1: port p reads copy PORT_GROUP[p*16 +: 16]
+// instead (the planner's choice of which lanes share a copy).
 module ff_act_mem #(
     parameter integer W        = 8,
     parameter integer BANKS    = 1,
@@ -26,6 +27,8 @@ module ff_act_mem #(
     parameter integer BW       = 1,   // >= max(1, clog2(BANKS))
     parameter integer SHARED   = 0,   // 1: GROUPS shared copies (see above)
     parameter integer GROUPS   = 1,
+    parameter integer PORT_MAP = 0,   // 1: port p reads copy PORT_GROUP[p*16 +: 16] (shared mode)
+    parameter [RD_PORTS*16-1:0] PORT_GROUP = {(RD_PORTS*16){1'b0}},
     // read address fields: one per port, or one per (copy, bank) in shared mode
     parameter integer NRA      = (SHARED != 0) ? GROUPS * BANKS : RD_PORTS
 ) (
@@ -95,7 +98,8 @@ module ff_act_mem #(
             end
         end
         for (p = 0; p < RD_PORTS; p = p + 1) begin : g_port
-            localparam integer BASE = (p / PPG) * NB;  // the port's copy
+            localparam integer COPY = ((SHARED != 0) && (PORT_MAP != 0)) ? PORT_GROUP[p*16 +: 16] : p / PPG;
+            localparam integer BASE = COPY * NB;  // the port's copy
             reg [BW-1:0] sel_q;
             wire [31:0] sel_w = {{(32 - BW){1'b0}}, sel_q};
             always @(posedge clk) sel_q <= rbank[p*BW +: BW];
