@@ -574,8 +574,12 @@ def synth_fit(out: Path, board: Any, fig: dict[str, Any]) -> dict[str, Any]:
 
 
 def rtl_cycles(out: Path, fig: dict[str, Any], n: int) -> dict[str, Any]:
-    from fpga_flow.sim.rtl_sim import run_rtl_sim
+    """RTL cycles in Verilator. The generated C++ is compiled at -O0 unless FPGA_FLOW_VERILATOR_OPT
+    says otherwise: the cycles do not depend on it, and a design of 200 lanes takes 12 minutes to build
+    and simulate at -O0 against over 30 at Verilator's -Os."""
+    from fpga_flow.sim.rtl_sim import OPT_ENV, run_rtl_sim
 
+    os.environ.setdefault(OPT_ENV, "-O0")
     t = fig["totals"]
     t0 = time.perf_counter()
     sim = run_rtl_sim(out / "rtl", out / "tb_data", phases=("ideal",), build_dir=out / "sim_build",
