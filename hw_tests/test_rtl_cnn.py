@@ -110,9 +110,11 @@ def test_icarus_runs_a_cnn(tmp_path: Path) -> None:
 
 
 @needs_verilator
-@pytest.mark.parametrize("kind", ["conv_same_codebook", "maxpool_pad", "bn", "lenet", "concat"])
-def test_generated_cnn_design_is_lint_clean(tmp_path: Path, kind: str) -> None:
-    files = emit_rtl(plan_design(cnn_graph(kind), 3), tmp_path)
+@pytest.mark.parametrize("kind,parallelism", [("conv_same_codebook", 3), ("maxpool_pad", 3), ("bn", 3), ("lenet", 3),
+                                              ("concat", 3), ("lenet_pixels", 16)])
+def test_generated_cnn_design_is_lint_clean(tmp_path: Path, kind: str, parallelism: int) -> None:
+    """lenet_pixels at 16 lanes: the input shared by pixel phase (ff_act_mem PORT_MAP)."""
+    files = emit_rtl(plan_design(cnn_graph(kind), parallelism), tmp_path)
     sources = [f for f in files if f.suffix == ".v"]
     lint = lint_verilog(sources, TOP_MODULE)
     assert lint.ok, lint.output

@@ -98,7 +98,8 @@ module ff_act_mem #(
             end
         end
         for (p = 0; p < RD_PORTS; p = p + 1) begin : g_port
-            localparam integer COPY = ((SHARED != 0) && (PORT_MAP != 0)) ? PORT_GROUP[p*16 +: 16] : p / PPG;
+            localparam [15:0] MAPPED = PORT_GROUP[p*16 +: 16];
+            localparam integer COPY = ((SHARED != 0) && (PORT_MAP != 0)) ? {16'd0, MAPPED} : p / PPG;
             localparam integer BASE = COPY * NB;  // the port's copy
             reg [BW-1:0] sel_q;
             wire [31:0] sel_w = {{(32 - BW){1'b0}}, sel_q};
