@@ -34,7 +34,7 @@ from fpga_flow.hw.cost import Cost
 from fpga_flow.hw.design import SHARED_READERS, plan_design, plan_stage
 from fpga_flow.hw.engines import ENGINE_MODELS
 from fpga_flow.hw.plan import DesignPlan, Folding, LayerPlan
-from fpga_flow.ir import Graph, InputLayer, Layer
+from fpga_flow.ir import Conv2dLayer, Graph, InputLayer, Layer
 
 __all__ = ["RESOURCE_LABELS", "StageModel", "board_budget", "fold", "fold_pixels", "lanes_for", "over_budget"]
 
@@ -257,7 +257,8 @@ def fold_pixels(graph: Graph, board: Board | None = None, *, budget: Mapping[str
         if target_ii is not None and best.ii <= target_ii:
             break
         # the slowest convolution at one lane per row that a max pool follows
-        bound = [p for p in best.hardware_layers if pixel_splits(best.graph, p.name) and p.lanes >= p.layer.rows]
+        bound = [p for p in best.hardware_layers if isinstance(p.layer, Conv2dLayer) and p.lanes >= p.layer.rows
+                 and pixel_splits(best.graph, p.name)]
         if not bound:
             break
         name = max(bound, key=lambda p: p.cycles.ii).name
