@@ -142,9 +142,7 @@ def _map_groups(consumer: LayerPlan, fm: FeatureMapLayout, banks: int) -> tuple[
     g = 1
     while g < consumer.lanes:
         pg = _tap_groups(consumer, g)
-        probe = BufferPlan(0, "", 1, 1, 1, 1, consumer.lanes, np.zeros(0, np.int64), np.zeros(0, np.int64),
-                           fm=fm, groups=g, port_group=pg)
-        if window_banking(consumer, probe).cycles <= walk:
+        if _map_schedule(consumer, fm, g, pg).cycles <= walk:
             return g, pg
         g *= 2
     return 0, ()
@@ -226,18 +224,9 @@ def _fm_buffer(index: int, layer: str, t: FixedType, fm: FeatureMapLayout, read_
 def _banking(p: LayerPlan, buf: BufferPlan) -> BankSchedule:
     """The bank schedule of MAC engine ``p`` on its shared input ``buf`` (:mod:`fpga_flow.hw.banking`):
     a row without stored weights (its one zero-weight entry) reads nothing."""
-    s = p.schedule
-    col, last = p.arrays["col"], p.arrays["last"]
-    free = np.zeros(col.shape, bool)
-    if p.engine != "dense":
-        nnz = row_nnz(p.layer)  # type: ignore[arg-type]
-        for lane, rows in enumerate(s.lane_rows):
-            t = 0
-            for r in rows:
-                if nnz[r] == 0:
-                    free[lane, t] = True
-                t += s.row_cost[r]
-    return schedule_banks(col, last, s.lane_entries, free, buf.bank_of, buf.addr_of, buf.banks, buf.groups)
+    walk, free = _walks(p, dummy_rows=False)
+    return schedule_banks(p.arrays["col"], p.arrays["last"], walk, free, buf.bank_of, buf.addr_of, buf.banks,
+                          buf.groups)
 
 
 def window_banking(p: LayerPlan, buf: BufferPlan) -> BankSchedule:
@@ -245,10 +234,16 @@ def window_banking(p: LayerPlan, buf: BufferPlan) -> BankSchedule:
     ``buf``: tap ``(ci, ky, kx)`` lies in bank ``chan_bank[ci]`` at ``(ky * W + kx) * slots +
     chan_slot[ci]`` past the pixel's base address, which every bank of every copy adds, so two lanes
     share a bank only at one tap offset. Dummy rows and rows without nonzero taps read nothing."""
-    w, fm = p.window, buf.fm
-    assert w is not None and fm is not None
+    assert buf.fm is not None
+    return _map_schedule(p, buf.fm, buf.groups, buf.port_group)
+
+
+def _map_schedule(p: LayerPlan, fm: FeatureMapLayout, groups: int, port_group: tuple[int, ...]) -> BankSchedule:
+    """:func:`window_banking` on ``groups`` copies of map ``fm`` (``port_group``: each lane's copy)."""
+    w = p.window
+    assert w is not None
     key = (p.layer, p.lanes, p.schedule.lane_rows, fm.width, fm.slots, np.asarray(fm.chan_bank).tobytes(),
-           np.asarray(fm.chan_slot).tobytes(), buf.groups, buf.port_group)
+           np.asarray(fm.chan_slot).tobytes(), groups, port_group)
     hit = _BANKING_CACHE.get(key)
     if hit is not None:
         return hit
@@ -261,8 +256,7 @@ def window_banking(p: LayerPlan, buf: BufferPlan) -> BankSchedule:
     addr_of = (ky * fm.width + kx) * fm.slots + np.asarray(fm.chan_slot, np.int64)[ci]
     walk, free = _walks(p)
     banks = int(np.max(fm.chan_bank)) + 1 if fm.channels else 1
-    bs = schedule_banks(p.arrays["col"], p.arrays["last"], walk, free, bank_of, addr_of, banks, buf.groups,
-                        buf.port_group)
+    bs = schedule_banks(p.arrays["col"], p.arrays["last"], walk, free, bank_of, addr_of, banks, groups, port_group)
     _BANKING_CACHE[key] = bs
     return bs
 
@@ -272,20 +266,21 @@ _BANKING_CACHE: dict[tuple, BankSchedule] = {}
 BANKING_CACHE_SIZE = 1024
 
 
-def _walks(p: LayerPlan) -> tuple[list[int], np.ndarray]:
-    """Per lane of window plan ``p`` the entries of one pixel's walk (rows and dummy rows), and which
-    of them read nothing (dummy rows, rows without nonzero taps)."""
+def _walks(p: LayerPlan, dummy_rows: bool = True) -> tuple[list[int], np.ndarray]:
+    """Per lane of plan ``p`` the entries of its walk (its rows, then with ``dummy_rows`` the one-entry
+    dummy rows a window engine walks up to ``slots``), and which of them read nothing (dummy rows,
+    the one zero-weight entry of a row without stored weights; dense storage stores every weight)."""
     s = p.schedule
-    nnz = row_nnz(p.layer)  # type: ignore[arg-type]
+    nnz = row_nnz(p.layer) if p.engine != "dense" else None  # type: ignore[arg-type]
     free = np.zeros(p.arrays["col"].shape, bool)
     walk = []
     for lane, rows in enumerate(s.lane_rows):
         t = 0
         for r in rows:
-            if nnz[r] == 0:
+            if nnz is not None and nnz[r] == 0:
                 free[lane, t] = True
             t += s.row_cost[r]
-        dummies = s.slots - len(rows)
+        dummies = s.slots - len(rows) if dummy_rows else 0
         free[lane, t:t + dummies] = True
         walk.append(t + dummies)
     return walk, free

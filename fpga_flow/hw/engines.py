@@ -199,13 +199,10 @@ def _window_cost(p: LayerPlan, family: str) -> Cost:
     t = tap_fields(p)
     hb, wb = bits_for(w.in_shape[1] + 1) + 1, bits_for(w.in_shape[2] + 1) + 1
     aw = p.in_buffer.addr_bits
-    shared = p.banking is not None
-    per_lane = (0 if shared else aw) + 2 * (hb + wb) + 2
+    per_lane = (0 if p.banking is not None else aw) + 2 * (hb + wb) + 2
     counters = 4 * (hb + wb) + 2 * (aw + 2) + p.out_buffer.addr_bits + t.offset_bits
-    if shared:  # one address adder and register per (copy, bank) instead of one per lane
-        assert p.banking is not None
-        fields = p.banking.groups * p.banking.banks
-        counters += fields * aw
+    if p.banking is not None:  # one address adder and register per (copy, bank) instead of one per lane
+        counters += p.banking.groups * p.banking.banks * aw
     extra_rom = (window_entry_bits(p) - entry_bits(p)) * p.lanes
     return lanes_cost + Cost(lut=per_lane * p.lanes + counters, ff=counters + extra_rom)
 

@@ -120,7 +120,6 @@ class _Search:
         by_name = {lay.name: lay for lay in graph.layers}
         self.stages = {lay.name: StageModel(lay, by_name) for lay in graph.layers[1:]
                        if not isinstance(lay, InputLayer) and not plan_stage(lay, by_name, 1).is_alias}
-
         self._cache: dict[tuple[tuple[str, int], ...], DesignPlan] = {}
 
     @property
@@ -212,10 +211,7 @@ def fold(graph: Graph, board: Board | None = None, *, budget: Mapping[str, float
         wide = _wide_maps(s, target_ii)
         if wide is not None and s.fits(wide) and wide.ii < chosen.ii:
             chosen = wide
-    bound, detail, faster = _bound(s, chosen, target_ii, floor_ii)
-    bound_layer = ""
-    if faster is not None and set(faster) == {"layer"}:  # the layer with one lane per row, not a design
-        bound_layer, faster = str(faster["layer"]), None
+    bound, detail, faster, bound_layer = _bound(s, chosen, target_ii, floor_ii)
     info = Folding("target" if target_ii is not None else "fastest", target_ii,
                    tuple((n, chosen.layer(n).lanes) for n in s.stages), bound, detail, faster, s.probes,
                    bound_layer=bound_layer)
@@ -253,17 +249,19 @@ def fold_pixels(graph: Graph, board: Board | None = None, *, budget: Mapping[str
 
     best = fold(graph, board, budget=budget, target_ii=target_ii)
     done: list[tuple[str, int, int]] = []
+    steps: list[str] = []  # one sentence per rewrite
     while len(done) < MAX_PIXEL_SPLITS:
         if target_ii is not None and best.ii <= target_ii:
             break
         # the slowest convolution at one lane per row that a max pool follows
-        bound = [p for p in best.hardware_layers if isinstance(p.layer, Conv2dLayer) and p.lanes >= p.layer.rows
-                 and pixel_splits(best.graph, p.name)]
+        splits = {p.name: (p.cycles.ii, pixel_splits(best.graph, p.name)) for p in best.hardware_layers
+                  if isinstance(p.layer, Conv2dLayer) and p.lanes >= p.layer.rows}
+        bound = [n for n, (_, options) in splits.items() if options]
         if not bound:
             break
-        name = max(bound, key=lambda p: p.cycles.ii).name
+        name = max(bound, key=lambda n: splits[n][0])
         found: tuple[DesignPlan, int, int] | None = None
-        for gy, gx in pixel_splits(best.graph, name):
+        for gy, gx in splits[name][1]:
             cand = fold(split_pixels(best.graph, name, gy, gx), board, budget=budget, target_ii=target_ii)
             if cand.ii < (found[0] if found is not None else best).ii:
                 found = (cand, gy, gx)
@@ -273,10 +271,9 @@ def fold_pixels(graph: Graph, board: Board | None = None, *, budget: Mapping[str
         best, gy, gx = found
         done.append((name, gy, gx))
         assert best.folding is not None
-        sentence = (f"{', '.join(f'{n} computes {y}x{x} output pixels per step' for n, y, x in done)} "
-                    f"(its rows times {gy * gx}, each an output pixel phase; the max pool after it reads the "
-                    f"phases): II {before} -> {best.ii}")
-        best = replace(best, folding=replace(best.folding, pixels=tuple(done), pixels_detail=sentence))
+        steps.append(f"{name} computes {gy}x{gx} output pixels per step (its rows times {gy * gx}, each an "
+                     f"output pixel phase; the max pool after it reads the phases): II {before} -> {best.ii}")
+        best = replace(best, folding=replace(best.folding, pixels=tuple(done), pixels_detail="; ".join(steps)))
     return best
 
 
@@ -332,41 +329,43 @@ def _figures(d: DesignPlan) -> dict:
             "ff": int(c.ff), "dsp": int(c.dsp), "bram36": float(c.bram36), "uram": int(c.uram)}
 
 
-def _bound(s: _Search, chosen: DesignPlan, target_ii: int | None, floor_ii: int) -> tuple[str, str, dict | None]:
-    """What stops a faster design than ``chosen``: (bound, one sentence, the refused faster design)."""
+def _bound(s: _Search, chosen: DesignPlan, target_ii: int | None, floor_ii: int
+           ) -> tuple[str, str, dict | None, str]:
+    """What stops a faster design than ``chosen``: (bound, one sentence, the refused faster design,
+    the layer with one lane per row that bounds it or "")."""
     ii = chosen.ii
     over = over_budget(chosen.cost, s.budget)
     if over:
         k, ratio = over[0]
         return k, (f"does not fit even at one lane per layer: {RESOURCE_LABELS[k]} {_used(chosen.cost, k):g} "
-                   f"of {s.budget[k]:g} available to the kernel ({100 * ratio:.0f} %)"), None
+                   f"of {s.budget[k]:g} available to the kernel ({100 * ratio:.0f} %)"), None, ""
     if target_ii is not None and ii <= target_ii:
-        return "target", f"meets the target II of {target_ii} cycles (II {ii}) with the fewest lanes", None
+        return "target", f"meets the target II of {target_ii} cycles (II {ii}) with the fewest lanes", None, ""
     if ii <= floor_ii:
         ins, outs = chosen.in_stream, chosen.out_stream
         if ii <= ins.cycles.ii:
             return "input_bandwidth", (f"the input stream takes {ins.cycles.ii} cycles per sample "
-                                       f"({ins.fmt.beats} beats of {ins.fmt.tdata_bits} bits)"), None
+                                       f"({ins.fmt.beats} beats of {ins.fmt.tdata_bits} bits)"), None, ""
         if ii <= outs.cycles.ii:
-            return "output_bandwidth", f"the output stream takes {outs.cycles.ii} cycles per sample", None
+            return "output_bandwidth", f"the output stream takes {outs.cycles.ii} cycles per sample", None, ""
         full = [n for n, st in s.stages.items() if st.fastest >= ii]
         st = s.stages[full[0]]
         lanes = chosen.layer(full[0]).lanes
         if lanes >= st.max_lanes:
             return "rows", (f"layer {full[0]} has one lane per row with work ({st.max_lanes} lanes, "
-                            f"II {st.fastest})"), {"layer": full[0]}
+                            f"II {st.fastest})"), None, full[0]
         return "rows", (f"layer {full[0]} at {lanes} lanes is as fast as at one lane per row with work "
-                        f"({st.max_lanes} lanes, II {st.fastest}): its longest row bounds it"), {"layer": full[0]}
+                        f"({st.max_lanes} lanes, II {st.fastest}): its longest row bounds it"), None, full[0]
     nxt = _next_faster(s, chosen, floor_ii)
     if nxt is None:
-        return "rows", f"no faster design exists above the floor of {floor_ii} cycles", None
+        return "rows", f"no faster design exists above the floor of {floor_ii} cycles", None, ""
     faster = nxt
     refused = over_budget(faster.cost, s.budget)
     if not refused:  # the walk stopped at MAX_PROBES designs
-        return "search", f"the search stopped after {s.probes} designs (II {faster.ii} also fits)", _figures(faster)
+        return "search", f"the search stopped after {s.probes} designs (II {faster.ii} also fits)", _figures(faster), ""
     k, ratio = refused[0]
     return k, (f"the next faster design (II {faster.ii}) needs {RESOURCE_LABELS[k]} {_used(faster.cost, k):g} "
-               f"of {s.budget[k]:g} available to the kernel ({100 * ratio:.0f} %)"), _figures(faster)
+               f"of {s.budget[k]:g} available to the kernel ({100 * ratio:.0f} %)"), _figures(faster), ""
 
 
 def _used(cost: Cost, k: str) -> float:

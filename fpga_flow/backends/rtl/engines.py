@@ -145,21 +145,23 @@ def _codebook_literal(p: LayerPlan) -> str | None:
     return f"{bits}'h{packed:0{(bits + 3) // 4}x}"
 
 
-def _shared_words(p: LayerPlan, entry_w: int, f_bank: int, f_bias: int, f_first: int) -> list[int]:
+def _shared_words(p: LayerPlan, entry_w: int, f_bank: int, f_bias: int, f_first: int, field_bits: int,
+                  bias: np.ndarray | None, tap: Callable[[int, int], int] | None = None) -> list[int]:
     """The ROM of an engine on a shared input: word ``k`` is cycle ``k`` of the bank schedule (lane
-    ``l``'s scheduled entry, or an invalid word for a bubble) with every bank's read address above
-    the lanes' entries (copy ``g``, bank ``b`` in field ``g * banks + b``)."""
-    f, inb, bs = p.fields, p.in_buffer, p.banking
-    assert f is not None and inb is not None and bs is not None
+    ``l``'s scheduled entry, or an invalid word for a bubble) with every bank's read field of
+    ``field_bits`` above the lanes' entries (copy ``g``, bank ``b`` in field ``g * banks + b``): the
+    address of a MAC engine, the tap offset of a window engine. ``tap(lane, pos)``: more bits of the
+    entry at walk position ``pos`` (a window's ky / kx); ``bias``: per row, set on a row's first entry
+    (a window's dummy rows have none)."""
+    f, bs = p.fields, p.banking
+    assert f is not None and bs is not None
     val = p.arrays["val"]
     wmask = (1 << f.weight_field_bits) - 1
     bmask = (1 << f.bias_bits) - 1
-    bias = np.asarray(p.layer.bias, np.int64) if hasattr(p.layer, "bias") else None
-    # the row of each walk position, per lane
-    row_at: list[list[int]] = []
-    for rows in p.schedule.lane_rows:
-        row_at.append([r for r in rows for _ in range(p.schedule.row_cost[r])])
-    aw = inb.addr_bits
+    s = p.schedule
+    row_at: list[list[int | None]] = []  # the row of each walk position (None: a window's dummy row)
+    for rows in s.lane_rows:
+        row_at.append([r for r in rows for _ in range(s.row_cost[r])] + [None] * (s.slots - len(rows)))
     base = p.lanes * entry_w
     words = []
     for k in range(bs.cycles):
@@ -169,9 +171,12 @@ def _shared_words(p: LayerPlan, entry_w: int, f_bank: int, f_bias: int, f_first:
             if t < 0:
                 continue
             e = (int(val[lane, t]) & wmask) | (int(bs.bank[lane, k]) << f_bank)
+            if tap is not None:
+                e |= tap(lane, t)
             if bs.first[lane, k]:
-                if bias is not None:
-                    e |= (int(bias[row_at[lane][t]]) & bmask) << f_bias
+                r = row_at[lane][t]
+                if bias is not None and r is not None:
+                    e |= (int(bias[r]) & bmask) << f_bias
                 e |= 1 << f_first
             if bs.last[lane, k]:
                 e |= 1 << (f_first + 1)
@@ -179,7 +184,7 @@ def _shared_words(p: LayerPlan, entry_w: int, f_bank: int, f_bias: int, f_first:
             word |= e << (lane * entry_w)
         for g in range(bs.groups):
             for b in range(bs.banks):
-                word |= int(bs.addr[g, b, k]) << (base + (g * bs.banks + b) * aw)
+                word |= int(bs.addr[g, b, k]) << (base + (g * bs.banks + b) * field_bits)
         words.append(word)
     return words
 
@@ -249,7 +254,8 @@ def spell_mac(p: LayerPlan, ident: str) -> RtlEngine:
         f_bias = f_bank + inb.bank_bits
         f_first = f_bias + f.bias_bits
         entry_w = f_first + 3
-        words = _shared_words(p, entry_w, f_bank, f_bias, f_first)
+        bias = np.asarray(p.layer.bias, np.int64) if hasattr(p.layer, "bias") else None
+        words = _shared_words(p, entry_w, f_bank, f_bias, f_first, inb.addr_bits, bias)
         params = _lane_params(p)
         params.update({"ENTRIES": p.rtl_entries, "EAW": clog2(p.rtl_entries), "SHARED": 1,
                        "GROUPS": p.banking.groups, "BANKS_IN": p.banking.banks})
@@ -371,49 +377,21 @@ def spell_window(p: LayerPlan, ident: str) -> RtlEngine:
 
 def _spell_shared_window(p: LayerPlan, ident: str, t: TapFields, f_ky: int, f_kx: int, f_bank: int, f_bias: int,
                          f_first: int, entry_w: int, aw_in: int, bw_in: int, s_in: int) -> RtlEngine:
-    """``ff_window`` with SHARED=1: word ``k`` of the ROM is cycle ``k`` of the per-pixel bank schedule
-    (lane ``l``'s scheduled entry, or an invalid word for a bubble), every bank's tap offset above the
-    lanes' entries (copy ``g``, bank ``b`` in field ``g * banks + b``). The lane's offset field is one
-    unused bit."""
-    f, bs = p.fields, p.banking
-    assert f is not None and bs is not None
-    wmask = (1 << f.weight_field_bits) - 1
-    bmask = (1 << f.bias_bits) - 1
-    bias = p.rom("b").values
-    val = p.arrays["val"]
-    s = p.schedule
-    row_at: list[list[int | None]] = []  # the row of each walk position (None: a dummy row)
-    for rows in s.lane_rows:
-        row_at.append([r for r in rows for _ in range(s.row_cost[r])] + [None] * (s.slots - len(rows)))
+    """``ff_window`` with SHARED=1: the ROM is the per-pixel bank schedule (:func:`_shared_words`),
+    every bank's tap offset above the lanes' entries. The lane's offset field is one unused bit."""
+    bs = p.banking
+    assert bs is not None
     ofw = t.offset_bits
-    base = p.lanes * entry_w
-    words = []
-    for k in range(bs.cycles):
-        word = 0
-        for lane in range(p.lanes):
-            pos = int(bs.take[lane, k])
-            if pos < 0:
-                continue
-            e = ((int(val[lane, pos]) & wmask) | (int(t.ky[lane, pos]) << f_ky) | (int(t.kx[lane, pos]) << f_kx)
-                 | (int(bs.bank[lane, k]) << f_bank))
-            r = row_at[lane][pos]
-            if bs.first[lane, k]:
-                if r is not None:
-                    e |= (int(bias[r]) & bmask) << f_bias
-                e |= 1 << f_first
-            if bs.last[lane, k]:
-                e |= 1 << (f_first + 1)
-            e |= 1 << (f_first + 2)
-            word |= e << (lane * entry_w)
-        for g in range(bs.groups):
-            for b in range(bs.banks):
-                word |= int(bs.addr[g, b, k]) << (base + (g * bs.banks + b) * ofw)
-        words.append(word)
+
+    def ky_kx(lane: int, pos: int) -> int:
+        return (int(t.ky[lane, pos]) << f_ky) | (int(t.kx[lane, pos]) << f_kx)
+
+    words = _shared_words(p, entry_w, f_bank, f_bias, f_first, ofw, p.rom("b").values, ky_kx)
     params = _window_params(p, t, aw_in, bw_in, s_in, s_in)
     params.update({"ENTRIES": bs.cycles, "EAW": clog2(bs.cycles), "SHARED": 1, "GROUPS": bs.groups,
                    "BANKS_IN": bs.banks})
-    width = base + bs.groups * bs.banks * ofw
-    return RtlEngine("ff_window", ident, params, words, width, _codebook_literal(p))
+    return RtlEngine("ff_window", ident, params, words, p.lanes * entry_w + bs.groups * bs.banks * ofw,
+                     _codebook_literal(p))
 
 
 def _window_params(p: LayerPlan, t: TapFields, aw_in: int, bw_in: int, s_in: int, slots_in: int) -> dict[str, int]:
